@@ -1,0 +1,48 @@
+"""The `bench` command line. Each command is a thin function over library code."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from bench.console import err
+from bench.errors import BenchError
+
+
+class _BenchGroup(TyperGroup):
+    """Turns a BenchError anywhere below into one line on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except BenchError as exc:
+            err.print(f"[bold red]error:[/bold red] {exc.one_line()}", markup=True, highlight=False)
+            ctx.exit(exc.exit_code)
+
+
+app = typer.Typer(
+    cls=_BenchGroup,
+    name="bench",
+    help="Benchmark thorax disease classifiers on NIH ChestX-ray14 (or its built-in synthetic twin).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+def _mount() -> None:
+    # Each command module owns its commands and adds them through `mount(app)`.
+    from bench.cli import data, leaderboard, methods, run, runs, splits
+
+    for module in (data, splits, methods, run, runs, leaderboard):
+        module.mount(app)
+
+
+_mount()
+
+
+def main(argv: list[str] | None = None) -> None:
+    app(args=argv if argv is not None else sys.argv[1:], prog_name="bench")

@@ -1,0 +1,9 @@
+"""`bench run`."""
+
+from __future__ import annotations
+
+import typer
+
+
+def mount(app: typer.Typer) -> None:
+    pass

@@ -1,0 +1,1 @@
+"""Leaderboard rendering and the paper's published tables."""

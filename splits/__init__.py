@@ -1,0 +1,1 @@
+"""Split protocols: official, patient-wise k-fold, weng and custom lists."""

@@ -1,0 +1,59 @@
+"""Shared fixtures: an isolated cache, the demo dataset, the real label index, weng lists."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_REFERENCE = REPO.parent / "shared" / "reference"
+WENG_DIR = SHARED_REFERENCE / "weng-split"
+# Tests render the demo at a small size: same labels, patients and splits, faster to write.
+TEST_DEMO_SIZE = 64
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    """Keep tests out of the user's cache and results; nothing leaks between runs."""
+    saved = {k: os.environ.get(k) for k in ("CXR_BENCH_CACHE", "CXR_BENCH_DATA", "CXR_BENCH_RESULTS")}
+    os.environ["CXR_BENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ.pop("CXR_BENCH_DATA", None)
+    os.environ.pop("CXR_BENCH_RESULTS", None)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory) -> Path:
+    """The synthetic demo dataset at the test size (generated once per test session)."""
+    from bench.data.demo import generate_demo
+
+    return generate_demo(tmp_path_factory.mktemp("demo") / "demo", seed=0, size=TEST_DEMO_SIZE, progress=False)
+
+
+@pytest.fixture(scope="session")
+def demo_index(demo_root):
+    from bench.data.nih import load_index
+
+    return load_index(demo_root)
+
+
+@pytest.fixture(scope="session")
+def real_label_index(tmp_path_factory):
+    """The real 112,120-image label index (torchxrayvision's copy), no images."""
+    from bench.data.nih import load_index
+
+    return load_index(tmp_path_factory.mktemp("labels-only"), check_images=False)
+
+
+@pytest.fixture(scope="session")
+def weng_dir() -> Path:
+    if not WENG_DIR.is_dir():
+        pytest.skip(f"reference weng lists not found at {WENG_DIR}")
+    return WENG_DIR
