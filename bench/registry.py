@@ -180,9 +180,18 @@ class Registry(Generic[T]):
         return UnknownNameError(f"unknown {self.kind} {name!r}", hint=listing)
 
 
+_HELPER_CODE: set[object] = set()
+
+
+def registration_helper(func: Callable[..., object]) -> Callable[..., object]:
+    """Mark `func` as a wrapper around register()/add(): origins then name its caller."""
+    _HELPER_CODE.add(func.__code__)
+    return func
+
+
 def _caller_origin() -> str:
     # Two frames up is the code that called register() (or add()).
     frame = sys._getframe(2)
-    while frame is not None and frame.f_globals.get("__name__") == __name__:
+    while frame is not None and (frame.f_globals.get("__name__") == __name__ or frame.f_code in _HELPER_CODE):
         frame = frame.f_back
     return f"module {frame.f_globals.get('__name__', '?')}" if frame is not None else "unknown"

@@ -2,9 +2,63 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
 
+from bench.cli.options import DataOption
+from bench.config import data_root
+from bench.errors import BenchError
+
 group = typer.Typer(help="Inspect a dataset root or generate the synthetic demo dataset.", no_args_is_help=True)
+
+
+@group.command("check")
+def check(
+    data: DataOption = None,
+    full: Annotated[bool, typer.Option("--full", help="Decode every image (default: a random sample).")] = False,
+    sample: Annotated[int, typer.Option("--sample", min=0, help="How many random images to decode.")] = 200,
+) -> None:
+    """Report what a dataset root holds (images, labels, splits, boxes); exit 2 on any problem.
+
+    Example: bench data check --data /data/nih
+    """
+    from bench.data.check import check_dataset, render_report
+    from bench.data.dataset import open_dataset
+
+    index = open_dataset(data_root(data))
+    report = check_dataset(index, full=full, sample=sample)
+    render_report(report)
+    if not report.ok:
+        raise BenchError(
+            f"dataset check found {len(report.errors)} problem(s) in {index.root}: {report.errors[0]}",
+            hint="see the report above",
+        )
+
+
+@group.command("demo")
+def demo(
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", help="Directory to write (default: the cache used when no --data is given).", show_default=False),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the sampled patients, splits and images.")] = 0,
+    size: Annotated[int, typer.Option("--size", min=32, max=1024, help="Image side in pixels.")] = 256,
+) -> None:
+    """Generate the synthetic ChestX-ray14 (real NIH label rows, rendered images) in the NIH layout.
+
+    Example: bench data demo --out ./demo --size 128
+    """
+    from bench.config import cache_dir
+    from bench.console import out as console
+    from bench.data.demo import DEMO_DIRNAME, generate_demo
+
+    root = generate_demo(out if out is not None else cache_dir() / DEMO_DIRNAME, seed=seed, size=size)
+    images = json.loads((root / "DEMO.json").read_text(encoding="utf-8"))["images"]
+    console.print(f"Wrote the demo dataset ({images} images, {size}x{size}, seed {seed}) to {root}")
+    console.print(f"Check it with: bench data check --data {root}")
 
 
 def mount(app: typer.Typer) -> None:

@@ -1,9 +1,103 @@
-"""`bench leaderboard`."""
+"""`bench leaderboard`: results tables like the paper's, from run records and stored predictions."""
 
 from __future__ import annotations
 
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
+from rich.markup import escape
+
+from bench.cli.options import ResultsOption
+from bench.config import results_dir
+from bench.console import notice, out, warn
+from bench.errors import BenchError
+
+
+class Format(str, Enum):
+    md = "md"
+    csv = "csv"
+    json = "json"
+    latex = "latex"
 
 
 def mount(app: typer.Typer) -> None:
-    pass
+    app.command("leaderboard")(leaderboard)
+
+
+def leaderboard(
+    results: ResultsOption = None,
+    split: Annotated[str, typer.Option("--split", help="A split protocol (official, weng, kfold5, ...) or all.")] = "all",
+    reference: Annotated[
+        Optional[str],
+        typer.Option(
+            "--reference",
+            help="Baseline of the improvement tables: a method name or published:<column>. "
+            "Default: the paper's baseline where its published column is shown.",
+        ),
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Format of the file written to --out.")] = Format.md,
+    out_file: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out",
+            help="File to write (default: <results>/leaderboard/LEADERBOARD.<ext>); '-' prints it to stdout "
+            "instead of the terminal tables.",
+        ),
+    ] = None,
+    ci: Annotated[bool, typer.Option("--ci/--no-ci", help="Show 95% patient-bootstrap intervals.")] = False,
+    published: Annotated[
+        bool, typer.Option("--published/--no-published", help="Show the paper's columns beside real NIH runs.")
+    ] = True,
+    published_only: Annotated[
+        bool, typer.Option("--published-only", help="Only the paper's tables and their improvement tables; no runs.")
+    ] = False,
+    all_runs: Annotated[
+        bool, typer.Option("--all-runs", help="Every complete run, not only the latest per method, split and fold.")
+    ] = False,
+    plots: Annotated[
+        Optional[Path], typer.Option("--plots", help="Write one ROC-curve PNG per class here, linked from the markdown.")
+    ] = None,
+) -> None:
+    """Per-class test AUROC tables per split (and split/dataset fingerprint), with improvement tables.
+
+    A results directory without any run record is an error (exit 2), as are an unknown
+    --reference and a --split without runs.
+
+    Example: bench leaderboard --split official --reference chexnet --ci
+    """
+    from leaderboard.build import build_leaderboard
+    from leaderboard.render import EXTENSIONS, print_rich, render
+
+    if published_only and not published:
+        raise BenchError("--published-only and --no-published contradict each other", hint="drop one of them")
+    results_path = results_dir(results)
+    board = build_leaderboard(
+        None if published_only else results_path,
+        split=split,
+        reference=reference,
+        ci=ci,
+        show_published=published,
+        published_only=published_only,
+        all_runs=all_runs,
+        plots_dir=plots,
+        warn=lambda message: warn(escape(message)),
+    )
+    if plots is not None and not any(t.plots for t in board.tables):
+        warn("no run predictions to plot: no ROC curves written")
+    to_stdout = out_file is not None and str(out_file) == "-"
+    path = None if to_stdout else out_file or results_path / "leaderboard" / f"LEADERBOARD.{EXTENSIONS[fmt.value]}"
+    text = render(board, fmt.value, ci=ci, out_path=path)
+    if to_stdout:
+        typer.echo(text, nl=False)
+        return
+    print_rich(board, out, ci=ci)
+    from bench.records import atomic_write_text
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, text)
+    except OSError as exc:
+        raise BenchError(f"cannot write {path}: {exc.strerror or exc}", hint="pass a writable --out FILE") from None
+    notice(f"wrote {path}")

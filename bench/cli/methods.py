@@ -1,10 +1,127 @@
-"""`bench methods ...`."""
+"""`bench methods ...`: list the registered methods, show one's full spec."""
 
 from __future__ import annotations
 
-import typer
+import json
+from pathlib import Path
+from typing import Annotated, Optional
 
-group = typer.Typer(help="TODO", no_args_is_help=True)
+import typer
+from rich import box
+from rich.table import Table
+
+from bench.console import out
+from bench.errors import BenchError
+
+group = typer.Typer(help="Training methods (built-in and plugins): list, show.", no_args_is_help=True)
+
+PluginOption = Annotated[
+    Optional[list[Path]],
+    typer.Option("--plugin", help="A plugin file to load first (repeatable).", show_default=False),
+]
+
+
+def _load(plugins: list[Path] | None):
+    from bench.method import METHODS
+
+    for path in plugins or ():
+        METHODS.load_file(path)
+    return METHODS
+
+
+def _stages(stages) -> str:
+    return " → ".join(str(s.image_size) for s in stages)
+
+
+@group.command("list")
+def list_(plugin: PluginOption = None) -> None:
+    """List every method: backbone, loss, optimizer, the paper's stages and where it comes from.
+
+    Example: bench methods list --plugin my_method.py
+    """
+    registry = _load(plugin)
+    table = Table(title="methods (stages: the paper preset's image sizes)", box=box.SIMPLE_HEAD)
+    table.add_column("name", no_wrap=True, style="bold")
+    for column in ("backbone", "loss", "optimizer", "stages", "origin"):
+        table.add_column(column, overflow="fold")  # narrow terminals: wrap, never cut
+    for name in registry.names():
+        origin = registry.entry(name).origin
+        try:
+            spec = registry.get(name).spec
+        except BenchError as exc:  # one broken plugin must not hide the others
+            table.add_row(name, "", f"[red]error: {exc.one_line()}[/red]", "", "", origin)
+            continue
+        loss, opt = spec.loss, spec.optimizer
+        table.add_row(
+            name,
+            spec.backbone,
+            f"{loss.name} {loss.weighting}",
+            f"{opt.name} {opt.lr:g}",
+            _stages(spec.presets["paper"]),
+            origin,
+        )
+    out.print(table)
+
+
+@group.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="Method name (see `bench methods list`).", show_default=False)],
+    plugin: PluginOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the spec as JSON (as run records store it).")] = False,
+) -> None:
+    """Show a method's full spec: every preset's stages, the paper's equations, the citation.
+
+    Example: bench methods show wfocal-effb3
+    """
+    from bench.method import METHODS, get_method
+
+    method = get_method(name, plugins=plugin or ())
+    spec = method.spec
+    if as_json:
+        out.print_json(json.dumps(spec.to_dict()))
+        return
+    info = Table.grid(padding=(0, 2))
+    info.add_column(style="bold", no_wrap=True)
+    info.add_column(overflow="fold")
+    norm = spec.normalisation
+    rows = [
+        ("name", spec.name),
+        ("description", spec.description),
+        ("citation", spec.citation or "-"),
+        ("equations", spec.equations or "-"),
+        ("backbone", f"{spec.backbone} (timm), 14 sigmoid outputs"),
+        ("pretrained", f"{spec.pretrained} (stage 1; --no-pretrained turns it off)"),
+        ("loss", spec.loss.summary()),
+        ("optimizer", spec.optimizer.summary()),
+        ("schedule", spec.schedule.summary()),
+        ("augmentation", ", ".join(spec.augmentation) + " (training only)" if spec.augmentation else "none"),
+        (
+            "normalisation",
+            f"grey image in [0, 1] replicated to 3 channels, mean {norm.mean}, std {norm.std}",
+        ),
+        ("hooks", ", ".join(_overridden(method)) or "none overridden"),
+        ("origin", METHODS.entry(name).origin),
+    ]
+    rows += [("note", note) for note in spec.notes]
+    for key, value in rows:
+        info.add_row(key, value)
+    out.print(info)
+
+    stages = Table(title="presets (bench run --preset NAME)")
+    for column in ("preset", "stage", "image size", "batch", "epochs", "lr"):
+        stages.add_column(column, justify="right" if column not in ("preset",) else "left")
+    for preset, preset_stages in spec.presets.items():
+        for i, s in enumerate(preset_stages, start=1):
+            cells = (s.image_size, s.batch_size, s.epochs, f"{spec.stage_lr(s):g}")
+            stages.add_row(preset if i == 1 else "", str(i), *map(str, cells))
+    out.print(stages)
+
+
+def _overridden(method) -> list[str]:
+    from bench.method import Method
+
+    hooks = ("build_model", "build_loss", "build_optimizer", "build_scheduler", "train_step")
+    return [h for h in hooks if getattr(type(method), h) is not getattr(Method, h)]
 
 
 def mount(app: typer.Typer) -> None:

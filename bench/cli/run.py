@@ -1,9 +1,73 @@
-"""`bench run`."""
+"""`bench run`: train and evaluate one method on one split fold."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
+
+from bench.cli.options import DataOption, ResultsOption
+from bench.config import data_root, results_dir
+
+
+def run(
+    method: Annotated[Optional[str], typer.Option("--method", "-m", help="Method name (see `bench methods list`).")] = None,
+    split: Annotated[str, typer.Option("--split", "-s", help="Split protocol: official, kfold5, weng or custom:PATH.")] = "official",
+    fold: Annotated[int, typer.Option(help="Fold index (0-based) for multi-fold protocols.")] = 0,
+    seed: Annotated[int, typer.Option(help="Training seed (python, numpy, torch).")] = 0,
+    split_seed: Annotated[int, typer.Option(help="Seed of the split protocol (validation carve-out, k-fold).")] = 0,
+    val_fraction: Annotated[float, typer.Option(help="Share of train_val patients held out for validation (official).")] = 0.1,
+    data: DataOption = None,
+    results: ResultsOption = None,
+    preset: Annotated[Optional[str], typer.Option(help="paper, demo or smoke; default: demo on demo data, paper on NIH data.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs per stage (overrides the preset).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Stage 1 batch size; later stages keep their ratio.")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Stage 1 image size; later stages keep their ratio.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate for every stage (overrides the method's).")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Use at most N images per list (quick checks).")] = None,
+    patience: Annotated[Optional[int], typer.Option(help="Early stopping: epochs without a better mean val AUROC.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    pretrained: Annotated[Optional[bool], typer.Option("--pretrained/--no-pretrained", help="ImageNet weights; default on for NIH data, off for the demo.", show_default=False)] = None,
+    allow_leakage: Annotated[bool, typer.Option(help="Run even if train/val/test share images or patients (recorded).")] = False,
+    workers: Annotated[int, typer.Option(help="Loader worker processes for images not held in memory.")] = 0,
+    plugin: Annotated[Optional[list[Path]], typer.Option("--plugin", help="A plugin file that registers methods (repeatable).")] = None,
+    resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run by its id.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or epoch lines.")] = False,
+) -> None:
+    """Train and evaluate a method on a split, and store a complete run record.
+
+    Example: bench run --method wfocal-effb3 --split official
+    """
+    from bench.console import out
+    from bench.errors import BenchError
+    from bench.train.engine import resume as resume_run
+    from bench.train.engine import run as start_run
+    from bench.train.options import RunOptions
+    from bench.train.report import result_table, stage_lines
+
+    results_path = results_dir(results)
+    if resume is not None:
+        record = resume_run(resume, results=str(results_path), quiet=quiet)
+    else:
+        if method is None:
+            raise BenchError("no method given", hint="pass --method NAME (see `bench methods list`) or --resume RUN_ID")
+        root = data_root(data)
+        record = start_run(
+            RunOptions(
+                method=method, split=split, fold=fold, seed=seed, split_seed=split_seed, val_fraction=val_fraction,
+                data=str(root) if root else None, results=str(results_path), preset=preset, epochs=epochs,
+                batch_size=batch_size, image_size=image_size, lr=lr, limit=limit, patience=patience, device=device,
+                pretrained=pretrained, allow_leakage=allow_leakage, workers=workers,
+                plugins=tuple(str(p) for p in plugin or ()), quiet=quiet,
+            )
+        )
+    if not quiet:
+        for line in stage_lines(record):
+            out.print(line)
+    out.print(result_table(record))
+    out.print(f"run {record.run_id} complete: {results_path / 'runs' / record.run_id}")
 
 
 def mount(app: typer.Typer) -> None:
-    pass
+    app.command("run")(run)

@@ -1,11 +1,184 @@
-"""`bench runs ...`."""
+"""`bench runs list` and `bench runs show RUN_ID`: the run records under a results directory."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from typing import Annotated, Optional
+
 import typer
 
-group = typer.Typer(help="TODO", no_args_is_help=True)
+from bench.cli.options import ResultsOption
+from bench.config import results_dir
+from bench.console import notice, out
+from bench.labels import LABELS, NUM_CLASSES
+
+group = typer.Typer(help="List and inspect runs (their record.json files).", no_args_is_help=True)
 
 
 def mount(app: typer.Typer) -> None:
     app.add_typer(group, name="runs")
+
+
+def _mean_text(metrics) -> str:
+    """A mean AUROC as "0.8312", or "0.8312 (13/14)" when some classes are undefined."""
+    if metrics is None or metrics.mean is None:
+        return "-"
+    count = "" if metrics.n_defined == NUM_CLASSES else f" ({metrics.n_defined}/{NUM_CLASSES})"
+    return f"{metrics.mean:.4f}{count}"
+
+
+def _duration(record) -> str:
+    if not record.ended:
+        return "-"
+    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
+    seconds = int((parse(record.ended) - parse(record.started)).total_seconds())
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+_STATUS_STYLE = {"complete": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+
+
+@group.command("list")
+def list_runs(
+    method: Annotated[Optional[str], typer.Option("--method", help="Only this method (registry or display name).")] = None,
+    split: Annotated[Optional[str], typer.Option("--split", help="Only this split protocol (official, kfold5, weng, ...).")] = None,
+    status: Annotated[
+        Optional[str], typer.Option("--status", help="Only this status: running, complete, failed or interrupted.")
+    ] = None,
+    results: ResultsOption = None,
+) -> None:
+    """List runs, oldest first, with their status and mean test AUROC.
+
+    Example: bench runs list --split official --status complete
+    """
+    from rich.markup import escape
+    from rich.table import Table
+
+    from bench.records import RunStore
+
+    store = RunStore(results_dir(results))
+    records = store.find(method=method, split=split, status=status)
+    if not records:
+        notice(f"no runs match in {store.runs_dir}")
+        return
+    table = Table(title=f"Runs in {escape(str(store.runs_dir))}", title_justify="left")
+    # Narrow terminals fold the long ids (ratio) rather than cropping the last columns away.
+    table.add_column("run id", overflow="fold", ratio=1)
+    table.add_column("status")
+    table.add_column("method", overflow="fold")
+    table.add_column("split / fold")
+    table.add_column("test AUROC", justify="right")
+    table.add_column("wall", justify="right")
+    for r in records:
+        style = _STATUS_STYLE[r.status]
+        sanity = " [red](sanity failed)[/red]" if r.sanity is not None and not r.sanity.test_auroc_ok else ""
+        demo = " (demo)" if r.dataset.kind == "demo" else ""
+        table.add_row(
+            escape(r.run_id),
+            f"[{style}]{r.status}[/{style}]{sanity}",
+            escape(r.method.display_name),
+            escape(f"{r.split.protocol} {r.split.fold}/{r.split.n_folds}{demo}"),
+            _mean_text(r.metrics.test),
+            _duration(r),
+        )
+    out.print(table)
+
+
+@group.command("show")
+def show(
+    run_id: Annotated[str, typer.Argument(help="A run id (or a unique prefix of one), as `bench runs list` prints it.")],
+    results: ResultsOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
+) -> None:
+    """Show one run's record: setup, environment, stages, per-class metrics, artifacts.
+
+    Example: bench runs show 20261125-181500-wfocal-effb3-official-f0-s0-3fa2
+    """
+    from bench.records import RunStore
+
+    store = RunStore(results_dir(results))
+    record = store.load(run_id)
+    if as_json:
+        out.print_json(json.dumps(record.to_json()))
+        return
+    _print_record(record, store)
+
+
+def _print_record(r, store) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    summary = Table.grid(padding=(0, 2))
+    summary.add_column(style="bold")
+    summary.add_column()
+    env = r.environment
+    rows = [
+        ("run", r.run_id),
+        ("status", r.status + (f": {r.error}" if r.error else "")),
+        ("started / ended", f"{r.started} / {r.ended or '-'} ({_duration(r)})"),
+        ("method", f"{r.method.display_name} (registry name {r.method.name})"),
+        ("overrides", ", ".join(f"{k}={v}" for k, v in r.method.overrides.items()) or "none"),
+        ("split", f"{r.split.protocol}@{r.split.version} fold {r.split.fold} of {r.split.n_folds}, split seed "
+                  f"{r.split.seed}, fingerprint {r.split.fingerprint[:16]}"
+                  + (", LEAKAGE ALLOWED" if r.split.allow_leakage else "")),
+        ("dataset", f"{r.dataset.kind} at {r.dataset.root}, labels {r.dataset.labels_version}, "
+                    f"fingerprint {r.dataset.fingerprint[:16]}"),
+        ("seed / preset / device", f"{r.seed} / {r.preset} / {r.device}"),
+        ("environment", f"python {env.python}, torch {env.torch}, timm {env.timm}, torchxrayvision "
+                        f"{env.torchxrayvision}, cuda {env.cuda}, gpu {env.gpu}, world size {env.world_size}"),
+        ("git", f"{env.git_commit or 'unknown'}" + (" (dirty)" if env.git_dirty else "")),
+        ("test AUROC", _mean_text(r.metrics.test)),
+        ("val AUROC", _mean_text(r.metrics.val)),
+    ]
+    if r.sanity is not None:
+        rows.append(("sanity", ("ok: " if r.sanity.test_auroc_ok else "FAILED: ") + r.sanity.message))
+    for name in ("predictions", "checkpoint", "history"):
+        path = store.artifact(r, name)
+        if path is not None:
+            rows.append((name, f"{path}" + ("" if path.exists() else " (missing)")))
+    for key, value in rows:
+        summary.add_row(key, escape(str(value)))
+    out.print(summary)
+
+    if r.stages:
+        stages = Table(title="Stages", title_justify="left")
+        for h in ("stage", "size", "batch", "epochs", "wall s", "train img/s", "best epoch", "best val AUROC"):
+            stages.add_column(h, justify="right")
+        for s in r.stages:
+            stages.add_row(
+                str(s.index), str(s.image_size), str(s.batch_size), f"{s.epochs_run}/{s.epochs_planned}",
+                _num(s.wall_s, ".0f"), _num(s.train_images_per_s, ".1f"), _num(s.best_epoch, "d"),
+                _num(s.best_val_auroc, ".4f"),
+            )
+        out.print(stages)
+
+    test, val = r.metrics.test, r.metrics.val
+    if test is not None or val is not None:
+        per = Table(title="Per-class metrics", title_justify="left")
+        per.add_column("pathology")
+        columns = []
+        if val is not None:
+            columns.append(("val AUROC", val.auroc))
+        if test is not None:
+            columns += [("test AUROC", test.auroc), ("test AUPRC", test.auprc)]
+            if test.ci is not None:
+                pct = f"{test.ci.level:.0%}"
+                columns.append((f"{pct} CI ({test.ci.unit})", None))
+        if r.positives is not None:
+            columns.append(("test positives", r.positives.test))
+        for name, _ in columns:
+            per.add_column(name, justify="right")
+        for label in LABELS:
+            cells = []
+            for name, values in columns:
+                if values is None:
+                    cells.append(f"[{_num(test.ci.lo[label], '.4f')}, {_num(test.ci.hi[label], '.4f')}]")
+                else:
+                    cells.append(_num(values[label], "d" if name == "test positives" else ".4f"))
+            per.add_row(label, *cells)
+        out.print(per)
+
+
+def _num(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)

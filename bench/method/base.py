@@ -1,0 +1,115 @@
+"""`Method`: a spec plus the hooks the training engine calls; a plugin overrides what it needs."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from bench.labels import NUM_CLASSES
+from bench.method.spec import WEIGHTINGS, LossSpec, MethodSpec, SpecError, StageSpec
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+
+class Method:
+    """A training recipe. Subclasses may set `spec` as a class attribute and override hooks:
+    `build_model`, `build_loss`, `build_optimizer`, `build_scheduler`, `train_step`.
+    """
+
+    spec: MethodSpec
+
+    def __init__(self, spec: MethodSpec | None = None):
+        spec = spec if spec is not None else getattr(type(self), "spec", None)
+        if not isinstance(spec, MethodSpec):
+            raise SpecError(f"{type(self).__name__} needs a MethodSpec (pass one, or set the class attribute `spec`)")
+        self.spec = spec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.spec.name!r}, preset={self.spec.preset!r})"
+
+    def with_spec(self, spec: MethodSpec) -> Method:
+        """A copy with another spec (same class, so a plugin's hooks stay)."""
+        new = copy.copy(self)
+        new.spec = spec
+        return new
+
+    def resolve(self, preset: str, **overrides: Any) -> Method:
+        """`with_spec(spec.resolve(preset, **overrides))`: what `bench run` trains."""
+        return self.with_spec(self.spec.resolve(preset, **overrides))
+
+    # -- hooks ---------------------------------------------------------------------------------
+    def build_model(self, stage_index: int = 0, pretrained: bool = True) -> nn.Module:
+        """The backbone with a 14-logit head. ImageNet weights only for stage 0: later stages
+        start from the previous stage's best checkpoint, which the engine loads."""
+        from bench.models import build_model
+
+        return build_model(self.spec.backbone, pretrained=pretrained and stage_index == 0, source=self.spec.pretrained)
+
+    def build_loss(self, pos_counts: Sequence[int], n_train: int) -> nn.Module:
+        """The spec's loss with class weights from the training list's positive counts (LABELS order)."""
+        from bench.losses import WeightedBinaryLoss
+
+        loss = self.spec.loss
+        if loss.name not in ("bce", "focal"):
+            raise SpecError(
+                f"method {self.name!r}: loss {loss.name!r} is not built in (bce, focal)",
+                hint="a plugin with another loss overrides Method.build_loss",
+            )
+        w_pos, w_neg = class_weights(loss, pos_counts, n_train, method=self.name)
+        extra = {"alpha": loss.alpha, "gamma": loss.gamma} if loss.name == "focal" else {}
+        return WeightedBinaryLoss(w_pos, w_neg, kind=loss.name, **extra)
+
+    def build_optimizer(self, params: Iterable[Any], stage: StageSpec) -> torch.optim.Optimizer:
+        from bench.optim import build_optimizer
+
+        return build_optimizer(self.spec.optimizer, params, lr=self.spec.stage_lr(stage))
+
+    def build_scheduler(self, optimizer: torch.optim.Optimizer) -> ReduceLROnPlateau:
+        from bench.optim import build_scheduler
+
+        return build_scheduler(optimizer, self.spec.schedule)
+
+    def train_step(
+        self, model: nn.Module, batch: Sequence[Any], loss_fn: nn.Module, optimizer: torch.optim.Optimizer
+    ) -> float:
+        """One optimisation step on `batch` = (images (B,3,H,W), targets (B,14), ...); returns the loss."""
+        images, targets = batch[0], batch[1]
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(images), targets)
+        loss.backward()
+        optimizer.step()
+        return float(loss.detach())
+
+
+def class_weights(loss: LossSpec, pos_counts: Sequence[int], n_train: int, *, method: str = "") -> tuple[Any, Any]:
+    """(w_pos, w_neg) for the spec's weighting, None for unweighted; bad counts or weights -> BenchError."""
+    from bench import losses
+
+    counts = [int(c) for c in pos_counts]
+    where = f"method {method!r}: " if method else ""
+    if len(counts) != NUM_CLASSES:
+        raise SpecError(f"{where}need {NUM_CLASSES} positive counts (LABELS order), got {len(counts)}")
+    if loss.weighting not in WEIGHTINGS:
+        raise SpecError(
+            f"{where}weighting {loss.weighting!r} is not built in ({', '.join(WEIGHTINGS)})",
+            hint="a plugin with another weighting overrides Method.build_loss",
+        )
+    try:
+        if loss.weighting == "wang":
+            return losses.wang_weights(counts, n_train)
+        if loss.weighting == "class_balanced":
+            return losses.class_balanced_weights(counts, loss.beta, loss.scale)
+        if loss.weighting == "cb_both":
+            w = losses.effective_number_weights(counts, loss.beta)
+            return w, w
+    except ValueError as exc:  # e.g. a class without training positives, or weights outside (0, 1)
+        raise SpecError(f"{where}{exc}") from exc
+    return None, None

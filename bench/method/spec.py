@@ -1,0 +1,380 @@
+"""Method specs: typed, frozen, validated, and JSON round-trippable (run records store them).
+
+A `MethodSpec` says everything a run needs to know about a method: backbone, loss and class
+weighting, optimizer, schedule, augmentation, normalisation and the training stages of each
+preset ("paper", "demo", "smoke"). `stages` holds the stages that actually run; `resolve`
+picks a preset and applies `--epochs/--batch-size/--image-size` style overrides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from bench.errors import BenchError
+
+LOSS_NAMES = ("bce", "focal")
+WEIGHTINGS = ("none", "wang", "class_balanced", "cb_both")
+# Keyword arguments each built-in optimizer accepts besides lr (see bench.optim).
+OPTIMIZER_PARAMS: dict[str, tuple[str, ...]] = {
+    "adam": ("betas", "eps", "weight_decay"),
+    "sgd": ("momentum", "dampening", "weight_decay", "nesterov"),
+    "ranger": ("betas", "eps", "weight_decay", "k", "alpha"),
+}
+SCHEDULES = ("plateau",)
+AUGMENTATIONS = ("hflip",)
+PRESETS = ("paper", "demo", "smoke")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_PRETRAINED = re.compile(r"^imagenet(:[A-Za-z0-9_.-]+)?$")
+
+
+class SpecError(BenchError):
+    """A method spec that is malformed or inconsistent."""
+
+
+def _require(ok: bool, message: str, hint: str | None = None) -> None:
+    if not ok:
+        raise SpecError(message, hint=hint)
+
+
+def _set(obj: object, name: str, value: object) -> None:
+    object.__setattr__(obj, name, value)  # normalising fields of a frozen dataclass
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """The loss and its class weighting.
+
+    Built-in names: "bce" | "focal"; weightings: "none", "wang" (Eq. 1), "class_balanced"
+    (Eq. 4-6: w_pos = scale * Cui weights, w_neg = 1 - w_pos), "cb_both" (Eq. 3: Cui's
+    weights on both terms). A plugin that overrides `Method.build_loss` may use its own
+    names and keep its settings in `params`.
+    """
+
+    name: str = "bce"
+    weighting: str = "none"
+    beta: float = 0.9998
+    scale: float = 0.1
+    alpha: float = 0.5
+    gamma: float = 1.0
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require(0.0 < self.beta < 1.0, f"loss.beta must be in (0, 1), got {self.beta}")
+        _require(self.scale > 0.0, f"loss.scale must be positive, got {self.scale}")
+        _require(0.0 <= self.alpha <= 1.0, f"loss.alpha must be in [0, 1], got {self.alpha}")
+        _require(self.gamma >= 0.0, f"loss.gamma must be >= 0, got {self.gamma}")
+        _set(self, "params", _freeze(dict(self.params)))
+
+    def summary(self) -> str:
+        if self.name == "focal":
+            text = f"focal (alpha {_fmt(self.alpha)}, gamma {_fmt(self.gamma)})"
+        elif self.name == "bce":
+            text = "BCE"
+        else:
+            text = self.name + "".join(f", {k} {v}" for k, v in self.params.items())
+        weights = {
+            "none": "unweighted",
+            "wang": "Wang weights (Eq. 1)",
+            "class_balanced": f"class-balanced, beta {self.beta}, scale {_fmt(self.scale)} (Eq. 4-6)",
+            "cb_both": f"Cui weights on both terms, beta {self.beta} (Eq. 3)",
+        }.get(self.weighting, self.weighting)
+        return f"{text}, {weights}"
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """Optimizer name ("adam" | "sgd" | "ranger" built in), base learning rate, keyword params."""
+
+    name: str
+    lr: float
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require(self.lr > 0.0, f"optimizer.lr must be positive, got {self.lr}")
+        _set(self, "params", _freeze(dict(self.params)))
+        allowed = OPTIMIZER_PARAMS.get(self.name)
+        unknown = sorted(set(self.params) - set(allowed or self.params))
+        _require(
+            not unknown,
+            f"optimizer {self.name!r} takes no parameter {', '.join(map(repr, unknown))}",
+            hint=f"it takes {', '.join(allowed or ())}",
+        )
+
+    def summary(self) -> str:
+        shown = {"ranger": "Ranger (RAdam + Lookahead)", "adam": "Adam", "sgd": "SGD"}.get(self.name, self.name)
+        params = "".join(f", {k} {v}" for k, v in self.params.items())
+        return f"{shown}, lr {_fmt(self.lr)}{params}"
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """Learning-rate schedule: ReduceLROnPlateau on the validation loss."""
+
+    name: str = "plateau"
+    factor: float = 0.1
+    patience: int = 1
+
+    def __post_init__(self) -> None:
+        _require(self.name in SCHEDULES, f"schedule.name must be one of {SCHEDULES}, got {self.name!r}")
+        _require(0.0 < self.factor < 1.0, f"schedule.factor must be in (0, 1), got {self.factor}")
+        _require(self.patience >= 0, f"schedule.patience must be >= 0, got {self.patience}")
+
+    def summary(self) -> str:
+        return f"lr x {_fmt(self.factor)} when validation loss has not improved for {self.patience} epoch(s)"
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """Per-channel mean/std applied after the grey image is scaled to [0, 1] and replicated to 3 channels."""
+
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+
+    def __post_init__(self) -> None:
+        _set(self, "mean", tuple(self.mean))
+        _set(self, "std", tuple(self.std))
+        _require(
+            len(self.mean) == len(self.std) == 3,
+            "normalisation needs 3 means and 3 stds (RGB replicas of the grey image)",
+        )
+        _require(all(s > 0 for s in self.std), f"normalisation.std must be positive, got {self.std}")
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One training stage. lr None means the optimizer's lr (so an lr override reaches it)."""
+
+    image_size: int
+    batch_size: int
+    epochs: int
+    lr: float | None = None
+
+    def __post_init__(self) -> None:
+        for what in ("image_size", "batch_size", "epochs"):
+            value = getattr(self, what)
+            _require(
+                isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+                f"stage {what} must be a positive integer, got {value!r}",
+            )
+        _require(self.lr is None or self.lr > 0.0, f"stage lr must be positive, got {self.lr}")
+
+    def summary(self) -> str:
+        lr = "" if self.lr is None else f", lr {_fmt(self.lr)}"
+        return f"{self.image_size} px, batch {self.batch_size}, {self.epochs} epoch(s){lr}"
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """Everything that defines a method (see the module docstring)."""
+
+    name: str
+    description: str
+    backbone: str  # a timm model name, e.g. "tf_efficientnet_b3"
+    loss: LossSpec
+    optimizer: OptimizerSpec
+    presets: dict[str, tuple[StageSpec, ...]]
+    citation: str = ""
+    equations: str = ""  # the paper's equation numbers, e.g. "Eq. 3-6, 8"
+    pretrained: str = "imagenet"  # timm's default ImageNet weights, or "imagenet:<timm tag>"
+    schedule: ScheduleSpec = ScheduleSpec()
+    augmentation: tuple[str, ...] = ("hflip",)  # training only
+    normalisation: Normalisation = Normalisation()
+    notes: tuple[str, ...] = ()  # where values come from
+    preset: str = "paper"  # the preset `stages` was resolved from
+    stages: tuple[StageSpec, ...] = ()  # the stages that run; empty means presets[preset]
+
+    def __post_init__(self) -> None:
+        _require(
+            isinstance(self.name, str) and bool(_NAME.match(self.name)),
+            f"method name {self.name!r} is not valid",
+            hint="use lower-case letters, digits, '-', '_' and '.'",
+        )
+        where = f"method {self.name!r}"
+        _require(
+            "\n" not in self.description and self.description.strip() != "",
+            f"{where}: description must be one non-empty line",
+        )
+        _require(bool(self.backbone), f"{where}: backbone is empty")
+        _require(
+            bool(_PRETRAINED.match(self.pretrained)),
+            f"{where}: pretrained must be 'imagenet' or 'imagenet:<timm tag>', got {self.pretrained!r}",
+        )
+        for item in self.augmentation:
+            known = ", ".join(AUGMENTATIONS)
+            _require(item in AUGMENTATIONS, f"{where}: unknown augmentation {item!r}", hint=f"known: {known}")
+        _set(self, "augmentation", tuple(self.augmentation))
+        _set(self, "notes", tuple(self.notes))
+
+        missing = [p for p in PRESETS if p not in self.presets]
+        hint = f"every method defines {', '.join(PRESETS)}"
+        _require(not missing, f"{where}: presets {', '.join(missing)} missing", hint=hint)
+        presets = {name: tuple(stages) for name, stages in self.presets.items()}
+        counts = {name: len(stages) for name, stages in presets.items()}
+        _require(0 not in counts.values(), f"{where}: a preset has no stages ({counts})")
+        _require(
+            len(set(counts.values())) == 1,
+            f"{where}: presets disagree on the number of stages ({counts})",
+            hint="a two-stage method keeps two stages in every preset",
+        )
+        _require(self.preset in presets, f"{where}: preset {self.preset!r} is not one of its presets {sorted(presets)}")
+        stages = tuple(self.stages) or presets[self.preset]
+        _require(
+            len(stages) == next(iter(counts.values())),
+            f"{where}: {len(stages)} stage(s) given, its presets have {next(iter(counts.values()))}",
+        )
+        _set(self, "presets", presets)
+        _set(self, "stages", stages)
+
+    def stage_lr(self, stage: StageSpec) -> float:
+        return self.optimizer.lr if stage.lr is None else stage.lr
+
+    def resolve(
+        self,
+        preset: str,
+        *,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        image_size: int | None = None,
+    ) -> MethodSpec:
+        """This spec with `stages` from `preset`, after overrides, image sizes checked for the backbone.
+
+        `epochs` applies to every stage; `batch_size` and `image_size` set stage 1's and later
+        stages keep their ratio to stage 1 (the paper's stage 2: double size, half batch).
+        """
+        if preset not in self.presets:
+            close = difflib.get_close_matches(preset, list(self.presets), n=1)
+            raise SpecError(
+                f"method {self.name!r} has no preset {preset!r}",
+                hint=f"did you mean {close[0]!r}?" if close else f"presets: {', '.join(self.presets)}",
+            )
+        for what, value in (("epochs", epochs), ("batch size", batch_size), ("image size", image_size)):
+            _require(value is None or value >= 1, f"{what} must be a positive integer, got {value}")
+        stages = self.presets[preset]
+        first = stages[0]
+        stages = tuple(
+            dataclasses.replace(
+                s,
+                epochs=epochs or s.epochs,
+                batch_size=max(1, round(s.batch_size * batch_size / first.batch_size)) if batch_size else s.batch_size,
+                image_size=max(1, round(s.image_size * image_size / first.image_size)) if image_size else s.image_size,
+            )
+            for s in stages
+        )
+        from bench.models import check_image_size
+
+        for stage in stages:
+            check_image_size(self.backbone, stage.image_size)
+        return dataclasses.replace(self, preset=preset, stages=stages)
+
+    # -- JSON -------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types (tuples become lists); `from_dict` reads it back to an equal spec."""
+        return _thaw(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Any) -> MethodSpec:
+        """Validate and build from `to_dict` output (e.g. a run record's method spec)."""
+        return _decode(cls, data, "")
+
+
+# -- decoding JSON into the dataclasses above ---------------------------------------------------
+def _freeze(value: Any) -> Any:
+    """JSON values with lists as tuples (comparable with hand-written specs after a round trip)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _freeze(v) for k, v in value.items()}
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_thaw(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _thaw(v) for k, v in value.items()}
+    return value
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _at(where: str) -> str:
+    return f"method spec, {where}" if where else "method spec"
+
+
+def _wrong(where: str, expected: str, value: Any) -> SpecError:
+    return SpecError(f"{_at(where)}: expected {expected}, got {_type_name(value)} {value!r}")
+
+
+def _decode(tp: Any, value: Any, where: str) -> Any:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return _freeze(value)
+    if dataclasses.is_dataclass(tp):
+        return _decode_dataclass(tp, value, where)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _decode(inner, value, where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise _wrong(where, "a list", value)
+        return tuple(_decode(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise _wrong(where, "an object with string keys", value)
+        return {k: _decode(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _wrong(where, "true or false", value)
+        return value
+    if tp is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _wrong(where, "an integer", value)
+        return value
+    if tp is float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise _wrong(where, "a number", value)
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise _wrong(where, "a string", value)
+        return value
+    raise TypeError(f"{_at(where)}: no decoder for type {tp!r}")  # a bug in the spec classes, not user input
+
+
+def _decode_dataclass(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise _wrong(where, "an object", data)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            raise SpecError(
+                f"{_at(where)}: unknown key {key!r}",
+                hint=f"did you mean {close[0]!r}?" if close else f"keys: {', '.join(fields)}",
+            )
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise SpecError(f"{_at(where)}: missing key(s) {', '.join(map(repr, missing))}")
+    kwargs = {key: _decode(hints[key], value, f"{where}.{key}" if where else key) for key, value in data.items()}
+    return cls(**kwargs)

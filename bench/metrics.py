@@ -1,0 +1,343 @@
+"""Per-class AUROC / AUPRC, patient-bootstrap confidence intervals and the DeLong test.
+
+Inputs are `y_true` (n, C) of 0/1 and `scores` (n, C) of finite numbers, columns in LABELS order.
+A class with no positives or no negatives has an undefined AUROC: NaN, never a guess.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from bench.labels import LABELS, NUM_CLASSES
+
+# Resamples processed together in the bootstrap: keeps the (images x resamples) blocks in cache.
+_CHUNK = 64
+
+
+class UndefinedClassWarning(UserWarning):
+    """A class metric is undefined (no positives or no negatives) and left out of a mean."""
+
+
+@dataclass(frozen=True)
+class MeanValue:
+    """A mean over classes that remembers how many classes were defined."""
+
+    value: float
+    n_defined: int
+    n_total: int
+    undefined: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        text = "nan" if math.isnan(self.value) else f"{self.value:.4f}"
+        return text if self.n_defined == self.n_total else f"{text} ({self.n_defined}/{self.n_total})"
+
+
+@dataclass(frozen=True, eq=False)
+class BootstrapResult:
+    """Percentile bootstrap intervals per class and for the mean over the defined classes.
+
+    `n_valid[k]` counts the resamples in which class k was defined (had both positives and
+    negatives); only those enter its interval. `mean_n_valid` counts the resamples in which every
+    class defined in the full data stayed defined; only those enter the mean's interval.
+    """
+
+    point: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    mean: float
+    mean_lo: float
+    mean_hi: float
+    n_valid: np.ndarray
+    mean_n_valid: int
+    level: float
+    n_resamples: int
+
+
+def _class_names(n_classes: int, names: Sequence[str] | None) -> tuple[str, ...]:
+    if names is None:
+        return LABELS if n_classes == NUM_CLASSES else tuple(f"class {k}" for k in range(n_classes))
+    if len(names) != n_classes:
+        raise ValueError(f"{len(names)} names given for {n_classes} classes")
+    return tuple(names)
+
+
+def _check(y_true, scores) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y_true)
+    s = np.asarray(scores, dtype=np.float64)
+    if y.ndim != 2 or s.shape != y.shape:
+        raise ValueError(f"y_true and scores must both have shape (n, C), got {y.shape} and {s.shape}")
+    if y.shape[0] == 0:
+        raise ValueError("no images to score")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("y_true must contain only 0 and 1")
+    if not np.isfinite(s).all():
+        raise ValueError("scores must be finite (no NaN or inf)")
+    return y.astype(np.int8), s
+
+
+def _defined(y: np.ndarray) -> np.ndarray:
+    """Per class: both positives and negatives present."""
+    n_pos = y.sum(axis=0)
+    return (n_pos > 0) & (n_pos < y.shape[0])
+
+
+def _per_class(metric, y_true, scores) -> np.ndarray:
+    y, s = _check(y_true, scores)
+    defined = _defined(y)
+    return np.array(
+        [metric(y[:, k], s[:, k]) if defined[k] else np.nan for k in range(y.shape[1])], dtype=np.float64
+    )
+
+
+def per_class_auroc(y_true, scores) -> np.ndarray:
+    """AUROC per class (scikit-learn's roc_auc_score); NaN for a class without positives or negatives."""
+    return _per_class(roc_auc_score, y_true, scores)
+
+
+def per_class_auprc(y_true, scores) -> np.ndarray:
+    """AUPRC per class (scikit-learn's average_precision_score); NaN where undefined, as for AUROC."""
+    return _per_class(average_precision_score, y_true, scores)
+
+
+def mean_defined(values, names: Sequence[str] | None = None) -> MeanValue:
+    """Mean over the defined (non-NaN) values; warns naming the undefined classes.
+
+    `names` defaults to LABELS for 14 values, else "class k".
+    """
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    names = _class_names(values.size, names)
+    undefined = tuple(name for name, v in zip(names, values) if math.isnan(v))
+    n_defined = values.size - len(undefined)
+    if undefined:
+        warnings.warn(
+            f"undefined for {', '.join(undefined)} (no positives or no negatives); "
+            f"mean over the other {n_defined} of {values.size} classes",
+            UndefinedClassWarning,
+            stacklevel=2,
+        )
+    value = float(np.nanmean(values)) if n_defined else math.nan
+    return MeanValue(value, n_defined, values.size, undefined)
+
+
+# The name CONTRACTS.md uses.
+mean_auroc = mean_defined
+
+
+# --- Weighted AUROC for many resamples at once --------------------------------------------------
+#
+# With integer weights (a resample's multiplicity of each image), AUROC is the Mann-Whitney
+# statistic over the repeated rows: sum over positives i and negatives j of w_i * w_j * psi(s_i, s_j)
+# / (W_pos * W_neg), psi = 1 if s_i > s_j, 1/2 if tied. Sorting the negatives once per class, the
+# weight of negatives below positive i is a cumulative sum read at searchsorted positions, so each
+# resample costs O(n) after one O(n log n) sort.
+
+
+@dataclass(frozen=True)
+class _RankedClass:
+    neg_group: np.ndarray  # group (patient) of each negative, negatives in ascending score order
+    pos_group: np.ndarray  # group of each positive, ascending score order
+    lo: np.ndarray  # per positive: number of negatives scoring strictly lower
+    hi: np.ndarray  # per positive: number of negatives scoring lower or equal
+    ties: bool
+
+
+def _rank_class(y: np.ndarray, s: np.ndarray, group: np.ndarray) -> _RankedClass:
+    pos = y == 1
+    neg_order = np.argsort(s[~pos], kind="stable")
+    neg_scores = s[~pos][neg_order]
+    pos_order = np.argsort(s[pos], kind="stable")
+    pos_scores = s[pos][pos_order]
+    lo = np.searchsorted(neg_scores, pos_scores, side="left")
+    hi = np.searchsorted(neg_scores, pos_scores, side="right")
+    return _RankedClass(group[~pos][neg_order], group[pos][pos_order], lo, hi, not np.array_equal(lo, hi))
+
+
+def _ranked_auroc(ranked: _RankedClass, weights_t: np.ndarray) -> np.ndarray:
+    """AUROC per column of `weights_t` (groups x resamples): the weight of each group's images."""
+    neg_w = weights_t[ranked.neg_group]
+    below = np.zeros((neg_w.shape[0] + 1, neg_w.shape[1]), dtype=weights_t.dtype)
+    np.cumsum(neg_w, axis=0, out=below[1:])
+    pos_w = weights_t[ranked.pos_group]
+    # Twice the Mann-Whitney numerator: ties count 1/2, i.e. (below[lo] + below[hi]) / 2.
+    paired = below[ranked.lo] + below[ranked.hi] if ranked.ties else 2 * below[ranked.lo]
+    twice_u = (pos_w * paired).sum(axis=0, dtype=np.float64)
+    w_pos = pos_w.sum(axis=0, dtype=np.float64)
+    w_neg = below[-1].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = twice_u / (2.0 * w_pos * w_neg)
+    auc[(w_pos == 0) | (w_neg == 0)] = np.nan
+    return auc
+
+
+def _count_dtype(max_weight: float, max_total: float):
+    """int32 when the sums in `_ranked_auroc` cannot overflow it (twice weight x total), else int64."""
+    return np.int32 if 2 * max_weight * max_total < 2**31 - 1 else np.int64
+
+
+def weighted_auroc(y_true, scores, weights) -> np.ndarray:
+    """AUROC of one class under each row of integer `weights` (R, n) or (n,): the AUROC of the
+    data with row i repeated weights[.., i] times. NaN where a weighting leaves no positive or no
+    negative."""
+    y, s = _check(np.asarray(y_true).reshape(-1, 1), np.asarray(scores).reshape(-1, 1))
+    w = np.asarray(weights)
+    single = w.ndim == 1
+    w = np.atleast_2d(w)
+    if w.shape[1] != y.shape[0] or not np.issubdtype(w.dtype, np.integer) or (w < 0).any():
+        raise ValueError(f"weights must be non-negative integers of shape (R, {y.shape[0]}), got {w.dtype} {w.shape}")
+    dtype = _count_dtype(w.max(initial=0), w.sum(axis=1).max(initial=0))
+    ranked = _rank_class(y[:, 0], s[:, 0], np.arange(y.shape[0]))
+    auc = _ranked_auroc(ranked, np.ascontiguousarray(w.T, dtype=dtype))
+    return auc[0] if single else auc
+
+
+def _patient_resamples(groups, n: int, n_resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(group index per image, (groups x resamples) multiplicities from drawing groups with replacement)."""
+    groups = np.asarray(groups)
+    if groups.shape != (n,):
+        raise ValueError(f"groups must give one patient id per image, shape ({n},), got {groups.shape}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
+    _, group_index = np.unique(groups, return_inverse=True)
+    n_groups = int(group_index.max()) + 1
+    draws = np.random.default_rng(seed).integers(0, n_groups, size=(n_resamples, n_groups))
+    offsets = (np.arange(n_resamples) * n_groups)[:, None]
+    counts = np.bincount((draws + offsets).ravel(), minlength=n_resamples * n_groups)
+    return group_index, counts.reshape(n_resamples, n_groups).T
+
+
+def _resampled_aurocs(y: np.ndarray, s: np.ndarray, group_index: np.ndarray, counts_t: np.ndarray) -> np.ndarray:
+    """(resamples, C) AUROCs; images weighted by their group's multiplicity in each resample."""
+    sizes = np.bincount(group_index, minlength=counts_t.shape[0])
+    dtype = _count_dtype(counts_t.max(), (sizes @ counts_t).max())
+    counts_t = counts_t.astype(dtype)
+    n_resamples = counts_t.shape[1]
+    out = np.empty((n_resamples, y.shape[1]))
+    for k in range(y.shape[1]):
+        ranked = _rank_class(y[:, k], s[:, k], group_index)
+        for start in range(0, n_resamples, _CHUNK):
+            block = np.ascontiguousarray(counts_t[:, start : start + _CHUNK])
+            out[start : start + _CHUNK, k] = _ranked_auroc(ranked, block)
+    return out
+
+
+def _interval(samples: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Percentile interval along axis 0, ignoring NaN resamples; NaN where none is valid."""
+    n_valid = np.sum(~np.isnan(samples), axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN, as wanted
+        lo, hi = np.nanquantile(samples, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return lo, hi, n_valid
+
+
+def _bootstrap(point, defined, samples, level, n_resamples) -> BootstrapResult:
+    lo, hi, n_valid = _interval(samples, level)
+    mean_samples = samples[:, defined].mean(axis=1) if defined.any() else np.full(n_resamples, np.nan)
+    mean_lo, mean_hi, mean_n_valid = _interval(mean_samples, level)
+    mean = float(point[defined].mean()) if defined.any() else math.nan
+    return BootstrapResult(
+        point, lo, hi, mean, float(mean_lo), float(mean_hi), n_valid, int(mean_n_valid), level, n_resamples
+    )
+
+
+def _check_level(level: float) -> None:
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+
+
+def bootstrap_ci(
+    y_true, scores, groups, *, n_resamples: int = 1000, level: float = 0.95, seed: int = 0
+) -> BootstrapResult:
+    """Patient-bootstrap percentile intervals of per-class AUROC and of their mean.
+
+    Each resample draws as many patients (`groups`, one id per image) as there are, with
+    replacement, and keeps all images of each drawn patient.
+    """
+    _check_level(level)
+    y, s = _check(y_true, scores)
+    group_index, counts_t = _patient_resamples(groups, y.shape[0], n_resamples, seed)
+    samples = _resampled_aurocs(y, s, group_index, counts_t)
+    return _bootstrap(per_class_auroc(y, s), _defined(y), samples, level, n_resamples)
+
+
+def paired_bootstrap_diff(
+    y_true, scores_a, scores_b, groups, *, n_resamples: int = 1000, level: float = 0.95, seed: int = 0
+) -> BootstrapResult:
+    """Patient-bootstrap intervals of AUROC_a - AUROC_b per class (and of the mean's difference),
+    both models scored on the same resamples. `point` holds the observed differences."""
+    _check_level(level)
+    y, s_a = _check(y_true, scores_a)
+    _, s_b = _check(y_true, scores_b)
+    group_index, counts_t = _patient_resamples(groups, y.shape[0], n_resamples, seed)
+    samples = _resampled_aurocs(y, s_a, group_index, counts_t) - _resampled_aurocs(y, s_b, group_index, counts_t)
+    point = per_class_auroc(y, s_a) - per_class_auroc(y, s_b)
+    return _bootstrap(point, _defined(y), samples, level, n_resamples)
+
+
+# --- DeLong ---------------------------------------------------------------------------------------
+
+
+def _midranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties given the average of the ranks they span."""
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
+    ends = np.r_[starts[1:], x.size]
+    ranks = np.empty(x.size)
+    ranks[order] = np.repeat((starts + 1 + ends) / 2.0, ends - starts)
+    return ranks
+
+
+def _delong_components(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DeLong's structural components by Sun & Xu's midrank formulas.
+
+    V10_i = mean_j psi(pos_i, neg_j), V01_j = mean_i psi(pos_i, neg_j); AUROC = mean(V10).
+    """
+    m, n = pos.size, neg.size
+    combined = _midranks(np.concatenate([pos, neg]))
+    v10 = (combined[:m] - _midranks(pos)) / n
+    v01 = 1.0 - (combined[m:] - _midranks(neg)) / m
+    return v10, v01
+
+
+def _delong_one(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    pos = y == 1
+    m, n = int(pos.sum()), int((~pos).sum())
+    if m == 0 or n == 0:
+        return math.nan, math.nan, math.nan
+    v10_a, v01_a = _delong_components(a[pos], a[~pos])
+    v10_b, v01_b = _delong_components(b[pos], b[~pos])
+    auc_a, auc_b = float(v10_a.mean()), float(v10_b.mean())
+    if m < 2 or n < 2:
+        return auc_a, auc_b, math.nan
+    # Var(auc_a - auc_b) = S10/m + S01/n with S the covariances of the components; the variance of
+    # the component differences is the same quantity and exactly 0 for equally ranked scores.
+    var = float(np.var(v10_a - v10_b, ddof=1) / m + np.var(v01_a - v01_b, ddof=1) / n)
+    diff = auc_a - auc_b
+    if not var > 0:
+        return auc_a, auc_b, 1.0 if abs(diff) < 1e-12 else 0.0
+    return auc_a, auc_b, math.erfc(abs(diff) / math.sqrt(2.0 * var))
+
+
+def delong_test(y_true, scores_a, scores_b):
+    """Two-sided DeLong test of AUROC_a == AUROC_b on the same images (Sun & Xu 2014, O(n log n)).
+
+    1-D inputs give floats (auc_a, auc_b, p); (n, C) inputs give three arrays of shape (C,).
+    NaN where a class has no positives or negatives (p also NaN with fewer than 2 of either).
+    Zero variance (e.g. identical scores, or scores that rank every pair alike) gives p = 1.0
+    when the AUROCs are equal and p = 0.0 otherwise.
+    """
+    one_d = np.ndim(y_true) == 1
+    if one_d:
+        y_true, scores_a, scores_b = (np.reshape(v, (-1, 1)) for v in (y_true, scores_a, scores_b))
+    y, a = _check(y_true, scores_a)
+    _, b = _check(y_true, scores_b)
+    results = np.array([_delong_one(y[:, k], a[:, k], b[:, k]) for k in range(y.shape[1])])
+    if one_d:
+        return tuple(float(v) for v in results[0])
+    return results[:, 0], results[:, 1], results[:, 2]

@@ -1,0 +1,122 @@
+"""Backbones: timm models with a 14-logit head, image-size checks, one-line weight errors."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+
+from torch import nn
+
+from bench.errors import BenchError
+from bench.labels import NUM_CLASSES
+
+
+def timm_name(backbone: str, pretrained: str = "imagenet") -> str:
+    """The timm model name for a backbone and a spec's pretrained source.
+
+    "imagenet" is timm's default ImageNet weights; "imagenet:<tag>" a given timm tag
+    (e.g. "imagenet:tv_in1k" gives "densenet121.tv_in1k").
+    """
+    _check_backbone(backbone)
+    source, _, tag = pretrained.partition(":")
+    if source != "imagenet":
+        raise BenchError(f"unknown pretrained source {pretrained!r}", hint="use 'imagenet' or 'imagenet:<timm tag>'")
+    if not tag:
+        return backbone
+    import timm
+
+    name = f"{backbone}.{tag}"
+    if not timm.is_model_pretrained(name):
+        tags = [n.partition(".")[2] for n in timm.list_pretrained(f"{backbone}.*")]
+        raise BenchError(
+            f"timm has no weights {name!r}",
+            hint=f"tags for {backbone}: {', '.join(tags)}" if tags else f"timm has no weights for {backbone}",
+        )
+    return name
+
+
+def build_model(
+    backbone: str, *, pretrained: bool = False, source: str = "imagenet", num_classes: int = NUM_CLASSES
+) -> nn.Module:
+    """A timm `backbone` with a fresh `num_classes`-logit head; ImageNet weights if `pretrained`."""
+    import timm
+
+    name = timm_name(backbone, source)
+    if not pretrained:
+        return timm.create_model(name, pretrained=False, num_classes=num_classes)
+    try:
+        return timm.create_model(name, pretrained=True, num_classes=num_classes)
+    except Exception as exc:  # offline, proxy, broken cache: all end the same way for the user
+        raise weights_error(name, exc) from exc
+
+
+def weights_error(name: str, exc: BaseException) -> BenchError:
+    """The one-line error for weights that could not be loaded: which file, where cached, what to do."""
+    import timm
+    import torch.hub
+
+    cfg = timm.get_pretrained_cfg(name)
+    sources = []
+    if cfg is not None and cfg.hf_hub_id:
+        sources.append(f"Hugging Face repo {cfg.hf_hub_id} (model.safetensors or pytorch_model.bin)")
+    if cfg is not None and cfg.url:
+        sources.append(cfg.url.rsplit("/", 1)[-1])
+    where = f"{torch.hub.get_dir()}/checkpoints and {_hf_cache()}"
+    reason = " ".join(str(exc).split())[:160]
+    return BenchError(
+        f"cannot load pretrained weights for {name}: {type(exc).__name__}: {reason}",
+        hint=f"weights: {' or '.join(sources) or name}; caches: {where}; "
+        "put the weights there on a machine with internet access, or run with --no-pretrained",
+    )
+
+
+def _hf_cache() -> str:
+    try:
+        from huggingface_hub.constants import HF_HUB_CACHE
+    except ImportError:
+        return "the Hugging Face cache (~/.cache/huggingface/hub)"
+    return str(HF_HUB_CACHE)
+
+
+def min_image_size(backbone: str) -> int:
+    """The smallest input that leaves the backbone's last feature map at least 1x1 (its total stride)."""
+    return _reduction(backbone)
+
+
+@functools.lru_cache(maxsize=None)
+def _reduction(backbone: str) -> int:
+    import timm
+    import torch
+
+    _check_backbone(backbone)
+    with torch.device("meta"):  # architecture only: no memory, no initialisation cost
+        model = timm.create_model(backbone, pretrained=False, num_classes=NUM_CLASSES)
+    info = getattr(model, "feature_info", None)
+    if not info:
+        return 32  # the usual total stride of ImageNet CNNs
+    last = info[-1] if isinstance(info, list) else info.get_dicts()[-1]
+    return int(last["reduction"])
+
+
+def check_image_size(backbone: str, size: int) -> int:
+    """`size` if the backbone can take square images of that size, else a BenchError."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise BenchError(f"image size must be a positive integer, got {size!r}")
+    smallest = min_image_size(backbone)
+    if size < smallest:
+        raise BenchError(
+            f"image size {size} is too small for {backbone}: it downsamples by {smallest}",
+            hint=f"use an image size of at least {smallest}",
+        )
+    return size
+
+
+def _check_backbone(backbone: str) -> None:
+    import timm
+
+    if not timm.is_model(backbone):
+        close = difflib.get_close_matches(backbone, timm.list_models(), n=3)
+        raise BenchError(
+            f"unknown backbone {backbone!r} (not a timm model)",
+            hint=f"did you mean {' or '.join(map(repr, close))}?" if close else "see timm.list_models()",
+        )

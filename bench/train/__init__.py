@@ -1,0 +1,1 @@
+"""The training engine: stages, epochs, checkpoints, resume, evaluation."""

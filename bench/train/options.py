@@ -1,0 +1,46 @@
+"""What a run was asked to do: the options of `bench run`, stored in the record for `--resume`."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Optional
+
+PRESETS = ("paper", "demo", "smoke")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    method: str
+    split: str = "official"
+    fold: int = 0
+    seed: int = 0
+    split_seed: int = 0
+    val_fraction: float = 0.1
+    data: Optional[str] = None  # None: the built-in demo dataset
+    results: str = "results"
+    preset: Optional[str] = None  # None: "demo" on demo data, "paper" on NIH data
+    epochs: Optional[int] = None
+    batch_size: Optional[int] = None
+    image_size: Optional[int] = None  # stage 1's size; later stages keep their ratio to it
+    lr: Optional[float] = None
+    limit: Optional[int] = None  # at most this many images per list (smoke tests)
+    patience: Optional[int] = None  # early stopping on mean val AUROC; None: the method's
+    device: str = "auto"
+    pretrained: Optional[bool] = None  # None: on for NIH data, off for the demo
+    allow_leakage: bool = False
+    workers: int = 0
+    plugins: tuple[str, ...] = ()
+    quiet: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["plugins"] = list(self.plugins)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "RunOptions":
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["plugins"] = tuple(values.get("plugins", ()))
+        return cls(**values)

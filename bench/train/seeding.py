@@ -1,0 +1,28 @@
+"""Seeds derived per (stage, epoch, purpose), so a resumed run replays the same randomness."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+PURPOSES = {"order": 0, "flip": 1, "torch": 2, "init": 3, "val_split": 4}
+
+
+def derive_seed(seed: int, *keys: int | str) -> int:
+    """A 63-bit seed from the run seed and any keys (stage, epoch, purpose name)."""
+    entropy = [int(seed)] + [PURPOSES[k] if isinstance(k, str) else int(k) for k in keys]
+    return int(np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint32).view(np.uint64)[0] >> 1)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def torch_generator(seed: int) -> torch.Generator:
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    return gen

@@ -1,0 +1,94 @@
+"""Improvement tables (the paper's Table 9): AUROC minus a reference, in percentage points.
+
+Between two runs the difference is tested on their stored predictions: a two-sided DeLong
+p-value per class on a single split, a paired patient-bootstrap 95% interval on k-fold
+splits. Published columns get differences only (their predictions are not public).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.labels import NUM_CLASSES
+from leaderboard import stats
+from leaderboard.tables import Column, PredictionCache, Table
+
+SIGNIFICANCE = 0.05
+
+
+@dataclass(frozen=True, eq=False)
+class ImprovementColumn:
+    key: str
+    label: str
+    diff: np.ndarray  # (15,) AUROC points x100: 14 classes, then the Average
+    p: np.ndarray | None = None  # (15,) DeLong p-values (single split; the Average has none)
+    lo: np.ndarray | None = None  # (15,) bootstrap interval of the difference, points (k-fold)
+    hi: np.ndarray | None = None
+
+    def significant(self, row: int) -> bool:
+        if self.p is not None:
+            return bool(self.p[row] < SIGNIFICANCE)  # NaN compares False
+        if self.lo is not None:
+            return bool(self.lo[row] > 0 or self.hi[row] < 0)
+        return False
+
+
+@dataclass(frozen=True, eq=False)
+class Improvement:
+    reference: Column
+    columns: tuple[ImprovementColumn, ...]
+    test: str  # "delong", "bootstrap" or "none": what the run-vs-run cells carry
+    notes: tuple[str, ...] = ()
+
+
+def rates(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(15,) differences in points: per class, then their mean over the classes defined in both."""
+    diff = (np.asarray(values[:NUM_CLASSES], dtype=float) - np.asarray(reference[:NUM_CLASSES], dtype=float)) * 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.append(diff, np.nanmean(diff))
+
+
+def resolve(table: Table, reference: str) -> Column | None:
+    """The table's column named by `reference`: its key, or the registry name of exactly one method."""
+    for col in table.columns:
+        if col.key == reference:
+            return col
+    by_method = [c for c in table.columns if c.method == reference]
+    return by_method[0] if len(by_method) == 1 else None
+
+
+def improvement(table: Table, ref: Column, cache: PredictionCache, warn) -> Improvement:
+    test = "none"
+    if ref.runs:
+        test = "bootstrap" if table.cross_validation else "delong"
+    columns, notes = [], []
+    for col in table.columns:
+        if col is ref:
+            continue
+        diff = rates(col.values, ref.values)
+        p = lo = hi = None
+        if col.runs and ref.runs:
+            try:
+                p, lo, hi = _tested(table, col, ref, cache)
+            except ValueError as exc:
+                notes.append(f"{col.label}: no test against {ref.label} ({exc})")
+        columns.append(ImprovementColumn(col.key, col.label, diff, p, lo, hi))
+    return Improvement(ref, tuple(columns), test, tuple(notes))
+
+
+def _tested(table: Table, col: Column, ref: Column, cache: PredictionCache):
+    pairs = []
+    for a, b in zip(ref.runs, col.runs):
+        pa, pb = cache.get(a), cache.get(b)
+        if pa is None or pb is None:
+            raise ValueError(f"predictions missing for run {(a if pa is None else b).run_id}")
+        pairs.append((pa, pb))
+    if table.cross_validation:
+        lo, hi = stats.cv_diff_interval(pairs)
+        return None, lo, hi
+    p = stats.delong_pvalues(*pairs[0])
+    return np.append(p, np.nan), None, None

@@ -1,0 +1,392 @@
+"""Leaderboard tables from run records (and their stored predictions) plus published columns.
+
+Rules (issue 5): runs share a table only when split and dataset fingerprints match; k-fold
+runs (n_folds > 1) are grouped across folds by (protocol, version, seed, params, dataset
+fingerprint), each fold checked against the others' split fingerprint; the latest complete run
+per (method, split fingerprint, fold) is used unless `all_runs`; failed, interrupted, running
+and sanity-failed runs are listed beneath, never averaged; published columns appear only
+beside real NIH data, in a table of their own protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bench.errors import BenchError
+from bench.labels import LABELS
+from bench.predictions import Predictions, load_predictions
+from bench.records import DatasetInfo, RunRecord, RunStore, as_array
+from leaderboard import published as pub
+
+if TYPE_CHECKING:
+    from leaderboard.improvement import Improvement
+
+ROWS: tuple[str, ...] = (*LABELS, "Average")
+
+
+@dataclass(frozen=True, eq=False)
+class Column:
+    """One method's (or one published column's) test AUROC per class, on the AUROC scale."""
+
+    key: str  # method display name (with a run suffix under all_runs), or "published:<name>"
+    label: str  # header text
+    per_fold: np.ndarray  # (k, 14) AUROC per fold (k = 1 outside k-fold); NaN = undefined
+    runs: tuple[RunRecord, ...] = ()  # fold order
+    published: pub.PublishedColumn | None = None
+    lo: np.ndarray | None = None  # (15,) CI bounds: 14 classes, then Average (single runs)
+    hi: np.ndarray | None = None
+
+    @property
+    def method(self) -> str | None:
+        return self.runs[0].method.name if self.runs else None
+
+    @property
+    def values(self) -> np.ndarray:
+        """(15,) point values: per-class mean over folds, then the Average."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN classes stay NaN
+            per_class = np.nanmean(self.per_fold, axis=0)
+        return np.append(per_class, self.average)
+
+    @property
+    def average(self) -> float:
+        if self.published is not None:
+            return self.published.average  # as printed, not recomputed
+        return float(np.nanmean(self.fold_averages)) if np.isfinite(self.fold_averages).any() else float("nan")
+
+    @property
+    def fold_averages(self) -> np.ndarray:
+        """(k,) mean over the classes defined in each fold."""
+        defined = np.isfinite(self.per_fold)
+        sums = np.where(defined, self.per_fold, 0.0).sum(axis=1)
+        n = defined.sum(axis=1)
+        return np.divide(sums, n, out=np.full(len(n), np.nan), where=n > 0)
+
+    @property
+    def n_defined(self) -> int:
+        """Classes defined in every fold (the Average's "(13/14)" count)."""
+        return int(np.isfinite(self.per_fold).all(axis=0).sum())
+
+    @property
+    def folds_defined(self) -> np.ndarray:
+        """(14,) how many folds define each class."""
+        return np.isfinite(self.per_fold).sum(axis=0)
+
+    @property
+    def std(self) -> np.ndarray | None:
+        """(15,) sample std over folds (ddof=1), or the published std; None outside k-fold."""
+        if self.published is not None:
+            return None if self.published.std is None else np.array(self.published.std)
+        if len(self.per_fold) < 2:
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            per_class = np.nanstd(self.per_fold, axis=0, ddof=1)
+            average = np.nanstd(self.fold_averages, ddof=1)
+        return np.append(per_class, average)
+
+
+@dataclass(frozen=True)
+class OtherRun:
+    record: RunRecord
+    reason: str  # e.g. "failed: CUDA out of memory", "running", "sanity check failed: ..."
+
+
+@dataclass(frozen=True, eq=False)
+class Table:
+    protocol: str
+    n_folds: int  # > 1: a cross-validation table (mean +- std over folds, x100)
+    demo: bool
+    columns: tuple[Column, ...]
+    dataset: DatasetInfo | None = None  # of the runs (None: published only)
+    split_fingerprint: str | None = None  # single-split tables
+    fold_fingerprints: tuple[str, ...] = ()  # cross-validation tables, fold order
+    seed: int | None = None
+    other_runs: tuple[OtherRun, ...] = ()
+    notes: tuple[str, ...] = ()
+    tag: str = ""  # told apart from other tables of the same protocol, e.g. "split 92b9e119"
+    improvement: Improvement | None = None
+    plots: dict[str, Path] = field(default_factory=dict)  # label -> PNG
+
+    @property
+    def cross_validation(self) -> bool:
+        return self.n_folds > 1
+
+    @property
+    def published_only(self) -> bool:
+        return self.dataset is None
+
+    @property
+    def title(self) -> str:
+        if self.published_only:
+            tables = sorted({c.published.table for c in self.columns if c.published})
+            return f"{self.protocol} split: published figures ({', '.join(tables)})"
+        kind = "synthetic demo data" if self.demo else "NIH ChestX-ray14"
+        cv = f", {self.n_folds}-fold cross-validation (split seed {self.seed})" if self.cross_validation else ""
+        tag = f" ({self.tag})" if self.tag else ""
+        return f"{self.protocol} split{cv}, {kind}{tag}"
+
+    @property
+    def subtitle(self) -> str:
+        if self.published_only:
+            return "Published test AUROC, as printed (Nugroho 2020)."
+        ds = self.dataset
+        fp = (
+            f"fold split fingerprints {', '.join(f[:10] for f in self.fold_fingerprints)}"
+            if self.cross_validation
+            else f"split fingerprint {self.split_fingerprint[:12]}"
+        )
+        what = "test AUROC x100, mean ± std over folds (sample std)" if self.cross_validation else "test AUROC"
+        return f"{what}; {fp}; dataset fingerprint {ds.fingerprint[:12]}, labels {ds.labels_version}."
+
+    @property
+    def slug(self) -> str:
+        """A file-name-safe id of the table (for plot folders)."""
+        if self.published_only:
+            return f"{self.protocol}-published"
+        fp = f"s{self.seed}" if self.cross_validation else self.split_fingerprint[:8]
+        demo = "-demo" if self.demo else ""
+        return re.sub(r"[^A-Za-z0-9.-]+", "-", f"{self.protocol}-{fp}-{self.dataset.fingerprint[:8]}{demo}")
+
+    def best(self, row: int) -> set[int]:
+        """Columns holding the row's best value at the displayed precision (4 decimals of AUROC)."""
+        values = [round(float(c.values[row]), 4) for c in self.columns]
+        finite = [v for v in values if np.isfinite(v)]
+        if len(self.columns) < 2 or not finite:
+            return set()
+        return {i for i, v in enumerate(values) if v == max(finite)}
+
+
+@dataclass(frozen=True, eq=False)
+class Leaderboard:
+    results_dir: Path | None
+    tables: tuple[Table, ...]
+    reference: str | None = None
+
+
+class PredictionCache:
+    """Loads each run's predictions once; a missing or bad file warns and gives None."""
+
+    def __init__(self, store: RunStore | None, warn):
+        self.store, self.warn, self._cache = store, warn, {}
+
+    def get(self, record: RunRecord) -> Predictions | None:
+        if record.run_id not in self._cache:
+            path = self.store.artifact(record, "predictions") if self.store else None
+            preds = None
+            if path is None:
+                self.warn(f"run {record.run_id} has no predictions file recorded")
+            else:
+                try:
+                    preds = load_predictions(path)
+                except BenchError as exc:
+                    self.warn(f"run {record.run_id}: {exc.one_line()}")
+            self._cache[record.run_id] = preds
+        return self._cache[record.run_id]
+
+
+# -- grouping -----------------------------------------------------------------------------------
+def _group_key(r: RunRecord) -> tuple:
+    ds = r.dataset.fingerprint
+    params = json.dumps(r.split.params, sort_keys=True)  # e.g. a subset limit recorded with the split
+    if r.split.n_folds > 1:
+        return ("cv", r.split.protocol, r.split.version, r.split.n_folds, r.split.seed, params, ds)
+    return ("single", r.split.protocol, r.split.fingerprint, params, ds)
+
+
+def _order(r: RunRecord) -> tuple:
+    return (r.started, r.run_id)
+
+
+def _exclusion(r: RunRecord) -> str | None:
+    """Why a run cannot be a result, or None."""
+    if r.status != "complete":
+        return f"{r.status}: {r.error}" if r.error else r.status
+    if r.sanity is not None and not r.sanity.test_auroc_ok:
+        return f"sanity check failed: {r.sanity.message}"
+    if r.metrics.test is None:
+        return "complete but without test metrics"
+    return None
+
+
+def _protocol_rank(protocol: str) -> int:
+    return pub.PROTOCOLS.index(protocol) if protocol in pub.PROTOCOLS else len(pub.PROTOCOLS)
+
+
+def _published_allowed(table_protocol: str, n_folds: int, demo: bool) -> tuple[pub.PublishedColumn, ...]:
+    if demo or table_protocol not in pub.PROTOCOLS:
+        return ()
+    if (table_protocol == "kfold5") != (n_folds == 5):
+        return ()
+    return pub.published_columns(table_protocol)
+
+
+def _published_column(col: pub.PublishedColumn) -> Column:
+    return Column(col.key, col.label, np.array([col.values]), published=col)
+
+
+def _run_column(key: str, label: str, runs: list[RunRecord], ci: bool, cache: PredictionCache, warn) -> Column:
+    per_fold = np.array([as_array(r.metrics.test.auroc) for r in runs])
+    lo = hi = None
+    if ci and len(runs) == 1:
+        lo, hi = _interval(runs[0], cache, warn)
+    return Column(key, label, per_fold, tuple(runs), lo=lo, hi=hi)
+
+
+def _interval(record: RunRecord, cache: PredictionCache, warn) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The 95% patient-bootstrap interval: the record's, else recomputed from its predictions."""
+    stored = record.metrics.test.ci
+    if stored is not None:
+        return (
+            np.append(as_array(stored.lo), np.nan if stored.mean_lo is None else stored.mean_lo),
+            np.append(as_array(stored.hi), np.nan if stored.mean_hi is None else stored.mean_hi),
+        )
+    preds = cache.get(record)
+    if preds is None:
+        warn(f"run {record.run_id}: no stored interval and no predictions; shown without CI")
+        return None, None
+    from leaderboard.stats import auroc_interval
+
+    return auroc_interval(preds)
+
+
+def _cv_columns(
+    runs: list[RunRecord], n_folds: int, all_runs: bool
+) -> tuple[dict[str, list[RunRecord]], list[str], tuple[str, ...]]:
+    """Per method with every fold complete, its runs in fold order; notes; the folds' fingerprints."""
+    by_method: dict[str, dict[int, list[RunRecord]]] = defaultdict(lambda: defaultdict(list))
+    for r in runs:
+        name = f"{r.method.display_name} (seed {r.seed})" if all_runs else r.method.display_name
+        by_method[name][r.split.fold].append(r)
+    # Every fold's split fingerprint must agree across methods: take the most common (latest on ties).
+    fold_fp: dict[int, str] = {}
+    for fold in range(n_folds):
+        fps = [r for folds in by_method.values() for r in folds.get(fold, [])]
+        if fps:
+            counted = Counter(r.split.fingerprint for r in fps)
+            latest = {r.split.fingerprint: _order(r) for r in sorted(fps, key=_order)}
+            fold_fp[fold] = max(counted, key=lambda fp: (counted[fp], latest[fp]))
+    notes, chosen = [], {}
+    for name in sorted(by_method):
+        folds = by_method[name]
+        picked = {}
+        for fold, candidates in folds.items():
+            same = [r for r in candidates if r.split.fingerprint == fold_fp.get(fold)]
+            if len(same) < len(candidates):
+                notes.append(
+                    f"{name}: fold {fold} has runs on another split fingerprint than the other methods; left out"
+                )
+            if same:
+                picked[fold] = max(same, key=_order)
+        if len(picked) == n_folds:
+            chosen[name] = [picked[f] for f in range(n_folds)]
+        else:
+            done = ", ".join(str(f) for f in sorted(picked)) or "none"
+            notes.append(f"{name}: incomplete (folds complete: {done} of {n_folds}); not shown")
+    fps = tuple(fold_fp.get(f, "?") for f in range(n_folds))
+    return chosen, notes, fps
+
+
+def build_tables(
+    records: Iterable[RunRecord],
+    *,
+    cache: PredictionCache,
+    split: str = "all",
+    ci: bool = False,
+    show_published: bool = True,
+    all_runs: bool = False,
+    warn=lambda message: None,
+) -> list[Table]:
+    """One table per comparable group of runs (improvement and plots are added later)."""
+    groups: dict[tuple, list[RunRecord]] = defaultdict(list)
+    for r in records:
+        if split in ("all", r.split.protocol):
+            groups[_group_key(r)].append(r)
+    tables = []
+    for runs in groups.values():
+        runs.sort(key=_order)
+        newest = runs[-1]
+        demo = newest.dataset.kind == "demo"
+        good = [r for r in runs if _exclusion(r) is None]
+        others = tuple(OtherRun(r, _exclusion(r)) for r in runs if _exclusion(r) is not None)
+        notes: list[str] = []
+        columns: list[Column] = []
+        n_folds = newest.split.n_folds
+        fold_fps: tuple[str, ...] = ()
+        if n_folds > 1:
+            chosen, notes, fold_fps = _cv_columns(good, n_folds, all_runs)
+            for name, fold_runs in chosen.items():
+                columns.append(_run_column(name, name, fold_runs, ci, cache, warn))
+        else:
+            latest: dict[str, RunRecord] = {}
+            for r in good:  # oldest first, so later runs replace earlier ones
+                latest[r.run_id if all_runs else r.method.display_name] = r
+            hidden = len(good) - len(latest)
+            if hidden:
+                notes.append(f"{hidden} older complete run(s) of the same methods hidden (--all-runs shows them)")
+            for k, r in sorted(latest.items(), key=lambda kv: (kv[1].method.display_name, kv[0])):
+                label = f"{r.method.display_name} #{r.run_id[-4:]}" if all_runs else r.method.display_name
+                columns.append(_run_column(label, label, [r], ci, cache, warn))
+        published = _published_allowed(newest.split.protocol, n_folds, demo) if show_published else ()
+        tables.append(
+            Table(
+                protocol=newest.split.protocol,
+                n_folds=n_folds,
+                demo=demo,
+                columns=tuple(_published_column(c) for c in published) + tuple(columns),
+                dataset=newest.dataset,
+                split_fingerprint=None if n_folds > 1 else newest.split.fingerprint,
+                fold_fingerprints=fold_fps,
+                seed=newest.split.seed,
+                other_runs=others,
+                notes=tuple(notes),
+            )
+        )
+    # Newest group first within a protocol, real data before the demo (sorts are stable).
+    tables.sort(key=_latest_start, reverse=True)
+    tables.sort(key=lambda t: (t.demo, _protocol_rank(t.protocol), t.protocol))
+    _note_split_siblings(tables)
+    return tables
+
+
+def _latest_start(t: Table) -> str:
+    return max([r.started for c in t.columns for r in c.runs] + [o.record.started for o in t.other_runs])
+
+
+def _note_split_siblings(tables: list[Table]) -> None:
+    """Say so when one protocol appears in several tables (different split or dataset fingerprints)."""
+    count = Counter((t.protocol, t.demo) for t in tables)
+    for i, t in enumerate(tables):
+        if count[(t.protocol, t.demo)] > 1:
+            note = (
+                f"{count[(t.protocol, t.demo)]} {t.protocol} tables: their runs used different split or dataset"
+                " fingerprints, so they are not comparable with each other"
+            )
+            fp = t.fold_fingerprints[0] if t.cross_validation else t.split_fingerprint
+            tag = f"split {fp[:8]}, dataset {t.dataset.fingerprint[:8]}"
+            tables[i] = replace(t, notes=t.notes + (note,), tag=tag)
+
+
+def published_only_tables(split: str = "all") -> list[Table]:
+    """The paper's tables per protocol, no runs (`--published-only`)."""
+    protocols = pub.PROTOCOLS if split == "all" else (split,)
+    if split != "all":
+        pub.check_protocol(split)
+    return [
+        Table(
+            protocol=p,
+            n_folds=5 if p == "kfold5" else 1,
+            demo=False,
+            columns=tuple(_published_column(c) for c in pub.published_columns(p)),
+        )
+        for p in protocols
+    ]

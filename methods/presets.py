@@ -1,0 +1,42 @@
+"""Stage presets of the built-in methods. Demo values live here, one entry per backbone.
+
+"paper": the paper's image sizes and batches, up to 25 epochs per stage (early stopping ends
+sooner). "demo": the synthetic demo dataset on a 2-core CPU, weights off, a few minutes per
+method; from-scratch EfficientNets learn slowly, so they get a higher stage-1 lr. "smoke": one
+tiny epoch per stage for tests. Every preset of a method has as many stages as its paper
+preset; stage 2 starts from stage 1's best checkpoint.
+"""
+
+from __future__ import annotations
+
+from bench.method import StageSpec
+
+PAPER_EPOCHS = 25
+
+# lr None = the method's optimizer lr (Adam/Ranger 1e-3, SGD 0.01).
+DEMO: dict[tuple[str, int], tuple[StageSpec, ...]] = {
+    ("resnet50", 1): (StageSpec(64, 32, 5),),
+    ("densenet121", 1): (StageSpec(64, 32, 5),),
+    ("densenet121", 2): (StageSpec(64, 32, 3), StageSpec(96, 16, 2)),
+    ("tf_efficientnet_b0", 2): (StageSpec(64, 32, 5, lr=3e-3), StageSpec(128, 16, 1, lr=1e-3)),
+    ("tf_efficientnet_b3", 2): (StageSpec(64, 32, 4, lr=3e-3), StageSpec(128, 16, 1, lr=1e-3)),
+}
+
+
+def paper_stages(*stages: tuple[int, int]) -> tuple[StageSpec, ...]:
+    """The paper's (image size, batch) per stage, each up to PAPER_EPOCHS epochs."""
+    return tuple(StageSpec(size, batch, PAPER_EPOCHS) for size, batch in stages)
+
+
+def smoke_stages(n_stages: int) -> tuple[StageSpec, ...]:
+    """One epoch per stage at 32 px, batch 8; each later stage doubles the size, halves the batch."""
+    return tuple(StageSpec(32 * 2**i, max(1, 8 // 2**i), 1) for i in range(n_stages))
+
+
+def presets(backbone: str, *paper: tuple[int, int]) -> dict[str, tuple[StageSpec, ...]]:
+    """All three presets of a built-in method from its paper stages."""
+    return {
+        "paper": paper_stages(*paper),
+        "demo": DEMO[(backbone, len(paper))],
+        "smoke": smoke_stages(len(paper)),
+    }
