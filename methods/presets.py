@@ -18,8 +18,10 @@ DEMO: dict[tuple[str, int], tuple[StageSpec, ...]] = {
     ("resnet50", 1): (StageSpec(64, 32, 5),),
     ("densenet121", 1): (StageSpec(64, 32, 5),),
     ("densenet121", 2): (StageSpec(64, 32, 3), StageSpec(96, 16, 2)),
-    ("tf_efficientnet_b0", 2): (StageSpec(64, 32, 5, lr=3e-3), StageSpec(128, 16, 1, lr=1e-3)),
-    ("tf_efficientnet_b3", 2): (StageSpec(64, 32, 4, lr=3e-3), StageSpec(128, 16, 1, lr=1e-3)),
+    # From scratch, EfficientNets barely move at Ranger's 1e-3 (mean AUROC ~0.55 after 3 epochs
+    # at 64 px on the demo); 3e-2 learns within the budget, stage 2 refines at a hundredth of it (more undoes stage 1).
+    ("tf_efficientnet_b0", 2): (StageSpec(64, 32, 5, lr=3e-2), StageSpec(96, 16, 1, lr=3e-4)),
+    ("tf_efficientnet_b3", 2): (StageSpec(64, 32, 5, lr=3e-2), StageSpec(96, 16, 1, lr=3e-4)),
 }
 
 

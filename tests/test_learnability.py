@@ -32,7 +32,8 @@ def _load(root):
 
 def _small_cnn() -> nn.Module:
     def down(c_in, c_out, k=3):  # strided conv: cheap on CPU at 64 px
-        return nn.Sequential(nn.Conv2d(c_in, c_out, k, stride=2, padding=k // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
+        conv = nn.Conv2d(c_in, c_out, k, stride=2, padding=k // 2, bias=False)
+        return nn.Sequential(conv, nn.BatchNorm2d(c_out), nn.ReLU())
 
     return nn.Sequential(
         down(1, 16, 5), down(16, 32), down(32, 64), down(64, 96),

@@ -42,7 +42,9 @@ def check(
 def demo(
     out: Annotated[
         Optional[Path],
-        typer.Option("--out", help="Directory to write (default: the cache used when no --data is given).", show_default=False),
+        typer.Option(
+            "--out", help="Directory to write (default: the cache used when no --data is given).", show_default=False
+        ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the sampled patients, splits and images.")] = 0,
     size: Annotated[int, typer.Option("--size", min=32, max=1024, help="Image side in pixels.")] = 256,
@@ -59,6 +61,33 @@ def demo(
     images = json.loads((root / "DEMO.json").read_text(encoding="utf-8"))["images"]
     console.print(f"Wrote the demo dataset ({images} images, {size}x{size}, seed {seed}) to {root}")
     console.print(f"Check it with: bench data check --data {root}")
+
+
+@group.command("prepare")
+def prepare(
+    data: DataOption = None,
+    size: Annotated[int, typer.Option("--size", min=8, max=4096, help="Side in pixels the images are resized to.")] = ...,
+    workers: Annotated[
+        Optional[int], typer.Option("--workers", min=1, help="Decoding processes (default: min(4, CPUs)).", show_default=False)
+    ] = None,
+) -> None:
+    """Decode every image once, resized to SIZE x SIZE, into the memory-mapped image cache that training reads.
+
+    Resumable: an interrupted run keeps what it wrote. `bench run` does this by itself when a
+    stage needs a size not cached yet.
+
+    Example: bench data prepare --data /data/nih --size 224
+    """
+    from bench.console import out as console
+    from bench.data.cache import prepare_cache
+    from bench.data.dataset import open_dataset
+
+    index = open_dataset(data_root(data))
+    cache = prepare_cache(index, size, workers=workers)
+    cached = int(cache.done.sum())
+    console.print(f"Image cache at {size}x{size}: {cached} of {len(cache)} images in {cache.folder}", soft_wrap=True)
+    if cached < len(cache):
+        console.print(f"{len(cache) - cached} image(s) are missing from {index.root} and were skipped")
 
 
 def mount(app: typer.Typer) -> None:

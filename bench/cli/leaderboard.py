@@ -59,17 +59,29 @@ def leaderboard(
     plots: Annotated[
         Optional[Path], typer.Option("--plots", help="Write one ROC-curve PNG per class here, linked from the markdown.")
     ] = None,
+    localization: Annotated[
+        bool,
+        typer.Option(
+            "--localization",
+            help="Heatmap box scores from `bench cam` instead: a table per split, rows classes, columns methods,"
+            " cells IoBB>0.5 accuracy / pointing-game hit rate (default file LOCALIZATION.<ext>).",
+        ),
+    ] = False,
 ) -> None:
     """Per-class test AUROC tables per split (and split/dataset fingerprint), with improvement tables.
 
     A results directory without any run record is an error (exit 2), as are an unknown
-    --reference and a --split without runs.
+    --reference and a --split without runs. --localization shows `bench cam`'s box scores instead.
 
     Example: bench leaderboard --split official --reference chexnet --ci
     """
     from leaderboard.build import build_leaderboard
     from leaderboard.render import EXTENSIONS, print_rich, render
 
+    if localization:
+        from bench.cli.cam import show_localization
+
+        return show_localization(results_dir(results), split=split, fmt=fmt.value, out_file=out_file)
     if published_only and not published:
         raise BenchError("--published-only and --no-published contradict each other", hint="drop one of them")
     results_path = results_dir(results)

@@ -30,7 +30,9 @@ def run(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     pretrained: Annotated[Optional[bool], typer.Option("--pretrained/--no-pretrained", help="ImageNet weights; default on for NIH data, off for the demo.", show_default=False)] = None,
     allow_leakage: Annotated[bool, typer.Option(help="Run even if train/val/test share images or patients (recorded).")] = False,
-    workers: Annotated[int, typer.Option(help="Loader worker processes for images not held in memory.")] = 0,
+    workers: Annotated[int, typer.Option(help="Loader worker processes (0: load in this process); they also fill the image cache (0: min(4, CPUs)).")] = 0,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Read the PNGs instead of the decode-once image cache.")] = False,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA only).")] = False,
     plugin: Annotated[Optional[list[Path]], typer.Option("--plugin", help="A plugin file that registers methods (repeatable).")] = None,
     resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run by its id.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or epoch lines.")] = False,
@@ -58,7 +60,7 @@ def run(
                 method=method, split=split, fold=fold, seed=seed, split_seed=split_seed, val_fraction=val_fraction,
                 data=str(root) if root else None, results=str(results_path), preset=preset, epochs=epochs,
                 batch_size=batch_size, image_size=image_size, lr=lr, limit=limit, patience=patience, device=device,
-                pretrained=pretrained, allow_leakage=allow_leakage, workers=workers,
+                pretrained=pretrained, allow_leakage=allow_leakage, workers=workers, no_cache=no_cache, compile=compile,
                 plugins=tuple(str(p) for p in plugin or ()), quiet=quiet,
             )
         )

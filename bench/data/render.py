@@ -128,10 +128,10 @@ class Canvas:
         if X.size and Y.size:
             self.d[rows, cols] += draw(X, Y, rows, cols)
 
-    def noise(self, n: int, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
+    def noise(self, n: int, rows: slice = slice(None), cols: slice = slice(None), rng=None) -> np.ndarray:
         """Smooth noise (about unit variance at grid nodes) with n nodes across the image."""
         u = _interp(self.size, n)
-        z = self.rng.standard_normal((n, n), dtype=np.float32)
+        z = (rng or self.rng).standard_normal((n, n), dtype=np.float32)
         return u[rows] @ z @ u[cols].T
 
     def box(self, label: str, x0: float, y0: float, x1: float, y1: float) -> Box:
@@ -158,14 +158,19 @@ def _lung_mask(canvas: Canvas, lung: Lung, rows: slice, cols: slice) -> np.ndarr
 
 
 def _lung_bounds(lung: Lung, pad: float = 0.0) -> tuple[float, float, float, float]:
-    return (lung.cx - 1.1 * lung.ax - pad, lung.cy - lung.ay - pad, lung.cx + 1.1 * lung.ax + pad, lung.cy + lung.ay + pad)
+    half_width = 1.1 * lung.ax + pad
+    return (lung.cx - half_width, lung.cy - lung.ay - pad, lung.cx + half_width, lung.cy + lung.ay + pad)
+
+
+def _side(rng: np.random.Generator) -> int:
+    return int(rng.integers(2))
 
 
 # --- normal anatomy ---------------------------------------------------------------------------
 
 
-def _anatomy(rng: np.random.Generator, findings: Collection[str], view: str, s: dict[str, float]) -> Anatomy:
-    """Sample a chest's geometry; Cardiomegaly, Emphysema and Atelectasis change it."""
+def _anatomy(rng, findings: Collection[str], view: str, s: dict[str, float], finding_rng) -> Anatomy:
+    """Sample a chest's geometry; Cardiomegaly, Emphysema, Atelectasis and Pneumothorax change it."""
     ay_r, ay_l = rng.normal(0.3, 0.012), rng.normal(0.29, 0.012)
     right = Lung(cx=rng.normal(0.3, 0.006), cy=0.45 + rng.normal(0, 0.006), ax=rng.normal(0.17, 0.006), ay=ay_r)
     left = Lung(cx=rng.normal(0.7, 0.006), cy=0.46 + rng.normal(0, 0.006), ax=rng.normal(0.165, 0.006), ay=ay_l)
@@ -185,20 +190,40 @@ def _anatomy(rng: np.random.Generator, findings: Collection[str], view: str, s: 
         heart[3] *= 1 + 0.1 * k
         heart[0] += 0.015 * k
     if "Atelectasis" in findings:  # volume loss: the affected lung shrinks from below
-        side = int(rng.integers(2))
+        side = _side(finding_rng)
         lung = (right, left)[side]
         k = s["Atelectasis"]
         shrunk = replace(lung, ay=lung.ay * (1 - 0.07 * k), cy=lung.cy - lung.ay * 0.07 * k)
         right, left = (shrunk, left) if side == RIGHT else (right, shrunk)
     collapsed = None
     if "Pneumothorax" in findings:  # the lung falls away from the apex and the lateral wall
-        side = int(rng.integers(2))
+        side = _side(finding_rng)
         lung, k = (right, left)[side], s["Pneumothorax"]
         f = 0.14 + 0.22 * k
         medial = 1.0 if side == RIGHT else -1.0
-        inner = Lung(cx=lung.cx + medial * lung.ax * f * 0.6, cy=lung.cy + lung.ay * f * 0.75, ax=lung.ax * (1 - f), ay=lung.ay * (1 - 0.75 * f))
+        inner = Lung(
+            cx=lung.cx + medial * lung.ax * f * 0.6, cy=lung.cy + lung.ay * f * 0.75,
+            ax=lung.ax * (1 - f), ay=lung.ay * (1 - 0.75 * f),
+        )
         collapsed = (side, inner, k)
     return Anatomy(lungs=(right, left), heart=tuple(heart), lung_air=air, markings=markings, collapsed=collapsed)
+
+
+# Small shapes of the normal chest, as Canvas.add callbacks.
+def _trachea(X, Y, rows, cols):
+    return -0.12 * _soft(np.abs(X - 0.5) / 0.016, 0.4) * np.clip((0.36 - Y) / 0.05, 0, 1)
+
+
+def _aortic_knob(X, Y, rows, cols):
+    return 0.12 * _soft(_ellipse(X, Y, 0.56, 0.28, 0.035, 0.035), 0.3)
+
+
+def _clavicle(X, Y, rows, cols):
+    return 0.12 * _soft(np.abs(Y - 0.17 - 1.2 * (np.abs(X - 0.5) - 0.22) ** 2) / 0.016, 0.5)
+
+
+def _breast(X, Y, cx):
+    return 0.05 * _soft(_ellipse(X, Y, cx, 0.72, 0.17, 0.13), 0.6)
 
 
 def _draw_anatomy(canvas: Canvas, a: Anatomy, sex: str) -> list[np.ndarray]:
@@ -242,27 +267,23 @@ def _draw_anatomy(canvas: Canvas, a: Anatomy, sex: str) -> list[np.ndarray]:
     hila = np.exp(-(((X - 0.5) / 0.22) ** 2)) * np.exp(-(((Y - 0.5) / 0.25) ** 2))
     d += a.markings * tissue * (0.4 + hila) * np.maximum(canvas.noise(28), 0.0)
     # Trachea (a dark band down the upper mediastinum) and the aortic knob.
-    canvas.add(0.47, 0.0, 0.53, 0.36, lambda X, Y, r, c: -0.12 * _soft(np.abs(X - 0.5) / 0.016, 0.4) * np.clip((0.36 - Y) / 0.05, 0, 1))
-    canvas.add(0.5, 0.22, 0.62, 0.34, lambda X, Y, r, c: 0.12 * _soft(_ellipse(X, Y, 0.56, 0.28, 0.035, 0.035), 0.3))
+    canvas.add(0.47, 0.0, 0.53, 0.36, _trachea)
+    canvas.add(0.5, 0.22, 0.62, 0.34, _aortic_knob)
     # Posterior ribs: bands sloping down laterally, faint outside the lungs; the clavicles.
     phase = rng.uniform(0, 1)
     spacing = rng.normal(0.075, 0.004)
     ribs = np.clip(np.cos(2 * np.pi * ((Y - 1.6 * (X - 0.5) ** 2) / spacing + phase)) - 0.35, 0, None)
     d += 0.08 * ribs * np.clip(0.3 + lungs, 0, 1) * np.clip((0.8 - Y) / 0.1, 0, 1)
     for x0, x1 in ((0.1, 0.44), (0.56, 0.9)):
-        canvas.add(x0, 0.1, x1, 0.3, lambda X, Y, r, c: 0.12 * _soft(np.abs(Y - 0.17 - 1.2 * (np.abs(X - 0.5) - 0.22) ** 2) / 0.016, 0.5))
+        canvas.add(x0, 0.1, x1, 0.3, _clavicle)
     if sex == "F":  # breast shadows over the lower zones
         for cx in (0.25, 0.75):
-            canvas.add(cx - 0.2, 0.5, cx + 0.2, 0.9, lambda X, Y, r, c, cx=cx: 0.05 * _soft(_ellipse(X, Y, cx, 0.72, 0.17, 0.13), 0.6))
+            canvas.add(cx - 0.2, 0.5, cx + 0.2, 0.9, lambda X, Y, rows, cols, cx=cx: _breast(X, Y, cx))
     return masks
 
 
 # --- findings drawn over the anatomy ------------------------------------------------------------
 # Each takes (canvas, anatomy, lung masks, strength, rng) and returns the boxes it drew.
-
-
-def _side(rng: np.random.Generator) -> int:
-    return int(rng.integers(2))
 
 
 def _round_opacity(label: str, radius: tuple[float, float], lobulated: bool):
@@ -280,7 +301,7 @@ def _round_opacity(label: str, radius: tuple[float, float], lobulated: bool):
 
         pad = 1.25 * r
         canvas.add(cx - pad, cy - pad, cx + pad, cy + pad, draw)
-        return [canvas.box(label, cx - 1.1 * r, cy - 1.1 * r, cx + 1.1 * r, cy + 1.1 * r)]
+        return [canvas.box(label, cx - 1.12 * r, cy - 1.12 * r, cx + 1.12 * r, cy + 1.12 * r)]
 
     return draw_finding
 
@@ -302,7 +323,7 @@ def _effusion(canvas: Canvas, a: Anatomy, masks, k: float, rng) -> list[Box]:
             return amp * masks[side][rows, cols] * np.clip((Y - level + rise) / 0.03, 0, 1)
 
         canvas.add(x0, level - 0.1, x1, base + 0.02, draw)
-        boxes.append(canvas.box("Effusion", x0, level - 0.07, x1, base))
+        boxes.append(canvas.box("Effusion", x0, level - 0.095, x1, base))
     return boxes
 
 
@@ -318,11 +339,11 @@ def _patchy(label: str, lo: float, hi: float, size: tuple[float, float], grain: 
 
         def draw(X, Y, rows, cols):
             envelope = _soft(_ellipse(X, Y, cx, cy, rx, ry), 0.6)
-            patches = np.clip(canvas.noise(grain, rows, cols) * 0.6 + bias, 0, 1)
+            patches = np.clip(canvas.noise(grain, rows, cols, rng) * 0.6 + bias, 0, 1)
             return level * envelope * patches * masks[side][rows, cols]
 
         canvas.add(cx - rx, cy - ry, cx + rx, cy + ry, draw)
-        return [canvas.box(label, cx - 0.85 * rx, cy - 0.85 * ry, cx + 0.85 * rx, cy + 0.85 * ry)]
+        return [canvas.box(label, cx - rx, cy - ry, cx + rx, cy + ry)]
 
     return draw_finding
 
@@ -341,7 +362,10 @@ def _consolidation(canvas: Canvas, a: Anatomy, masks, k: float, rng) -> list[Box
         fissure = top + tilt * (X - lung.cx)
         lobe = np.clip((Y - fissure) / 0.012, 0, 1) * np.clip((bottom - Y) / 0.08, 0, 1)
         dx, dy = X - hilum[0], Y - hilum[1]
-        air = sum(_soft(np.abs(-dx * np.sin(t) + dy * np.cos(t)) / 0.008, 0.6) * ((dx * np.cos(t) + dy * np.sin(t)) > 0) for t in angles)
+        air = sum(
+            _soft(np.abs(dy * np.cos(t) - dx * np.sin(t)) / 0.008, 0.6) * (dx * np.cos(t) + dy * np.sin(t) > 0)
+            for t in angles
+        )
         return amp * lobe * (1 - 0.45 * np.clip(air, 0, 1)) * masks[side][rows, cols]
 
     canvas.add(*_lung_bounds(lung), draw)
@@ -372,16 +396,23 @@ def _atelectasis(canvas: Canvas, a: Anatomy, masks, k: float, rng) -> list[Box]:
 
 
 def _edema(canvas: Canvas, a: Anatomy, masks, k: float, rng) -> list[Box]:
-    """Bilateral perihilar ("bat wing") haze with septal lines at the lateral bases."""
+    """Bilateral perihilar ("bat wing") haze with septal (Kerley B) lines at the lateral bases."""
     amp = 0.22 * k
-    for side, hx in ((RIGHT, 0.36), (LEFT, 0.64)):
+    for side, hilum_x in ((RIGHT, 0.36), (LEFT, 0.64)):
         lung = a.lungs[side]
-        canvas.add(*_lung_bounds(lung), lambda X, Y, rows, cols, hx=hx, side=side: amp * masks[side][rows, cols] * np.exp(-_ellipse(X, Y, hx, 0.52, 0.12, 0.16)))
         lateral = -1.0 if side == RIGHT else 1.0
-        x_edge = lung.cx + lateral * lung.ax
-        y_base = lung.cy + 0.5 * lung.ay
-        canvas.add(min(x_edge, x_edge - lateral * 0.06), y_base, max(x_edge, x_edge - lateral * 0.06), y_base + 0.4 * lung.ay,
-                   lambda X, Y, rows, cols, side=side: 0.6 * amp * masks[side][rows, cols] * np.clip(np.cos(Y * 160) - 0.6, 0, 1) * 2.5)
+        edge = lung.cx + lateral * lung.ax
+        base = lung.cy + 0.5 * lung.ay
+
+        def haze(X, Y, rows, cols, hilum_x=hilum_x, side=side):
+            return amp * masks[side][rows, cols] * np.exp(-_ellipse(X, Y, hilum_x, 0.52, 0.12, 0.16))
+
+        def septal_lines(X, Y, rows, cols, side=side):
+            return 1.5 * amp * masks[side][rows, cols] * np.clip(np.cos(Y * 160) - 0.6, 0, 1)
+
+        canvas.add(*_lung_bounds(lung), haze)
+        inner_edge = edge - lateral * 0.06
+        canvas.add(min(edge, inner_edge), base, max(edge, inner_edge), base + 0.4 * lung.ay, septal_lines)
     return []
 
 
@@ -392,7 +423,7 @@ def _fibrosis(canvas: Canvas, a: Anatomy, masks, k: float, rng) -> list[Box]:
         lung = a.lungs[side]
 
         def draw(X, Y, rows, cols, lung=lung, side=side):
-            net = _soft(np.abs(canvas.noise(22, rows, cols)) / 0.22, 0.6)
+            net = _soft(np.abs(canvas.noise(22, rows, cols, rng)) / 0.22, 0.6)
             basal = np.clip((Y - lung.cy + 0.4 * lung.ay) / (0.8 * lung.ay), 0, 1)
             peripheral = np.clip(np.abs(X - lung.cx) / lung.ax + 0.3, 0, 1)
             return amp * net * basal * peripheral * masks[side][rows, cols]
@@ -413,8 +444,9 @@ def _pleural_thickening(canvas: Canvas, a: Anatomy, masks, k: float, rng) -> lis
         def draw(X, Y, rows, cols, lung=lung, lateral=lateral):
             r = lung.r(X, Y)
             rim = _soft(np.abs(r - (1 - width / 2)) / (width / 2), 0.5)
-            where = np.clip((X - lung.cx) * lateral / lung.ax + 0.2, 0, 1) + np.clip((lung.cy - 0.55 * lung.ay - Y) / 0.05, 0, 1)
-            return amp * rim * np.clip(where, 0, 1)
+            lateral_wall = np.clip((X - lung.cx) * lateral / lung.ax + 0.2, 0, 1)
+            apex = np.clip((lung.cy - 0.55 * lung.ay - Y) / 0.05, 0, 1)
+            return amp * rim * np.clip(lateral_wall + apex, 0, 1)
 
         canvas.add(*_lung_bounds(lung), draw)
     return []
@@ -473,16 +505,23 @@ def _strength(name: str, rng: np.random.Generator) -> float:
     return STRENGTH[name] * (rng.uniform(0.1, 0.35) if faint else rng.uniform(0.55, 1.0))
 
 
-def render_chest(findings: Collection[str], *, size: int, rng: np.random.Generator, view: str = "PA", sex: str = "M") -> Rendered:
-    """A grey chest radiograph showing `findings` (canonical names), with the boxes of BOX_CLASSES."""
-    strength = {name: _strength(name, rng) for name in sorted(findings)}
-    canvas = Canvas(size, rng)
-    anatomy = _anatomy(rng, findings, view, strength)
+def render_chest(
+    findings: Collection[str], *, size: int, rng: np.random.Generator, view: str = "PA", sex: str = "M"
+) -> Rendered:
+    """A grey chest radiograph showing `findings` (canonical names), with the boxes of BOX_CLASSES.
+
+    The chest and the findings draw from separate streams, so the same `rng` state renders the
+    same chest with or without a finding (outside what the finding changes).
+    """
+    chest_rng, finding_rng = (np.random.default_rng(seed) for seed in rng.integers(0, 2**63, size=2))
+    strength = {name: _strength(name, finding_rng) for name in sorted(findings)}
+    canvas = Canvas(size, chest_rng)
+    anatomy = _anatomy(chest_rng, findings, view, strength, finding_rng)
     masks = _draw_anatomy(canvas, anatomy, sex)
     boxes = _anatomy_boxes(canvas, anatomy, findings)
     for name in sorted(findings):
         if name in _OVERLAYS:
-            boxes += _OVERLAYS[name](canvas, anatomy, masks, strength[name], rng)
+            boxes += _OVERLAYS[name](canvas, anatomy, masks, strength[name], finding_rng)
     return Rendered(image=_expose(canvas, view), boxes=tuple(sorted(boxes, key=lambda b: b.label)))
 
 
@@ -491,7 +530,7 @@ def _expose(canvas: Canvas, view: str) -> np.ndarray:
     rng = canvas.rng
     d = canvas.d
     d += 0.03 * canvas.noise(4)
-    d += rng.standard_normal(d.shape, dtype=np.float32) * (0.012 if view == "AP" else 0.008)
+    d += rng.standard_normal(d.shape, dtype=np.float32) * (0.008 if view == "AP" else 0.005)
     gain = rng.uniform(1.0, 1.25)
     low = rng.uniform(-0.06, 0.02)
     img = np.clip((d - low) * gain, 0, 1) ** rng.uniform(0.8, 1.2)

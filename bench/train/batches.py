@@ -1,10 +1,13 @@
 """Images in, normalised batches out.
 
-Pixels travel as uint8 (small, pinnable); conversion to float, ImageNet normalisation,
-replication to 3 channels and random flips happen batched on the training device.
+Pixels come from the decode-once image cache (`CacheSource`, the default) or from the PNGs
+(`--no-cache`) and travel as uint8 (small, pinnable); conversion to float, ImageNet
+normalisation, replication to 3 channels and random flips happen batched on the training device.
 """
 
 from __future__ import annotations
+
+import copy
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -13,6 +16,7 @@ import numpy as np
 import torch
 
 from bench.console import err
+from bench.data.cache import ImageCache
 from bench.data.images import read_resized
 
 # Below this many bytes of resized pixels a stage decodes its images once into memory.
@@ -53,6 +57,74 @@ class ArraySource:
         return self.array[np.asarray(idx)]
 
 
+class CacheSource:
+    """A list's rows of a prepared image cache, read from the memory-mapped array.
+
+    Picklable without the pixels (loader workers map the file themselves), and it keeps one
+    persistent loader per worker setting, so workers survive from epoch to epoch.
+    """
+
+    def __init__(self, cache: ImageCache, ids: Sequence[str]):
+        self.path = cache.pixels_path
+        self.rows = cache.rows(ids)
+        self.size = cache.size
+        self._pixels: np.ndarray | None = None
+        self._loaders: dict = {}
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_pixels": None, "_loaders": {}}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def pixels(self) -> np.ndarray:
+        if self._pixels is None:
+            self._pixels = np.load(self.path, mmap_mode="r")
+        return self._pixels
+
+    def read(self, i: int) -> np.ndarray:
+        return np.array(self.pixels[self.rows[i]])
+
+    def read_many(self, idx: np.ndarray) -> np.ndarray:
+        return np.asarray(self.pixels[self.rows[np.asarray(idx)]])
+
+    def batches(self, chunks: list[np.ndarray], *, workers: int, pin: bool) -> Iterator[torch.Tensor]:
+        """uint8 batches of `chunks` (row numbers into the list), gathered by persistent workers."""
+        key = (workers, pin)
+        if key not in self._loaders:
+            sampler = _Chunks()
+            loader = torch.utils.data.DataLoader(
+                _Gather(copy.copy(self)), batch_size=None, sampler=sampler, num_workers=workers,
+                pin_memory=pin, persistent_workers=True, prefetch_factor=4,
+            )
+            self._loaders[key] = (loader, sampler)
+        loader, sampler = self._loaders[key]
+        sampler.chunks = chunks
+        return iter(loader)
+
+
+class _Chunks(torch.utils.data.Sampler):
+    """This epoch's batches; replaced before each epoch, read when the loader's iterator starts."""
+
+    def __init__(self) -> None:
+        self.chunks: list[np.ndarray] = []
+
+    def __iter__(self):
+        return iter(self.chunks)
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+
+class _Gather(torch.utils.data.Dataset):
+    def __init__(self, source: CacheSource):
+        self.source = source  # a copy without loaders: no cycle keeps the workers alive
+
+    def __getitem__(self, idx: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(self.source.read_many(idx))
+
+
 def preload(source: PngSource, *, label: str, quiet: bool) -> ArraySource:
     """Decode every image once into memory, with a progress bar."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -67,7 +139,14 @@ def preload(source: PngSource, *, label: str, quiet: bool) -> ArraySource:
     return ArraySource(array)
 
 
-def open_source(paths: Sequence[str], size: int, *, label: str, quiet: bool):
+def open_source(
+    paths: Sequence[str], size: int, *, label: str, quiet: bool,
+    cache: ImageCache | None = None, ids: Sequence[str] | None = None,
+):
+    """The list's images from `cache` (rows of `ids`) if given; else PNGs, decoded once into
+    memory when they fit, or on every read."""
+    if cache is not None:
+        return CacheSource(cache, ids)
     if len(paths) * size * size <= PRELOAD_LIMIT_BYTES:
         return preload(PngSource(paths, size), label=label, quiet=quiet)
     return PngSource(paths, size)
@@ -101,10 +180,13 @@ def iterate(
     workers: int = 0,
     drop_last: bool = False,
 ) -> Iterator[Batch]:
-    """Batches in `order`. In-memory sources are sliced directly; PNG sources use workers."""
+    """Batches in `order`. In-memory sources are sliced directly; with workers, cache sources
+    gather whole batches in persistent workers and PNG sources decode in workers."""
     pin = device.type == "cuda"
     starts = range(0, len(order) - (batch_size - 1 if drop_last else 0), batch_size)
-    if isinstance(source, ArraySource) or workers == 0:
+    if isinstance(source, CacheSource) and workers > 0:
+        pixel_batches = source.batches([order[s : s + batch_size] for s in starts], workers=workers, pin=pin)
+    elif isinstance(source, ArraySource) or workers == 0:
         chunks = (source.read_many(order[s : s + batch_size]) for s in starts)
         pixel_batches = (torch.from_numpy(np.ascontiguousarray(c)) for c in chunks)
     else:

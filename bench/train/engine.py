@@ -66,6 +66,19 @@ def autocast(device: torch.device):
     return contextlib.nullcontext()
 
 
+def place_model(model: torch.nn.Module, device: torch.device, *, compile: bool = False) -> torch.nn.Module:
+    """`model` on `device`; on CUDA channels_last and, if asked, compiled in place
+    (nn.Module.compile keeps the state_dict keys, so checkpoints stay plain)."""
+    model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+        if compile:
+            model.compile()
+    elif compile:
+        warn(f"--compile applies on CUDA only; running uncompiled on {device}")
+    return model
+
+
 def _mean_quietly(auroc: np.ndarray):
     """Mean AUROC over defined classes without the per-call warning (epoch lines show the count)."""
     from bench.metrics import mean_defined
@@ -293,9 +306,7 @@ class Run:
             n = checkpoint.load_weights(model, self.run_dir / best_checkpoint(stage - 1))
             if not self.options.quiet:
                 notice(f"stage {stage + 1}: initialised from stage {stage}'s best checkpoint ({n} tensors)")
-        model.to(self.device)
-        if self.device.type == "cuda":
-            model.to(memory_format=torch.channels_last)
+        place_model(model, self.device, compile=self.options.compile)
         train = self.lists["train"]
         loss_fn = self.method.build_loss(train["labels"].sum(0), len(train["ids"])).to(self.device)
         optimizer = self.method.build_optimizer(model.parameters(), spec)
@@ -304,10 +315,28 @@ class Run:
 
     def _sources(self, stage: int, names: tuple[str, ...]) -> dict:
         size = self.spec.stages[stage].image_size
+        cache = None if self.options.no_cache else self._cache(size)
         return {
-            name: batches.open_source(self.lists[name]["paths"], size, label=f"{name} images", quiet=self.options.quiet)
+            name: batches.open_source(
+                self.lists[name]["paths"], size, label=f"{name} images", quiet=self.options.quiet,
+                cache=cache, ids=self.lists[name]["ids"],
+            )
             for name in names
         }
+
+    def _cache(self, size: int):
+        """The image cache at `size` with every image of the run's lists, decoded on first need."""
+        from bench.data.cache import prepare_cache
+
+        caches = getattr(self, "_caches", None)
+        if caches is None:
+            caches = self._caches = {}
+        if size not in caches:
+            ids = [i for name in ("train", "val", "test") for i in self.lists[name]["ids"]]
+            caches[size] = prepare_cache(
+                self.index, size, ids=ids, workers=self.options.workers or None, progress=not self.options.quiet
+            )
+        return caches[size]
 
     def _train_stage(self, state: _StageState) -> None:
         from bench.metrics import per_class_auroc

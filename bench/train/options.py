@@ -30,6 +30,8 @@ class RunOptions:
     pretrained: Optional[bool] = None  # None: on for NIH data, off for the demo
     allow_leakage: bool = False
     workers: int = 0
+    no_cache: bool = False  # read PNGs instead of the decode-once image cache
+    compile: bool = False  # torch.compile the model (CUDA only)
     plugins: tuple[str, ...] = ()
     quiet: bool = False
 

@@ -1,0 +1,254 @@
+"""A run's heatmaps and box scores: its best checkpoint, on its own test images that have boxes.
+
+Only the run's test list is scored (the model may have trained on any other image). Boxes
+come in pixels of the stored image and are scaled to the checkpoint's input size.
+
+`RunRecord.localization` (written by `store_localization`, read by `bench leaderboard
+--localization`) is a plain JSON dict:
+
+    {
+      "format": 1,
+      "computed": "2026-11-25T18:15:00Z",
+      "cam": "cam",                       # or "gradcam": chosen automatically (bench.cam.maps)
+      "layer": "forward_features",        # what the maps come from (Grad-CAM: a module name)
+      "checkpoint": "checkpoints/stage2_best.pt",
+      "image_size": 96,                   # the checkpoint's input size
+      "box_level": 0.70588,               # heatmap level (fraction of its range) for detected boxes
+      "thresholds": [0.1, 0.25, 0.5, 0.75],
+      "images": "test",                   # the list scored
+      "n_images": 480,                    # its images with at least one box
+      "classes": {                        # classes with boxes among them, LABELS order
+        "Cardiomegaly": {
+          "n_boxes": 12, "n_images": 12,
+          "iou": {"0.1": 0.83, "0.25": 0.75, "0.5": 0.33, "0.75": 0.0},   # share of boxes with IoU > T
+          "iobb": {"0.1": 0.92, "0.25": 0.83, "0.5": 0.58, "0.75": 0.25}, # share with IoBB > T
+          "pointing": 0.92,               # share of images whose heatmap peak is inside a box
+          "mean_iou": 0.41, "mean_iobb": 0.55
+        }
+      }
+    }
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.cam.maps import CamExtractor
+from bench.cam.scoring import BOX_LEVEL, THRESHOLDS, BoxXYWH, ClassScores, ImageScore, score_image, summarise
+from bench.errors import BenchError
+from bench.labels import LABELS
+from bench.records import RunRecord, RunStore, utc_now
+
+FORMAT = 1
+BATCH_SIZE = 32
+
+
+@dataclass(frozen=True, eq=False)
+class RunCam:
+    """A run's best checkpoint, loaded strictly, ready to draw heatmaps."""
+
+    record: RunRecord
+    extractor: CamExtractor
+    image_size: int
+    checkpoint: str  # relative to the run directory
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    device: torch.device
+    test_ids: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.record.method.display_name
+
+
+def open_run(store: RunStore, run_id: str, *, device: str = "auto") -> RunCam:
+    """Load a run's checkpoint and test list; BenchError for a run without them."""
+    from bench.method import MethodSpec, get_method
+    from bench.predictions import load_predictions
+    from bench.train.checkpoint import load_weights, read_manifest
+    from bench.train.engine import pick_device
+
+    record = store.load(run_id)
+    rel = record.artifacts.checkpoint
+    if rel is None:
+        raise BenchError(
+            f"run {record.run_id} has no checkpoint (status {record.status})",
+            hint="heatmaps need a complete run; finish it with `bench run --resume` or train one with `bench run`",
+        )
+    path = store.run_dir(record.run_id) / rel
+    if not path.is_file():
+        raise BenchError(
+            f"run {record.run_id}: checkpoint {path} is missing", hint="the run directory was changed; train it again"
+        )
+    manifest = read_manifest(path)
+    if not {"stage", "image_size"} <= set(manifest):
+        raise BenchError(f"checkpoint manifest {path.with_suffix('.json')} lacks its stage or image size")
+    if manifest.get("labels") != list(LABELS):
+        raise BenchError(f"checkpoint {path} has another label order than cxr-bench's", hint="it was not written by this version")
+    plugins = tuple(record.invocation.get("plugins", ()))
+    method = get_method(record.method.name, plugins=plugins).with_spec(MethodSpec.from_dict(record.method.spec))
+    model = method.build_model(int(manifest["stage"]), pretrained=False)
+    load_weights(model, path)
+    dev = pick_device(device)
+    model.to(dev)
+    preds_path = store.artifact(record, "predictions")
+    if preds_path is None:
+        raise BenchError(f"run {record.run_id} has no predictions file, so no test list", hint="train it again")
+    test_ids = load_predictions(preds_path).image_ids
+    norm = method.spec.normalisation
+    return RunCam(record, CamExtractor(model), int(manifest["image_size"]), rel, tuple(norm.mean), tuple(norm.std), dev, test_ids)
+
+
+def run_dataset(record: RunRecord, data: Path | None = None):
+    """The run's dataset (its recorded root unless `data`), checked by fingerprint and for boxes."""
+    from bench.data.nih import load_index
+
+    root = Path(data) if data is not None else Path(record.dataset.root)
+    if not root.is_dir():
+        raise BenchError(f"run {record.run_id}'s dataset {root} is not there", hint="pass --data with the run's dataset root")
+    index = load_index(root)
+    if index.fingerprint != record.dataset.fingerprint:
+        raise BenchError(
+            f"dataset {root} is not the one run {record.run_id} used (fingerprint {index.fingerprint[:12]},"
+            f" run {record.dataset.fingerprint[:12]})",
+            hint="pass --data with the run's dataset root",
+        )
+    if index.boxes is None or index.boxes.empty:
+        raise BenchError(
+            f"dataset {root} has no ground-truth boxes",
+            hint="NIH's BBox_List_2017.csv belongs in the dataset root (or install torchxrayvision, which ships a copy)",
+        )
+    return index
+
+
+# -- heatmaps ----------------------------------------------------------------------------------------
+def heatmaps(
+    run: RunCam, index, image_ids: Sequence[str], classes: Sequence[str], *, quiet: bool = True
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per image: its maps (K, h, w) at the layer's resolution, K in `classes` order, and its 14 scores."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from bench.console import err
+    from bench.data.images import read_resized
+    from bench.train.batches import to_input
+
+    paths = [image_path(index, i) for i in image_ids]
+    ks = [LABELS.index(c) for c in classes]
+    found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=err, disable=quiet, transient=True) as progress:
+        task = progress.add_task(f"heatmaps of {run.record.run_id[-4:]}", total=len(paths))
+        for start in range(0, len(paths), BATCH_SIZE):
+            chunk = paths[start : start + BATCH_SIZE]
+            pixels = torch.from_numpy(np.stack([read_resized(p, run.image_size) for p in chunk]))
+            x = to_input(pixels, mean=run.mean, std=run.std).to(run.device)
+            batch = run.extractor(x, ks)
+            scores = 1 / (1 + np.exp(-batch.logits.astype(np.float64)))
+            for j, image_id in enumerate(image_ids[start : start + BATCH_SIZE]):
+                found[image_id] = (batch.maps[j], scores[j])
+            progress.advance(task, len(chunk))
+    return found
+
+
+def image_path(index, image_id: str) -> str:
+    """The image's file; BenchError if the dataset lacks it."""
+    if image_id not in index.frame.index:
+        raise BenchError(f"image {image_id} is not in dataset {index.root}")
+    path = index.frame.at[image_id, "path"]
+    if path is None or path != path:
+        raise BenchError(f"image {image_id} is missing from {index.root}", hint="run `bench data check` and restore it")
+    return path
+
+
+def truth_boxes(index, image_ids: Sequence[str], size: int) -> dict[tuple[str, str], list[BoxXYWH]]:
+    """(image id, label) -> its true boxes, scaled from the stored image's pixels to `size`."""
+    from PIL import Image
+
+    boxes = index.boxes[index.boxes["image_id"].isin(set(image_ids))]
+    out: dict[tuple[str, str], list[BoxXYWH]] = defaultdict(list)
+    for image_id, rows in boxes.groupby("image_id", sort=True):
+        with Image.open(image_path(index, image_id)) as image:  # reads the header only
+            width, height = image.size
+        sx, sy = size / width, size / height
+        for r in rows.itertuples(index=False):
+            out[(image_id, r.label)].append((r.x * sx, r.y * sy, r.w * sx, r.h * sy))
+    return dict(out)
+
+
+# -- scoring -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Localization:
+    run_id: str
+    cam: str
+    layer: str
+    checkpoint: str
+    image_size: int
+    n_images: int
+    classes: dict[str, ClassScores]  # LABELS order
+    images: dict[str, tuple[ImageScore, ...]]  # label -> per image
+    box_level: float = BOX_LEVEL
+    thresholds: tuple[float, ...] = THRESHOLDS
+
+    def to_record(self) -> dict:
+        """The `RunRecord.localization` dict (layout in the module docstring)."""
+        return {
+            "format": FORMAT,
+            "computed": utc_now(),
+            "cam": self.cam,
+            "layer": self.layer,
+            "checkpoint": self.checkpoint,
+            "image_size": self.image_size,
+            "box_level": round(self.box_level, 5),
+            "thresholds": list(self.thresholds),
+            "images": "test",
+            "n_images": self.n_images,
+            "classes": {label: s.to_json() for label, s in self.classes.items()},
+        }
+
+
+def boxed_test_images(run: RunCam, index) -> list[str]:
+    """The run's test images that have at least one box (sorted); BenchError if none."""
+    boxed = sorted(set(index.boxes["image_id"]) & set(run.test_ids))
+    if not boxed:
+        raise BenchError(
+            f"none of run {run.record.run_id}'s {len(run.test_ids)} test images has a ground-truth box",
+            hint="NIH's boxes are all on official-test images: score a run on the official split",
+        )
+    return boxed
+
+
+def localize(run: RunCam, index, *, quiet: bool = True) -> Localization:
+    """Score every class with boxes on the run's boxed test images."""
+    image_ids = boxed_test_images(run, index)
+    truth = truth_boxes(index, image_ids, run.image_size)
+    classes = [c for c in LABELS if any(label == c for _, label in truth)]
+    maps = heatmaps(run, index, image_ids, classes, quiet=quiet)
+    per_class: dict[str, list[ImageScore]] = {c: [] for c in classes}
+    for (image_id, label), boxes in sorted(truth.items()):
+        native = maps[image_id][0][classes.index(label)]
+        per_class[label].append(score_image(image_id, label, native, run.image_size, boxes))
+    return Localization(
+        run_id=run.record.run_id,
+        cam=run.extractor.method,
+        layer=run.extractor.layer,
+        checkpoint=run.checkpoint,
+        image_size=run.image_size,
+        n_images=len(image_ids),
+        classes={c: summarise(per_class[c]) for c in classes},
+        images={c: tuple(v) for c, v in per_class.items()},
+    )
+
+
+def store_localization(store: RunStore, record: RunRecord, localization: Localization) -> RunRecord:
+    """Write the scores into the run's record (re-read first, so nothing else in it is lost)."""
+    current = store.load(record.run_id)
+    updated = dataclasses.replace(current, localization=localization.to_record())
+    store.write(updated)
+    return updated

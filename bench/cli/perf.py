@@ -1,0 +1,61 @@
+"""`bench perf`: training throughput on this machine, and whether input is the bottleneck."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+
+from bench.cli.options import DataOption
+from bench.config import data_root
+
+
+def perf(
+    method: Annotated[str, typer.Option("--method", "-m", help="Method name (see `bench methods list`).")],
+    stage: Annotated[int, typer.Option(help="Stage to measure (1-based).")] = 1,
+    batches: Annotated[int, typer.Option(min=1, help="Batches per measurement, after one warm-up batch.")] = 5,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    workers: Annotated[int, typer.Option(min=0, help="Loader worker processes (0: load in this process).")] = 0,
+    png: Annotated[bool, typer.Option("--png", help="Also measure the PNG decode + resize loader.")] = False,
+    source_size: Annotated[
+        Optional[int],
+        typer.Option(min=32, max=1024, help="Measure on demo images rendered at this size in a temporary folder (implies --png; e.g. 1024, NIH's size).", show_default=False),
+    ] = None,
+    preset: Annotated[Optional[str], typer.Option(help="paper, demo or smoke; default: demo on demo data, paper on NIH data.")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Stage 1 image size; later stages keep their ratio.")] = None,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA only).")] = False,
+    data: DataOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON on stdout.")] = False,
+) -> None:
+    """Measure model-only, loader-only and end-to-end training images/s, and their ratio.
+
+    Example: bench perf --method chexnet --preset paper --source-size 1024 --device cpu
+    """
+    from rich import box
+    from rich.table import Table
+
+    from bench.console import out
+    from bench.perf import measure, table_rows
+
+    report = measure(
+        method, data=data_root(data), source_size=source_size, stage=stage, batches=batches, device=device,
+        workers=workers, png=png, preset=preset, image_size=image_size, compile=compile, progress=not as_json,
+    )
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+        return
+    title = (
+        f"{report.method} stage {report.stage} ({report.preset}: {report.image_size} px, batch {report.batch_size}) "
+        f"on {report.device}, {report.batches} batches, {report.workers} loader workers"
+    )
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for name, value in table_rows(report):
+        table.add_row(name, value)
+    out.print(table)
+
+
+def mount(app: typer.Typer) -> None:
+    app.command("perf")(perf)

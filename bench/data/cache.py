@@ -1,0 +1,327 @@
+"""Decode-once image cache: every image resized to SxS, as uint8 rows of one memory-mapped array.
+
+One folder per (dataset, size): `cache_dir()/images/<fingerprint[:16]>-<source[:8]>/<size>/`
+holding `pixels.npy` (n, S, S) uint8 in the dataset index's row order, `done.npy` (which rows
+are written) and `index.json` (what the cache was made from). The source key (the resolved
+root, and DEMO.json for the demo) keeps apart datasets with equal labels but other pixels:
+the demo rendered at another size, or a downsampled copy of NIH.
+
+Rows are decoded in parallel with `read_resized`, the one resize every path shares, so cache
+and PNG give identical pixels. Pixels are flushed before their rows are flagged done, and the
+flags are saved every few seconds, so a killed `prepare` loses little and never trusts a torn row;
+a resumed one re-decodes a sample of the done rows and refuses a cache that disagrees.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.config import cache_dir
+from bench.console import err, notice
+from bench.data.images import read_resized
+from bench.data.index import DatasetIndex
+from bench.errors import BenchError
+
+FORMAT = "cxr-bench-image-cache"
+VERSION = 1
+PIXELS_FILE, DONE_FILE, INDEX_FILE, LOCK_FILE = "pixels.npy", "done.npy", "index.json", ".lock"
+CHUNK_ROWS = 32  # images per worker task
+FLUSH_SECONDS = 5.0  # most work a kill can lose
+VERIFY_ROWS = 4  # done rows re-decoded and compared whenever a cache is reopened
+
+
+def default_workers() -> int:
+    return min(4, os.cpu_count() or 1)
+
+
+def source_key(index: DatasetIndex) -> str:
+    """sha256 over where the pixels come from: the resolved root (and DEMO.json for the demo)."""
+    root = Path(index.root).resolve()
+    digest = hashlib.sha256(str(root).encode())
+    marker = root / "DEMO.json"
+    if marker.is_file():
+        digest.update(b"\0" + marker.read_bytes())
+    return digest.hexdigest()
+
+
+def cache_folder(index: DatasetIndex, size: int, *, root: Path | None = None) -> Path:
+    """Where the cache of `index` at `size` lives (`root` defaults to cache_dir()/"images")."""
+    base = Path(root) if root is not None else cache_dir() / "images"
+    return base / f"{index.fingerprint[:16]}-{source_key(index)[:8]}" / str(size)
+
+
+class ImageCache:
+    """A prepared cache: `rows(ids)` gives the row of each image in `pixels` (read-only memmap)."""
+
+    def __init__(self, folder: Path, size: int, ids: Sequence[str], done: np.ndarray):
+        self.folder = Path(folder)
+        self.size = size
+        self._positions = pd.Index(ids)
+        self.done = done
+        self._pixels: np.ndarray | None = None
+
+    @property
+    def pixels_path(self) -> Path:
+        return self.folder / PIXELS_FILE
+
+    @property
+    def pixels(self) -> np.ndarray:
+        if self._pixels is None:
+            self._pixels = np.load(self.pixels_path, mmap_mode="r")
+        return self._pixels
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def rows(self, ids: Iterable[str]) -> np.ndarray:
+        """Row numbers of `ids`; BenchError for ids that are not in the dataset or not cached yet."""
+        ids = list(ids)
+        rows = self._positions.get_indexer(ids)
+        if (rows < 0).any():
+            unknown = ids[int(np.flatnonzero(rows < 0)[0])]
+            raise BenchError(f"image {unknown} is not in the dataset of the image cache {self.folder}")
+        missing = np.flatnonzero(~self.done[rows])
+        if len(missing):
+            raise BenchError(
+                f"{len(missing)} image(s) are not in the image cache {self.folder} yet, e.g. {ids[missing[0]]}",
+                hint=f"run `bench data prepare --size {self.size}` or pass --no-cache",
+            )
+        return rows.astype(np.int64)
+
+
+def _refuse(folder: Path, why: str) -> BenchError:
+    return BenchError(
+        f"the image cache {folder} {why}",
+        hint=f"delete the folder {folder} to rebuild it, or pass --no-cache to read the PNGs directly",
+    )
+
+
+def _meta(index: DatasetIndex, size: int) -> dict:
+    from PIL import __version__ as pillow
+
+    root = Path(index.root).resolve()
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "fingerprint": index.fingerprint,
+        "source": {"root": str(root), "key": source_key(index)},
+        "size": size,
+        "resize": f"read_resized (antialiased bilinear, Pillow {pillow})",
+        "ids": list(map(str, index.image_ids)),
+    }
+
+
+def _check_meta(folder: Path, found: dict, wanted: dict) -> None:
+    if found.get("format") != FORMAT or found.get("version") != VERSION:
+        raise _refuse(folder, f"has format {found.get('format')!r} version {found.get('version')!r}, not {FORMAT} {VERSION}")
+    if found.get("fingerprint") != wanted["fingerprint"]:
+        raise _refuse(
+            folder,
+            f"was made for another dataset (fingerprint {str(found.get('fingerprint'))[:16]}, "
+            f"this dataset {wanted['fingerprint'][:16]})",
+        )
+    if found.get("ids") != wanted["ids"] or found.get("size") != wanted["size"]:
+        raise _refuse(folder, "does not list this dataset's images at this size")
+
+
+def _atomic_save(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, array)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """One preparer per folder at a time (two runs starting together wait, not collide)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    with open(folder / LOCK_FILE, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _open_or_create(folder: Path, meta: dict, shape: tuple[int, int, int]) -> tuple[np.memmap, np.ndarray]:
+    index_path = folder / INDEX_FILE
+    if index_path.is_file():
+        try:
+            found = json.loads(index_path.read_text(encoding="utf-8"))
+            pixels = np.load(folder / PIXELS_FILE, mmap_mode="r+")
+            done = np.load(folder / DONE_FILE)
+        except (OSError, ValueError) as exc:
+            raise _refuse(folder, f"is unreadable ({exc})") from None
+        _check_meta(folder, found, meta)
+        if pixels.shape != shape or pixels.dtype != np.uint8 or done.shape != shape[:1] or done.dtype != bool:
+            raise _refuse(folder, f"holds an array of shape {pixels.shape}, not {shape}")
+        return pixels, done
+    # index.json is written last: until it exists, whatever else is here is a torn start.
+    pixels = np.lib.format.open_memmap(folder / PIXELS_FILE, mode="w+", dtype=np.uint8, shape=shape)
+    done = np.zeros(shape[0], dtype=bool)
+    _atomic_save(folder / DONE_FILE, done)
+    _atomic_text(index_path, json.dumps(meta) + "\n")
+    return pixels, done
+
+
+def _verify(folder: Path, pixels: np.ndarray, done: np.ndarray, paths: np.ndarray, size: int) -> None:
+    """Re-decode a few done rows; a cache that disagrees with its images is refused."""
+    candidates = np.flatnonzero(done & (paths != None))  # noqa: E711 (elementwise)
+    if not len(candidates):
+        return
+    rng = np.random.default_rng()
+    for row in rng.choice(candidates, size=min(VERIFY_ROWS, len(candidates)), replace=False):
+        if not np.array_equal(pixels[row], read_resized(paths[row], size)):
+            raise _refuse(folder, f"disagrees with the image {paths[row]} (changed images, or a damaged cache)")
+
+
+def _decode(task: tuple[np.ndarray, list[str], int]) -> tuple[np.ndarray, np.ndarray]:
+    rows, paths, size = task
+    return rows, np.stack([read_resized(p, size) for p in paths])
+
+
+def _start_worker(initializer: Callable | None, initargs: tuple) -> None:
+    # Ctrl-C goes to the parent, which lets running tasks finish and stops; a forked worker
+    # would otherwise also inherit the parent's handlers (training's SIGTERM only sets a flag).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def parallel_map(
+    fn: Callable, tasks: Iterable, workers: int, *, initializer: Callable | None = None, initargs: tuple = ()
+) -> Iterator:
+    """`fn` over `tasks` in `workers` processes, results as they finish (in this process, in
+    order, if workers <= 1). Leaving the loop early cancels what has not started and waits for
+    the rest (a task is one chunk: short), so workers always end cleanly."""
+    if workers <= 1:
+        if initializer is not None:
+            initializer(*initargs)
+        yield from map(fn, tasks)
+        return
+    pool = ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context(), initializer=_start_worker, initargs=(initializer, initargs)
+    )
+    try:
+        for future in as_completed([pool.submit(fn, task) for task in tasks]):
+            yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _progress(size: int, total: int, enabled: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn(f"caching images at {size}px"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=err, disable=not enabled, transient=True,
+    )
+    return progress, progress.add_task("cache", total=total)
+
+
+def prepare_cache(
+    index: DatasetIndex,
+    size: int,
+    *,
+    ids: Iterable[str] | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    root: Path | None = None,
+) -> ImageCache:
+    """The cache of `index` at `size`, with every image of `ids` (default: all found on disk) decoded.
+
+    Rows already done are kept (after re-decoding a sample of them); the rest are decoded by
+    `workers` processes (default min(4, cpu count); 1 decodes in this process).
+    """
+    if size < 1:
+        raise BenchError(f"cache image size must be positive, got {size}")
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise BenchError(f"--workers must be at least 1, got {workers}")
+    meta = _meta(index, size)
+    folder = cache_folder(index, size, root=root)
+    paths = index.frame["path"].to_numpy(dtype=object)
+    wanted = np.ones(len(paths), dtype=bool)
+    if ids is not None:
+        cache_rows = pd.Index(meta["ids"]).get_indexer(list(ids))
+        if (cache_rows < 0).any():
+            raise BenchError("prepare_cache: some ids are not images of the dataset")
+        wanted = np.zeros(len(paths), dtype=bool)
+        wanted[cache_rows] = True
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BenchError(
+            f"cannot create the image cache folder {folder} ({exc.strerror or exc})",
+            hint="set CXR_BENCH_CACHE to a writable directory, or pass --no-cache",
+        ) from None
+    with _locked(folder):
+        pixels, done = _open_or_create(folder, meta, (len(paths), size, size))
+        _verify(folder, pixels, done, paths, size)
+        todo = np.flatnonzero(wanted & ~done & (paths != None))  # noqa: E711 (elementwise)
+        if len(todo):
+            if progress:
+                notice(f"decoding {len(todo)} image(s) once into the image cache {folder}")
+            _fill(folder, pixels, done, paths, todo, size, workers, progress)
+        del pixels  # unmap before readers map it read-only
+    return ImageCache(folder, size, meta["ids"], done)
+
+
+def _fill(folder, pixels, done, paths, todo, size, workers, progress) -> None:
+    need, free = len(todo) * size * size, shutil.disk_usage(folder).free
+    if need > free:
+        raise BenchError(
+            f"the image cache at {size}px needs {need / 1e9:.1f} GB more in {folder}; {free / 1e9:.1f} GB are free",
+            hint="free some space, set CXR_BENCH_CACHE to a larger disk, or pass --no-cache",
+        )
+    tasks = [(rows, paths[rows].tolist(), size) for rows in np.array_split(todo, -(-len(todo) // CHUNK_ROWS))]
+    workers = min(workers, len(tasks))
+    fresh: list[np.ndarray] = []
+
+    def flush() -> None:
+        # Pixels reach the file before their rows are flagged, so a done row is never torn.
+        pixels.flush()
+        for rows in fresh:
+            done[rows] = True
+        fresh.clear()
+        _atomic_save(folder / DONE_FILE, done)
+
+    bar, task = _progress(size, len(todo), progress)
+    last = time.monotonic()
+    try:
+        with bar, contextlib.closing(parallel_map(_decode, tasks, workers)) as results:
+            for rows, decoded in results:
+                pixels[rows] = decoded
+                fresh.append(rows)
+                bar.advance(task, len(rows))
+                if time.monotonic() - last >= FLUSH_SECONDS:
+                    flush()
+                    last = time.monotonic()
+    finally:
+        flush()

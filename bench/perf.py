@@ -1,0 +1,265 @@
+"""`bench perf`: whether the GPU (or CPU), not the input pipeline, sets the pace of training.
+
+Four figures in images/s, each over `batches` batches after a warm-up: the model alone (random
+uint8 batches already on the device, through `to_input` and the method's train step), the
+image-cache loader alone (and, if asked, the PNG decode+resize loader), and end-to-end training
+(cache loader + train step). end-to-end / model-only near 1 means input is not the bottleneck.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.data.cache import default_workers, parallel_map, prepare_cache
+from bench.data.index import DatasetIndex
+from bench.errors import BenchError
+from bench.labels import LABELS
+
+# NIH's positives per class (LABELS order) and image count: loss weights for the model-only
+# step that do not depend on the sampled images (a small sample may lack a class).
+NIH_POSITIVES = (11559, 2776, 13317, 19894, 5782, 6331, 1431, 5302, 4667, 2303, 2516, 1686, 3385, 227)
+NIH_IMAGES = 112_120
+# Loader passes repeat until this long, so microsecond-fast cache reads still give steady figures.
+MIN_LOADER_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class PerfReport:
+    method: str
+    preset: str
+    stage: int  # 1-based
+    image_size: int
+    batch_size: int
+    batches: int
+    device: str
+    workers: int
+    source_size: int  # side of the source PNGs (of the first sampled image)
+    model_only: float  # images/s
+    loader_cache: float
+    end_to_end: float
+    loader_png: float | None = None
+
+    @property
+    def end_to_end_over_model(self) -> float:
+        return self.end_to_end / self.model_only
+
+    @property
+    def cache_over_png(self) -> float | None:
+        return None if self.loader_png is None else self.loader_cache / self.loader_png
+
+    def to_json(self) -> dict:
+        return {
+            **asdict(self),
+            "end_to_end_over_model": self.end_to_end_over_model,
+            "cache_over_png": self.cache_over_png,
+        }
+
+
+# -- a few demo images at any size --------------------------------------------------------------
+_PLAN = None
+
+
+def _set_plan(plan) -> None:
+    global _PLAN
+    _PLAN = plan
+
+
+def _render(task: tuple[int, int]) -> tuple[int, bytes]:
+    from threadpoolctl import threadpool_limits
+
+    from bench.data.demo import render_demo_image
+
+    i, size = task
+    with threadpool_limits(limits=1):  # small matrix products: BLAS threads only add overhead
+        return i, render_demo_image(_PLAN, i, size)[0]
+
+
+def render_demo_subset(out: Path, n: int, *, size: int, seed: int = 0, workers: int | None = None) -> Path:
+    """A demo root with only the demo's first `n` images, rendered at `size` px: the same PNGs
+    `bench data demo --size S` writes for them, without rendering all ~4,200 (slow at 1024 px)."""
+    from bench.data.demo import DATA_ENTRY, GENERATOR, VERSION, plan_demo
+
+    plan = plan_demo(seed)
+    n = min(n, len(plan.rows))
+    images = Path(out) / "images"
+    images.mkdir(parents=True)
+    tasks = [(i, size) for i in range(n)]
+    rendered = parallel_map(_render, tasks, workers or default_workers(), initializer=_set_plan, initargs=(plan,))
+    with contextlib.closing(rendered):
+        for i, png in rendered:
+            (images / plan.image_ids[i]).write_bytes(png)
+    plan.rows.iloc[:n].to_csv(Path(out) / DATA_ENTRY, index=False, lineterminator="\n")
+    meta = {"generator": GENERATOR, "version": VERSION, "seed": seed, "size": size, "images": n, "subset": True}
+    (Path(out) / "DEMO.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return Path(out)
+
+
+# -- measuring ----------------------------------------------------------------------------------
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _rate(run_pass: Callable[[], int], device: torch.device, *, min_seconds: float = 0.0) -> float:
+    """images/s of `run_pass` (returns the images it handled), repeated until `min_seconds`."""
+    images, started = 0, time.perf_counter()
+    while True:
+        images += run_pass()
+        _sync(device)
+        elapsed = time.perf_counter() - started
+        if elapsed >= min_seconds:
+            return images / max(elapsed, 1e-9)
+
+
+def _sample(index: DatasetIndex, n: int) -> list[str]:
+    ids = index.frame.index[index.frame["path"].notna()].tolist()
+    if not ids:
+        raise BenchError(f"no images of {index.root} were found on disk", hint="run `bench data check`")
+    rng = np.random.default_rng(0)
+    return rng.choice(ids, size=n, replace=n > len(ids)).tolist()
+
+
+def _side(path: str) -> int:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.size[0]
+
+
+def _resolve(method: str, preset: str, stage: int, image_size: int | None):
+    from bench.method import get_method
+
+    resolved = get_method(method).resolve(preset, image_size=image_size)
+    n_stages = len(resolved.spec.stages)
+    if not 1 <= stage <= n_stages:
+        raise BenchError(f"method {method!r} has {n_stages} stage(s); --stage {stage} is out of range", hint=f"use 1 to {n_stages}")
+    return resolved, resolved.spec.stages[stage - 1]
+
+
+def measure(
+    method: str,
+    *,
+    data: Path | None = None,
+    source_size: int | None = None,
+    stage: int = 1,
+    batches: int = 5,
+    device: str = "auto",
+    workers: int = 0,
+    png: bool = False,
+    preset: str | None = None,
+    image_size: int | None = None,
+    compile: bool = False,
+    progress: bool = True,
+) -> PerfReport:
+    """Measure `method`'s stage on `data` (None: the demo), or with `source_size` on that many
+    demo images rendered at `source_size` px into a temporary folder (implies `png`)."""
+    if batches < 1:
+        raise BenchError(f"--batches must be at least 1, got {batches}")
+    if workers < 0:
+        raise BenchError(f"--workers must be 0 or more, got {workers}")
+    if source_size is None:
+        from bench.data.dataset import open_dataset
+
+        index = open_dataset(data, quiet=not progress)
+        resolved, spec = _resolve(method, preset or ("demo" if index.kind == "demo" else "paper"), stage, image_size)
+        return _measure(resolved, spec, stage, index, batches, device, workers, png, compile, progress, None)
+    if data is not None:
+        raise BenchError("--source-size renders demo images to measure on; it cannot be combined with --data")
+    from bench.data.nih import load_index
+
+    resolved, spec = _resolve(method, preset or "demo", stage, image_size)
+    with tempfile.TemporaryDirectory(prefix="cxr-bench-perf-") as tmp:
+        root = render_demo_subset(Path(tmp) / "demo", batches * spec.batch_size, size=source_size, workers=workers or None)
+        index = load_index(root)
+        return _measure(resolved, spec, stage, index, batches, device, workers, True, compile, progress, Path(tmp) / "cache")
+
+
+def _measure(resolved, spec, stage, index, batches, device_name, workers, png, compile, progress, cache_root) -> PerfReport:
+    from bench.train.batches import CacheSource, PngSource, iterate, to_input
+    from bench.train.engine import autocast, pick_device, place_model
+
+    device = pick_device(device_name)
+    torch.backends.cudnn.benchmark = device.type == "cuda"
+    size, batch_size = spec.image_size, spec.batch_size
+    n = batches * batch_size
+    ids = _sample(index, n)
+    labels = index.labels(ids)
+    cache = prepare_cache(index, size, ids=ids, workers=workers or None, progress=progress, root=cache_root)
+    cached = CacheSource(cache, ids)
+    order = np.arange(n)
+
+    def loader_pass(source, count: int | None = None) -> Callable[[], int]:
+        def run() -> int:
+            seen = 0
+            for batch in iterate(source, labels, order[: count or n], batch_size, device, workers=workers):
+                seen += len(batch.index)
+            return seen
+
+        return run
+
+    loader_pass(cached, batch_size)()  # warm-up: workers start, pages mapped
+    loader_cache = _rate(loader_pass(cached), device, min_seconds=MIN_LOADER_SECONDS)
+    loader_png = None
+    if png:
+        loader_png = _rate(loader_pass(PngSource(index.frame.loc[ids, "path"].tolist(), size)), device, min_seconds=MIN_LOADER_SECONDS)
+
+    method = resolved
+    model = place_model(method.build_model(stage - 1, pretrained=False), device, compile=compile)
+    model.train()
+    loss_fn = method.build_loss(NIH_POSITIVES, NIH_IMAGES).to(device)
+    optimizer = method.build_optimizer(model.parameters(), spec)
+    norm = method.spec.normalisation
+    flips = torch.Generator().manual_seed(0)
+    hflip = "hflip" in method.spec.augmentation
+
+    def step(pixels: torch.Tensor, targets: torch.Tensor) -> None:
+        flip = torch.rand(len(pixels), generator=flips) < 0.5 if hflip else None
+        x = to_input(pixels, mean=norm.mean, std=norm.std, flip=flip, channels_last=device.type == "cuda")
+        with autocast(device):
+            method.train_step(model, (x, targets), loss_fn, optimizer)
+
+    gen = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (batch_size, size, size), dtype=torch.uint8, generator=gen).to(device)
+    targets = (torch.rand(batch_size, len(LABELS), generator=gen) < 0.1).float().to(device)
+
+    def model_pass() -> int:
+        for _ in range(batches):
+            step(pixels, targets)
+        return n
+
+    def training_pass() -> int:
+        shuffled = np.random.default_rng(1).permutation(n)
+        for batch in iterate(cached, labels, shuffled, batch_size, device, workers=workers):
+            step(batch.pixels, batch.targets)
+        return n
+
+    step(pixels, targets)  # warm-up: allocations, cudnn autotuning, compilation
+    _sync(device)
+    model_only = _rate(model_pass, device)
+    end_to_end = _rate(training_pass, device)
+    return PerfReport(
+        method=method.name, preset=method.spec.preset, stage=stage, image_size=size, batch_size=batch_size,
+        batches=batches, device=str(device), workers=workers, source_size=_side(index.frame.at[ids[0], "path"]),
+        model_only=model_only, loader_cache=loader_cache, end_to_end=end_to_end, loader_png=loader_png,
+    )
+
+
+def table_rows(report: PerfReport) -> Iterator[tuple[str, str]]:
+    """(measure, value) lines of the report, as `bench perf` prints them."""
+    yield "model only (random batches on the device)", f"{report.model_only:,.1f} img/s"
+    yield "loader: image cache", f"{report.loader_cache:,.1f} img/s"
+    if report.loader_png is not None:
+        yield f"loader: PNG decode + resize ({report.source_size} → {report.image_size} px)", f"{report.loader_png:,.1f} img/s"
+    yield "end to end (cache loader + train step)", f"{report.end_to_end:,.1f} img/s"
+    yield "end to end / model only", f"{report.end_to_end_over_model:.2f}"
+    if report.cache_over_png is not None:
+        yield "cache / PNG loader", f"{report.cache_over_png:,.1f}x"

@@ -1,0 +1,184 @@
+"""Localization tables from run records' `localization` scores (written by `bench cam`).
+
+`localization_tables`: one table per group of comparable runs (the AUROC tables' grouping:
+split and dataset fingerprints), rows = box classes, columns = methods (the latest complete
+run with scores per method), cells "IoBB@0.5 accuracy / pointing-game hit rate".
+`run_table`: one run's scores at every threshold (Wang et al. 2017's layout).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from tabulate import tabulate
+
+from bench.errors import BenchError
+from bench.labels import LABELS
+from bench.records import RunRecord
+from leaderboard.tables import _exclusion, _group_key, _order
+
+CELL_THRESHOLD = "0.5"
+CAPTION = "Cells: IoBB > 0.5 accuracy / pointing-game hit rate on each run's test images with boxes"
+
+
+@dataclass(frozen=True)
+class LocTable:
+    title: str
+    caption: str
+    rows: tuple[str, ...]  # classes, then "Mean"
+    columns: tuple[str, ...]  # method display names
+    runs: tuple[RunRecord, ...]  # column order
+    cells: tuple[tuple[str, ...], ...]  # rows x columns
+    values: tuple[tuple[tuple[float | None, float | None], ...], ...]  # (IoBB@0.5, pointing) per cell
+
+
+def _scores(record: RunRecord, warn) -> dict | None:
+    loc = record.localization
+    if not loc:
+        return None
+    classes = loc.get("classes") if isinstance(loc, dict) else None
+    if loc.get("format") != 1 or not isinstance(classes, dict):
+        warn(f"run {record.run_id}: localization scores in an unknown layout; skipped (run `bench cam` again)")
+        return None
+    return classes
+
+
+def _pair(scores: dict | None) -> tuple[float | None, float | None]:
+    if not scores:
+        return None, None
+    return scores.get("iobb", {}).get(CELL_THRESHOLD), scores.get("pointing")
+
+
+def _text(pair: tuple[float | None, float | None]) -> str:
+    a, b = pair
+    return "n/a" if a is None or b is None else f"{a:.2f} / {b:.2f}"
+
+
+def localization_tables(records: Iterable[RunRecord], *, split: str = "all", warn=lambda message: None) -> list[LocTable]:
+    """Tables of the complete runs with scores; BenchError when there are none (for `split`)."""
+    groups: dict[tuple, list[tuple[RunRecord, dict]]] = defaultdict(list)
+    for r in records:
+        if split not in ("all", r.split.protocol) or _exclusion(r) is not None:
+            continue
+        scores = _scores(r, warn)
+        if scores is not None:
+            groups[_group_key(r)].append((r, scores))
+    if not groups:
+        where = "" if split == "all" else f" on split {split}"
+        raise BenchError(f"no complete run{where} has localization scores", hint="compute them with: bench cam RUN_ID")
+    tables = []
+    for members in groups.values():
+        latest: dict[str, tuple[RunRecord, dict]] = {}
+        for r, scores in sorted(members, key=lambda m: _order(m[0])):
+            latest[r.method.display_name] = (r, scores)
+        names = sorted(latest)
+        classes = [c for c in LABELS if any(c in latest[n][1] for n in names)]
+        values = [[_pair(latest[n][1].get(c)) for n in names] for c in classes]
+        means = []
+        for j in range(len(names)):
+            got = [v[j] for v in values if v[j][0] is not None and v[j][1] is not None]
+            means.append((float(np.mean([a for a, _ in got])), float(np.mean([b for _, b in got]))) if got else (None, None))
+        values.append(means)
+        newest = max((latest[n][0] for n in names), key=_order)
+        kind = "synthetic demo data" if newest.dataset.kind == "demo" else "NIH ChestX-ray14"
+        title = f"{newest.split.protocol} split, {kind} (split {newest.split.fingerprint[:8]})"
+        caption = f"{CAPTION}; Mean over the classes shown."
+        tables.append(
+            LocTable(
+                title, caption, (*classes, "Mean"), tuple(names), tuple(latest[n][0] for n in names),
+                tuple(tuple(_text(p) for p in row) for row in values),
+                tuple(tuple(row) for row in values),
+            )
+        )
+    tables.sort(key=lambda t: t.title)
+    return tables
+
+
+def run_table(localization: dict) -> tuple[list[str], list[list[str]]]:
+    """One run's scores: boxes, IoU and IoBB accuracy at each threshold, pointing-game hit rate."""
+    ts = [f"{t:g}" for t in localization["thresholds"]]
+    headers = ["Pathology", "n"] + [f"IoU>{t}" for t in ts] + [f"IoBB>{t}" for t in ts] + ["pointing"]
+    rows = []
+    for label, s in localization["classes"].items():
+        rows.append(
+            [label, str(s["n_boxes"])]
+            + [f"{s['iou'][t]:.2f}" for t in ts]
+            + [f"{s['iobb'][t]:.2f}" for t in ts]
+            + [f"{s['pointing']:.2f}"]
+        )
+    return headers, rows
+
+
+# -- output ----------------------------------------------------------------------------------------
+def _body(t: LocTable) -> list[list[str]]:
+    return [[row, *cells] for row, cells in zip(t.rows, t.cells)]
+
+
+def to_markdown(tables: list[LocTable]) -> str:
+    parts = ["# cxr-bench localization", ""]
+    for t in tables:
+        parts += [f"## {t.title}", "", t.caption, ""]
+        align = ["left"] + ["right"] * len(t.columns)
+        parts += [tabulate(_body(t), headers=["Pathology", *t.columns], tablefmt="pipe", disable_numparse=True, colalign=align), ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def to_latex(tables: list[LocTable]) -> str:
+    return "\n".join(
+        tabulate(_body(t), headers=["Pathology", *t.columns], tablefmt="latex", disable_numparse=True)
+        + f"\n% {t.title}. {t.caption}\n"
+        for t in tables
+    )
+
+
+def to_csv(tables: list[LocTable]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["table", "pathology", "method", "run_id", "iobb_0.5", "pointing"])
+    for t in tables:
+        for row, values in zip(t.rows, t.values):
+            for name, run, (a, b) in zip(t.columns, t.runs, values):
+                w.writerow([t.title, row, name, run.run_id, "" if a is None else f"{a:.6g}", "" if b is None else f"{b:.6g}"])
+    return buf.getvalue()
+
+
+def to_json(tables: list[LocTable]) -> str:
+    data = [
+        {
+            "title": t.title,
+            "caption": t.caption,
+            "columns": [{"method": n, "run_id": r.run_id} for n, r in zip(t.columns, t.runs)],
+            "rows": {
+                row: {n: {"iobb_0.5": a, "pointing": b} for n, (a, b) in zip(t.columns, values)}
+                for row, values in zip(t.rows, t.values)
+            },
+        }
+        for t in tables
+    ]
+    return json.dumps({"tables": data}, indent=2, allow_nan=False) + "\n"
+
+
+def render(tables: list[LocTable], fmt: str) -> str:
+    return {"md": to_markdown, "csv": to_csv, "json": to_json, "latex": to_latex}[fmt](tables)
+
+
+def print_rich(tables: list[LocTable], console) -> None:
+    from rich.markup import escape
+    from rich.table import Table as RichTable
+
+    for t in tables:
+        rt = RichTable(title=escape(t.title), caption=escape(t.caption), title_justify="left", caption_justify="left")
+        rt.add_column("Pathology")
+        for name in t.columns:
+            rt.add_column(escape(name), justify="right")
+        for i, row in enumerate(_body(t)):
+            if i == len(t.rows) - 1:
+                rt.add_section()
+            rt.add_row(*[escape(x) for x in row])
+        console.print(rt)
