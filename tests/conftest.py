@@ -57,3 +57,14 @@ def weng_dir() -> Path:
     if not WENG_DIR.is_dir():
         pytest.skip(f"reference weng lists not found at {WENG_DIR}")
     return WENG_DIR
+
+
+@pytest.fixture
+def one_thread():
+    """Model-building tests on one torch thread: the 2-core machine is shared."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -12,12 +12,7 @@ from bench.models import build_model, check_image_size, min_image_size, timm_nam
 BACKBONES = ("resnet50", "densenet121", "tf_efficientnet_b0", "tf_efficientnet_b3")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)

@@ -133,7 +133,7 @@ def test_fetch_without_network_or_with_bad_bytes(tmp_path, monkeypatch):
         raise urllib.error.URLError("no route to host")
 
     monkeypatch.setattr(weng, "_download", offline)
-    assert_one_line_error(bench("splits", "fetch", "weng"), 2, f"put train_list.txt, val_list.txt, test_list.txt")
+    assert_one_line_error(bench("splits", "fetch", "weng"), 2, "put train_list.txt, val_list.txt, test_list.txt")
     monkeypatch.setattr(weng, "_download", lambda url: b"not the list")
     assert_one_line_error(bench("splits", "fetch", "weng"), 2, "expected 332d49fb")
     assert not (tmp_path / "splits" / "weng").exists()

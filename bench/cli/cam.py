@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from bench.cli.options import ResultsOption
+from bench.cli.options import ResultsOption, write_output
 from bench.config import results_dir
 from bench.console import notice, out, warn
 from bench.errors import BenchError
@@ -190,7 +190,7 @@ def _print_table(caption: str, headers: list[str], rows: list[list[str]]) -> Non
 
 def show_localization(results: Path, *, split: str, fmt: str, out_file: Path | None) -> None:
     """`bench leaderboard --localization`: print the tables and write them (markdown by default)."""
-    from bench.records import RunStore, atomic_write_text
+    from bench.records import RunStore
     from leaderboard.localization import localization_tables, print_rich, render
     from leaderboard.render import EXTENSIONS
 
@@ -201,9 +201,4 @@ def show_localization(results: Path, *, split: str, fmt: str, out_file: Path | N
         return
     print_rich(tables, out)
     path = out_file or results / "leaderboard" / f"LOCALIZATION.{EXTENSIONS[fmt]}"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, text)
-    except OSError as exc:
-        raise BenchError(f"cannot write {path}: {exc.strerror or exc}", hint="pass a writable --out FILE") from None
-    notice(f"wrote {path}")
+    write_output(path, text)

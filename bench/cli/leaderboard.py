@@ -9,9 +9,9 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from bench.cli.options import ResultsOption
+from bench.cli.options import ResultsOption, write_output
 from bench.config import results_dir
-from bench.console import notice, out, warn
+from bench.console import out, warn
 from bench.errors import BenchError
 
 
@@ -105,11 +105,4 @@ def leaderboard(
         typer.echo(text, nl=False)
         return
     print_rich(board, out, ci=ci)
-    from bench.records import atomic_write_text
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, text)
-    except OSError as exc:
-        raise BenchError(f"cannot write {path}: {exc.strerror or exc}", hint="pass a writable --out FILE") from None
-    notice(f"wrote {path}")
+    write_output(path, text)
