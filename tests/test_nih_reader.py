@@ -213,7 +213,7 @@ def test_old_age_format(tmp_path):
 
 
 def test_no_labels_anywhere(tmp_path, monkeypatch):
-    monkeypatch.setattr(nih, "_txv_data_dir", lambda: None)
+    monkeypatch.setattr(nih, "txv_data_dir", lambda: None)
     with pytest.raises(BenchError, match="torchxrayvision"):
         load_index(make_root(tmp_path / "nih", labels=None))
 

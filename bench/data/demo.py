@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from bench.config import cache_dir
 from bench.console import err, notice
-from bench.data.nih import TXV_LABELS, _txv_data_dir
+from bench.data.nih import TXV_LABELS, txv_data_dir
 from bench.data.render import Box, render_chest
 from bench.errors import BenchError
 from bench.labels import LABELS, NUM_CLASSES, parse_finding_labels
@@ -64,7 +64,7 @@ WENG_FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}
 
 def source_data_entry() -> Path:
     """torchxrayvision's wheel copy of NIH's `Data_Entry_2017_v2020.csv.gz` (the real label rows)."""
-    folder = _txv_data_dir()
+    folder = txv_data_dir()
     if folder is None or not (folder / TXV_LABELS).is_file():
         raise BenchError(
             "cannot find torchxrayvision's copy of Data_Entry_2017_v2020.csv.gz (the demo's label source)",

@@ -47,7 +47,7 @@ _ROOT_HINT = (
 )
 
 
-def _txv_data_dir() -> Path | None:
+def txv_data_dir() -> Path | None:
     """torchxrayvision's bundled data folder, found without importing the package (slow)."""
     try:
         spec = importlib.util.find_spec("torchxrayvision")
@@ -64,7 +64,7 @@ def _labels_source(root: Path) -> tuple[Path, str, str]:
         path = root / name
         if path.is_file():
             return path, str(path), version
-    txv = _txv_data_dir()
+    txv = txv_data_dir()
     if txv is None or not (txv / TXV_LABELS).is_file():
         raise BenchError(
             f"no {LABEL_FILES[0][0]} or {LABEL_FILES[1][0]} in {root}, and torchxrayvision's copy is not installed",
@@ -224,7 +224,7 @@ def read_boxes(path: Path, shown: str | None = None) -> pd.DataFrame:
 def _boxes(root: Path, labels_version: str) -> pd.DataFrame | None:
     if (root / BOX_FILE).is_file():
         return read_boxes(root / BOX_FILE)
-    txv = _txv_data_dir()
+    txv = txv_data_dir()
     if labels_version == TXV_VERSION and txv is not None and (txv / TXV_BOXES).is_file():
         return read_boxes(txv / TXV_BOXES, f"torchxrayvision:{TXV_BOXES}")
     return None
