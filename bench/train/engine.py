@@ -514,7 +514,7 @@ class Run:
         for stage in range(len(self.spec.stages)):
             model = self.method.build_model(stage, pretrained=False)
             n = checkpoint.load_weights(model, self.run_dir / best_checkpoint(stage))
-            model.to(self.device)
+            place_model(model, self.device, compile=self.options.compile)
             if not self.options.quiet:
                 notice(f"stage {stage + 1}: best checkpoint loaded strictly ({n} tensors); testing")
             sources = self._sources(stage, ("val", "test") if stage == last else ("test",))
