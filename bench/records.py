@@ -514,8 +514,9 @@ class RunStore:
             raise BenchError(f"run {run_id} already exists in {self.runs_dir}") from None
         except OSError as exc:
             raise BenchError(
-                f"cannot create a run directory in {self.runs_dir}: {exc.strerror or exc}",
-                hint="pass a writable --results DIR",
+                f"cannot create a run directory in {self.runs_dir}: the results directory is not writable"
+                f" ({exc.strerror or exc})",
+                hint="pass --results DIR or set CXR_BENCH_RESULTS to a writable directory",
             ) from None
         record = RunRecord(
             run_id=run_id, status="running", started=utc_now(), ended=None, error=None,

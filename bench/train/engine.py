@@ -189,6 +189,7 @@ class Run:
         their own leaderboard table. A seeded sample, not the first ids (a few patients only)."""
         if limit < 1:
             raise BenchError(f"--limit must be at least 1, got {limit}")
+        # Seed 0, not the training seed: runs with different seeds keep one subset (one fingerprint).
         rng = np.random.default_rng(derive_seed(0, "order"))
         lists = {
             name: tuple(rng.choice(ids, size=min(limit, len(ids)), replace=False).tolist()) if ids else ()
@@ -223,7 +224,6 @@ class Run:
     def _create_record(self) -> None:
         from bench.records import DatasetInfo, MethodInfo, Positives, SplitInfo, StageRecord, counts
 
-        self._check_results_writable()
         stages = tuple(
             StageRecord(index=i, image_size=s.image_size, batch_size=s.batch_size, epochs_planned=s.epochs)
             for i, s in enumerate(self.spec.stages)
@@ -240,19 +240,6 @@ class Run:
         )
         positives = {k: counts(v["labels"].sum(0)) for k, v in self.lists.items()}
         self._write(positives=Positives(**positives))
-
-    def _check_results_writable(self) -> None:
-        runs = self.store.runs_dir
-        try:
-            runs.mkdir(parents=True, exist_ok=True)
-            probe = runs / ".write-test"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as exc:
-            raise BenchError(
-                f"results directory {self.store.results_dir} is not writable ({exc.strerror or exc})",
-                hint="pass --results DIR or set CXR_BENCH_RESULTS to a writable directory",
-            ) from None
 
     # -- execution -----------------------------------------------------------------------------
     def execute(self):

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import torch
 
-PURPOSES = {"order": 0, "flip": 1, "torch": 2, "init": 3, "val_split": 4}
+PURPOSES = {"order": 0, "flip": 1, "torch": 2, "init": 3}
 
 
 def derive_seed(seed: int, *keys: int | str) -> int:
