@@ -23,6 +23,7 @@ from bench.data.cache import default_workers, parallel_map, prepare_cache
 from bench.data.index import DatasetIndex
 from bench.errors import BenchError
 from bench.labels import LABELS
+from bench.train.options import default_preset
 
 # NIH's positives per class (LABELS order) and image count: loss weights for the model-only
 # step that do not depend on the sampled images (a small sample may lack a class).
@@ -47,6 +48,8 @@ class PerfReport:
     loader_cache: float
     end_to_end: float
     loader_png: float | None = None
+    precision: str = "fp32"  # "bf16" under autocast (CUDA)
+    compiled: bool = False
 
     @property
     def end_to_end_over_model(self) -> float:
@@ -135,10 +138,10 @@ def _side(path: str) -> int:
         return image.size[0]
 
 
-def _resolve(method: str, preset: str, stage: int, image_size: int | None):
+def _resolve(method: str, preset: str, stage: int, image_size: int | None, batch_size: int | None):
     from bench.method import get_method
 
-    resolved = get_method(method).resolve(preset, image_size=image_size)
+    resolved = get_method(method).resolve(preset, image_size=image_size, batch_size=batch_size)
     n_stages = len(resolved.spec.stages)
     if not 1 <= stage <= n_stages:
         raise BenchError(f"method {method!r} has {n_stages} stage(s); --stage {stage} is out of range", hint=f"use 1 to {n_stages}")
@@ -157,7 +160,9 @@ def measure(
     png: bool = False,
     preset: str | None = None,
     image_size: int | None = None,
+    batch_size: int | None = None,
     compile: bool = False,
+    amp: bool = True,
     progress: bool = True,
 ) -> PerfReport:
     """Measure `method`'s stage on `data` (None: the demo), or with `source_size` on that many
@@ -170,20 +175,20 @@ def measure(
         from bench.data.dataset import open_dataset
 
         index = open_dataset(data, quiet=not progress)
-        resolved, spec = _resolve(method, preset or ("demo" if index.kind == "demo" else "paper"), stage, image_size)
-        return _measure(resolved, spec, stage, index, batches, device, workers, png, compile, progress, None)
+        resolved, spec = _resolve(method, default_preset(preset, index.kind), stage, image_size, batch_size)
+        return _measure(resolved, spec, stage, index, batches, device, workers, png, compile, amp, progress, None)
     if data is not None:
         raise BenchError("--source-size renders demo images to measure on; it cannot be combined with --data")
     from bench.data.nih import load_index
 
-    resolved, spec = _resolve(method, preset or "demo", stage, image_size)
+    resolved, spec = _resolve(method, preset or "demo", stage, image_size, batch_size)
     with tempfile.TemporaryDirectory(prefix="cxr-bench-perf-") as tmp:
         root = render_demo_subset(Path(tmp) / "demo", batches * spec.batch_size, size=source_size, workers=workers or None)
         index = load_index(root)
-        return _measure(resolved, spec, stage, index, batches, device, workers, True, compile, progress, Path(tmp) / "cache")
+        return _measure(resolved, spec, stage, index, batches, device, workers, True, compile, amp, progress, Path(tmp) / "cache")
 
 
-def _measure(resolved, spec, stage, index, batches, device_name, workers, png, compile, progress, cache_root) -> PerfReport:
+def _measure(resolved, spec, stage, index, batches, device_name, workers, png, compile, amp, progress, cache_root) -> PerfReport:
     from bench.train.batches import CacheSource, PngSource, iterate, to_input
     from bench.train.engine import autocast, pick_device, place_model
 
@@ -224,7 +229,7 @@ def _measure(resolved, spec, stage, index, batches, device_name, workers, png, c
     def step(pixels: torch.Tensor, targets: torch.Tensor) -> None:
         flip = torch.rand(len(pixels), generator=flips) < 0.5 if hflip else None
         x = to_input(pixels, mean=norm.mean, std=norm.std, flip=flip, channels_last=device.type == "cuda")
-        with autocast(device):
+        with autocast(device, enabled=amp):
             method.train_step(model, (x, targets), loss_fn, optimizer)
 
     gen = torch.Generator().manual_seed(0)
@@ -250,6 +255,7 @@ def _measure(resolved, spec, stage, index, batches, device_name, workers, png, c
         method=method.name, preset=method.spec.preset, stage=stage, image_size=size, batch_size=batch_size,
         batches=batches, device=str(device), workers=workers, source_size=_side(index.frame.at[ids[0], "path"]),
         model_only=model_only, loader_cache=loader_cache, end_to_end=end_to_end, loader_png=loader_png,
+        precision="bf16" if amp and device.type == "cuda" else "fp32", compiled=compile and device.type == "cuda",
     )
 
 

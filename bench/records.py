@@ -21,7 +21,7 @@ import secrets
 import subprocess
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -262,6 +262,21 @@ class RunRecord:
             raise RecordError(f"run {self.run_id}: status {self.status!r} is not one of {', '.join(STATUSES)}")
         if self.dataset.kind not in DATASET_KINDS:
             raise RecordError(f"run {self.run_id}: dataset kind {self.dataset.kind!r} is not demo or nih")
+
+
+def write_history(history: Sequence[EpochRecord], path: Path) -> None:
+    """The per-epoch history as a CSV table (one row per epoch, a column per class's val AUROC)."""
+    import pandas as pd
+
+    rows = [
+        {
+            "stage": h.stage + 1, "epoch": h.epoch + 1, "train_loss": h.train_loss, "val_loss": h.val_loss,
+            "val_auroc_mean": h.val_auroc_mean, "lr": h.lr, "wall_s": h.wall_s,
+            **{f"val_auroc_{label}": value for label, value in h.val_auroc.items()},
+        }
+        for h in history
+    ]
+    atomic_write_text(path, pd.DataFrame(rows).to_csv(index=False, lineterminator="\n"))
 
 
 def per_class(values: Any) -> PerClass:

@@ -77,6 +77,7 @@ class Registry(Generic[T]):
         self._resolved: dict[str, T] = {}
         self._entry_points_loaded = entry_point_group is None
         self._loading_origin: str | None = None
+        self._files: dict[Path, list[str]] = {}  # plugin files loaded, and what each registered
         for name, target in (builtins or {}).items():
             self.register(name, target, origin=BUILTIN)
 
@@ -115,10 +116,13 @@ class Registry(Generic[T]):
             self.register(ep.name, ep.value, origin=f"entry point of {where} ({ep.value})")
 
     def load_file(self, path: str | Path) -> list[str]:
-        """Import a plugin file; whatever it registers is attributed to it. Returns new names."""
+        """Import a plugin file; whatever it registers is attributed to it. Returns new names.
+        A file already loaded is not imported again (a run and its `bench cam` in one process)."""
         path = Path(path)
         if not path.is_file():
             raise BenchError(f"plugin file not found: {path}", hint="give the path of a .py file")
+        if path.resolve() in self._files:
+            return self._files[path.resolve()]
         before = set(self._entries)
         module_name = f"cxr_bench_plugin_{abs(hash(path.resolve()))}"
         spec = importlib.util.spec_from_file_location(module_name, path)
@@ -133,7 +137,8 @@ class Registry(Generic[T]):
                 raise
             except Exception as exc:  # a plugin's bug is the user's input here: report it in one line
                 raise BenchError(f"plugin file {path} failed to import: {type(exc).__name__}: {exc}") from exc
-        return sorted(set(self._entries) - before)
+        self._files[path.resolve()] = sorted(set(self._entries) - before)
+        return self._files[path.resolve()]
 
     @contextlib.contextmanager
     def _origin(self, origin: str) -> Iterator[None]:

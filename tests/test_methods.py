@@ -288,7 +288,8 @@ def test_resolve_presets_and_overrides():
 
 
 def test_resolve_keeps_plugin_hooks(registry):
-    registry.load_file(PLUGIN)
+    assert registry.load_file(PLUGIN) == ["asl-densenet121"]
+    assert registry.load_file(PLUGIN) == ["asl-densenet121"]  # loaded once per process, not a duplicate
     method = registry.get("asl-densenet121")
     resolved = method.resolve("smoke")
     assert type(resolved) is type(method) and resolved.spec.preset == "smoke" and method.spec.preset == "paper"

@@ -34,6 +34,14 @@ def test_perf_json(demo_root):
     assert min(report["model_only"], report["loader_cache"], report["end_to_end"]) > 0
     assert report["end_to_end_over_model"] == pytest.approx(report["end_to_end"] / report["model_only"])
     assert report["loader_png"] is None and report["cache_over_png"] is None
+    assert (report["precision"], report["compiled"]) == ("fp32", False)  # no bf16 autocast on the CPU
+
+
+def test_perf_batch_size_override(demo_root):
+    result = cli("--method", "chexnet", "--preset", "smoke", "--batches", "1", "--batch-size", "3", "--no-amp",
+                 "--device", "cpu", "--json", "--data", str(demo_root))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["batch_size"] == 3
 
 
 @pytest.mark.parametrize("method", sorted(BUILTINS))

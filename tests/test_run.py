@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -59,6 +64,13 @@ def test_run_writes_a_complete_record(smoke_run, demo_index):
     assert preds.y_true.sum(0).tolist() == [record.positives.test[x] for x in LABELS]
     ci = record.metrics.test.ci
     assert ci.unit == "patient" and ci.mean_lo <= record.metrics.test.mean <= ci.mean_hi
+    # The per-epoch history as a table, the same numbers as the record's.
+    history = pd.read_csv(store.artifact(record, "history"))
+    (epoch,) = record.history
+    assert history[["stage", "epoch"]].values.tolist() == [[1, 1]]
+    assert history.at[0, "val_auroc_mean"] == pytest.approx(epoch.val_auroc_mean, abs=1e-12)
+    assert history.at[0, "train_loss"] == pytest.approx(epoch.train_loss, abs=1e-12)
+    assert [history.at[0, f"val_auroc_{x}"] for x in LABELS] == pytest.approx([epoch.val_auroc[x] for x in LABELS], abs=1e-12)
 
 
 def test_checkpoint_manifest_and_strict_load(smoke_run):
@@ -112,6 +124,39 @@ def test_resume_after_interrupt_matches_uninterrupted(demo_root, tmp_path, monke
     assert resumed.status == "complete" and len(resumed.history) == 2
     assert resumed.metrics.test.auroc == straight.metrics.test.auroc
     assert [h.train_loss for h in resumed.history] == [h.train_loss for h in straight.history]
+
+
+def test_sigterm_to_the_process_group_interrupts_cleanly(demo_root, tmp_path):
+    """`timeout`, Slurm and Ctrl-C signal every process of the job, loader workers too: the run
+    must still end as interrupted (exit 130, one line), not as a loader crash, and leave no workers."""
+    args = ["run", "--method", "chexnet", "--split", "official", "--preset", "smoke", "--epochs", "50",
+            "--limit", "120", "--workers", "2", "--data", str(demo_root), "--results", str(tmp_path)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    child = subprocess.Popen([sys.executable, "-m", "bench", *args], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             text=True, env=env, start_new_session=True)
+    try:
+        for line in child.stderr:  # the first epoch line: workers are up and serving batches
+            if line.startswith("stage 1 epoch 1/"):
+                break
+        os.killpg(child.pid, signal.SIGTERM)
+        rest = child.stderr.read()
+        assert child.wait(timeout=120) == engine.EXIT_INTERRUPTED, rest
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+    assert "interrupted" in rest and "Traceback" not in rest and "DataLoader worker" not in rest, rest
+    (record,) = RunStore(tmp_path).iter_records()
+    assert record.status == "interrupted" and len(record.history) >= 1
+    deadline = time.monotonic() + 30  # workers notice their parent is gone within seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(child.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.5)
+    else:
+        os.killpg(child.pid, signal.SIGKILL)
+        pytest.fail("loader workers outlived the interrupted run")
 
 
 def test_nan_loss_fails_the_run_and_keeps_the_record(demo_root, tmp_path, monkeypatch):

@@ -24,7 +24,9 @@ def perf(
     ] = None,
     preset: Annotated[Optional[str], typer.Option(help="paper, demo or smoke; default: demo on demo data, paper on NIH data.")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Stage 1 image size; later stages keep their ratio.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Batch size of every stage (default: the preset's).", show_default=False)] = None,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA only).")] = False,
+    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="bf16 autocast on CUDA (--no-amp: float32, to see what bf16 buys).")] = True,
     data: DataOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON on stdout.")] = False,
 ) -> None:
@@ -40,14 +42,15 @@ def perf(
 
     report = measure(
         method, data=data_root(data), source_size=source_size, stage=stage, batches=batches, device=device,
-        workers=workers, png=png, preset=preset, image_size=image_size, compile=compile, progress=not as_json,
+        workers=workers, png=png, preset=preset, image_size=image_size, batch_size=batch_size, compile=compile, amp=amp, progress=not as_json,
     )
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=2))
         return
     title = (
         f"{report.method} stage {report.stage} ({report.preset}: {report.image_size} px, batch {report.batch_size}) "
-        f"on {report.device}, {report.batches} batches, {report.workers} loader workers"
+        f"on {report.device} ({report.precision}{', compiled' if report.compiled else ''}), {report.batches} batches, "
+        f"{report.workers} loader workers"
     )
     table = Table(title=title, box=box.SIMPLE_HEAD)
     table.add_column("measure")

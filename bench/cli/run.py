@@ -12,6 +12,7 @@ from bench.config import data_root, results_dir
 
 
 def run(
+    ctx: typer.Context,
     method: Annotated[Optional[str], typer.Option("--method", "-m", help="Method name (see `bench methods list`).")] = None,
     split: Annotated[str, typer.Option("--split", "-s", help="Split protocol: official, kfold5, weng or custom:PATH.")] = "official",
     fold: Annotated[int, typer.Option(help="Fold index (0-based) for multi-fold protocols.")] = 0,
@@ -33,13 +34,16 @@ def run(
     workers: Annotated[int, typer.Option(help="Loader worker processes (0: load in this process); they also fill the image cache (0: min(4, CPUs)).")] = 0,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Read the PNGs instead of the decode-once image cache.")] = False,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA only).")] = False,
+    nproc: Annotated[Optional[int], typer.Option(help="Train data-parallel in N processes on this machine (starts torchrun; one GPU each on CUDA).", show_default=False)] = None,
+    per_rank_batch: Annotated[bool, typer.Option("--per-rank-batch", help="With several processes, give each the whole batch instead of a share of it.")] = False,
     plugin: Annotated[Optional[list[Path]], typer.Option("--plugin", help="A plugin file that registers methods (repeatable).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a field of the method spec, KEY=VALUE (repeatable), e.g. --set loss.beta=0.99998 --set stages.0.epochs=10.")] = None,
     resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run by its id.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or epoch lines.")] = False,
 ) -> None:
     """Train and evaluate a method on a split, and store a complete run record.
 
-    Example: bench run --method wfocal-effb3 --split official
+    Example: bench run --method wfocal-effb3 --split official  (on 4 GPUs: add --nproc 4)
     """
     from bench.console import out
     from bench.errors import BenchError
@@ -48,12 +52,16 @@ def run(
     from bench.train.options import RunOptions
     from bench.train.report import result_table, stage_lines
 
+    if method is None and resume is None:
+        raise BenchError("no method given", hint="pass --method NAME (see `bench methods list`) or --resume RUN_ID")
+    if nproc is not None:
+        from bench.train.launch import command_line, launch
+
+        raise typer.Exit(launch(nproc, command_line(ctx, drop=("nproc",))))
     results_path = results_dir(results)
     if resume is not None:
         record = resume_run(resume, results=str(results_path), quiet=quiet)
     else:
-        if method is None:
-            raise BenchError("no method given", hint="pass --method NAME (see `bench methods list`) or --resume RUN_ID")
         root = data_root(data)
         record = start_run(
             RunOptions(
@@ -61,7 +69,8 @@ def run(
                 data=str(root) if root else None, results=str(results_path), preset=preset, epochs=epochs,
                 batch_size=batch_size, image_size=image_size, lr=lr, limit=limit, patience=patience, device=device,
                 pretrained=pretrained, allow_leakage=allow_leakage, workers=workers, no_cache=no_cache, compile=compile,
-                plugins=tuple(str(p) for p in plugin or ()), quiet=quiet,
+                per_rank_batch=per_rank_batch,
+                plugins=tuple(str(p) for p in plugin or ()), overrides=tuple(set_ or ()), quiet=quiet,
             )
         )
     if not quiet:

@@ -8,6 +8,7 @@ normalisation, replication to 3 channels and random flips happen batched on the 
 from __future__ import annotations
 
 import copy
+import signal
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -96,12 +97,20 @@ class CacheSource:
             sampler = _Chunks()
             loader = torch.utils.data.DataLoader(
                 _Gather(copy.copy(self)), batch_size=None, sampler=sampler, num_workers=workers,
-                pin_memory=pin, persistent_workers=True, prefetch_factor=4,
+                pin_memory=pin, persistent_workers=True, prefetch_factor=4, worker_init_fn=_ignore_stop_signals,
             )
             self._loaders[key] = (loader, sampler)
         loader, sampler = self._loaders[key]
         sampler.chunks = chunks
         return iter(loader)
+
+
+def _ignore_stop_signals(_worker_id: int) -> None:
+    # Ctrl-C, `timeout` and Slurm signal the whole process group. The training process stops
+    # between batches and then ends its workers; a worker killed by the signal first would make
+    # the loader raise instead, and the run would end as failed rather than interrupted.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class _Chunks(torch.utils.data.Sampler):
@@ -160,7 +169,7 @@ class _Rows(torch.utils.data.Dataset):
         return len(self.source)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(self.source.read(i)))
+        return torch.from_numpy(np.array(self.source.read(i)))  # a writable copy: decoded arrays are read-only
 
 
 @dataclass(frozen=True)
@@ -198,6 +207,7 @@ def iterate(
             pin_memory=pin,
             drop_last=drop_last,
             persistent_workers=False,
+            worker_init_fn=_ignore_stop_signals,
         )
         pixel_batches = iter(loader)
     for start, pixels in zip(starts, pixel_batches):

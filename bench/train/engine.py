@@ -23,13 +23,14 @@ import torch
 from bench.console import err, notice, warn
 from bench.errors import BenchError
 from bench.labels import LABELS
-from bench.train import batches, checkpoint
-from bench.train.options import RunOptions
+from bench.method.overrides import apply_overrides, display_name, overrides_json
+from bench.train import batches, checkpoint, distributed
+from bench.train.options import RunOptions, default_preset
 from bench.train.seeding import derive_seed, seed_everything, torch_generator
 
 RESUME_FILE = "checkpoints/last.pt"
 PREDICTIONS_FILE = "predictions.parquet"
-HISTORY_FILE = "history.jsonl"
+HISTORY_FILE = "history.csv"
 EXIT_INTERRUPTED = 130
 # Epochs without a better mean validation AUROC before a stage stops early.
 DEFAULT_PATIENCE = 5
@@ -43,25 +44,41 @@ class Interrupted(BenchError):
     exit_code = EXIT_INTERRUPTED
 
 
+def resume_command(run_id: str, world_size: int) -> str:
+    return f"bench run --resume {run_id}" + (f" --nproc {world_size}" if world_size > 1 else "")
+
+
 class RunFailed(BenchError):
     exit_code = 1
 
 
 # -- device --------------------------------------------------------------------------------
-def pick_device(name: str) -> torch.device:
+def pick_device(name: str, world: distributed.World = distributed.SINGLE) -> torch.device:
+    """The device `name` means; with several processes each one's GPU is cuda:LOCAL_RANK."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise BenchError(f"unknown device {name!r}", hint="use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise BenchError(f"device {name!r} asked for but CUDA is not available", hint="use --device cpu")
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise BenchError(f"unknown device {name!r}", hint="use auto, cpu, cuda or cuda:N") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise BenchError(f"device {name!r} asked for but CUDA is not available", hint="use --device cpu")
+    if device.type == "cuda" and world.parallel:
+        if device.index is not None:
+            raise BenchError(f"--device {name} with several processes: each uses cuda:LOCAL_RANK", hint="pass --device cuda or auto")
+        if world.local_rank >= torch.cuda.device_count():
+            raise BenchError(
+                f"local rank {world.local_rank} has no GPU: this machine has {torch.cuda.device_count()}",
+                hint="start at most one process per GPU",
+            )
+        device = torch.device("cuda", world.local_rank)
     return device
 
 
-def autocast(device: torch.device):
-    if device.type == "cuda":
+def autocast(device: torch.device, *, enabled: bool = True):
+    """bf16 autocast on CUDA; on the CPU (or disabled) plain float32."""
+    if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -119,6 +136,31 @@ class _StopFlag:
 
 
 # -- the run ---------------------------------------------------------------------------------
+def resolve_method(method, options: RunOptions, preset: str):
+    """(method, overrides): `preset`'s stages after --epochs/--batch-size/--image-size and --lr,
+    then the `--set` overrides."""
+    method = method.resolve(preset, epochs=options.epochs, batch_size=options.batch_size, image_size=options.image_size)
+    if options.lr is not None:
+        stages = tuple(dataclasses.replace(s, lr=options.lr) for s in method.spec.stages)
+        method = method.with_spec(dataclasses.replace(method.spec, stages=stages))
+    spec, overrides = apply_overrides(method.spec, options.overrides)
+    return method.with_spec(spec), overrides
+
+
+def limit_fold(fold, limit: int):
+    """The fold with at most `limit` images per list: a new fingerprint, so such runs get
+    their own leaderboard table. A seeded sample, not the first ids (a few patients only)."""
+    if limit < 1:
+        raise BenchError(f"--limit must be at least 1, got {limit}")
+    # Seed 0, not the training seed: runs with different seeds keep one subset (one fingerprint).
+    rng = np.random.default_rng(derive_seed(0, "order"))
+    lists = {
+        name: tuple(rng.choice(ids, size=min(limit, len(ids)), replace=False).tolist()) if ids else ()
+        for name, ids in fold.lists().items()
+    }
+    return dataclasses.replace(fold, **lists, params={**fold.params, "limit": limit})
+
+
 @dataclass
 class _StageState:
     """What a resumable checkpoint holds besides model/optimizer/scheduler tensors."""
@@ -136,29 +178,35 @@ class _StageState:
 class Run:
     """Set up from options (new run) or a stored record (resume), then `execute()`."""
 
-    def __init__(self, options: RunOptions, *, run_id: str | None = None):
+    def __init__(self, options: RunOptions, *, run_id: str | None = None, world: distributed.World = distributed.SINGLE):
         from bench.data.dataset import open_dataset
         from bench.method import get_method
         from bench.records import RunStore
 
-        self.options = options
+        if run_id is None:
+            options = dataclasses.replace(options, world_size=world.size)
+        elif options.world_size != world.size:
+            # Each rank's batches and flips depend on the world size: a resume must replay them.
+            raise BenchError(
+                f"run {run_id} was trained by {options.world_size} process(es), not {world.size}",
+                hint=f"continue with: {resume_command(run_id, options.world_size)}",
+            )
+        self.options, self.world = options, world
         method = get_method(options.method, plugins=options.plugins)
         self.index = open_dataset(Path(options.data) if options.data else None, quiet=options.quiet)
         self.fold = self._fold()
-        self.preset = options.preset or ("demo" if self.index.kind == "demo" else "paper")
-        method = method.resolve(
-            self.preset, epochs=options.epochs, batch_size=options.batch_size, image_size=options.image_size
-        )
-        if options.lr is not None:
-            stages = tuple(dataclasses.replace(s, lr=options.lr) for s in method.spec.stages)
-            method = method.with_spec(dataclasses.replace(method.spec, stages=stages))
-        self.method, self.spec = method, method.spec
+        self.preset = default_preset(options.preset, self.index.kind)
+        self.method, self.overrides = resolve_method(method, options, self.preset)
+        self.spec = self.method.spec
         self.pretrained = options.pretrained if options.pretrained is not None else self.index.kind == "nih"
         self.patience = options.patience if options.patience is not None else DEFAULT_PATIENCE
-        self.device = pick_device(options.device)
+        self.device = pick_device(options.device, world)
+        self.batch_sizes = tuple(
+            distributed.rank_batch(s.batch_size, world, per_rank=options.per_rank_batch) for s in self.spec.stages
+        )
         self.store = RunStore(options.results)
         if options.limit is not None:
-            self.fold = self._limited(self.fold, options.limit)
+            self.fold = limit_fold(self.fold, options.limit)
         self.lists = {name: self._list(getattr(self.fold, name)) for name in ("train", "val", "test")}
         self.record = self.store.load(run_id) if run_id else None
         self.stop = _StopFlag()
@@ -183,20 +231,6 @@ class Run:
             )
         return fold
 
-    @staticmethod
-    def _limited(fold, limit: int):
-        """The fold with at most `limit` images per list: a new fingerprint, so such runs get
-        their own leaderboard table. A seeded sample, not the first ids (a few patients only)."""
-        if limit < 1:
-            raise BenchError(f"--limit must be at least 1, got {limit}")
-        # Seed 0, not the training seed: runs with different seeds keep one subset (one fingerprint).
-        rng = np.random.default_rng(derive_seed(0, "order"))
-        lists = {
-            name: tuple(rng.choice(ids, size=min(limit, len(ids)), replace=False).tolist()) if ids else ()
-            for name, ids in fold.lists().items()
-        }
-        return dataclasses.replace(fold, **lists, params={**fold.params, "limit": limit})
-
     def _list(self, ids: tuple[str, ...]) -> dict:
         ids = list(ids)
         frame = self.index.frame.loc[ids]
@@ -219,24 +253,36 @@ class Run:
 
     def _write(self, **changes) -> None:
         self.record = dataclasses.replace(self.record, **changes)
-        self.store.write(self.record)
+        self._save()
+
+    def _save(self) -> None:
+        if self.world.main:  # the other ranks keep the same record in memory only
+            self.store.write(self.record)
 
     def _create_record(self) -> None:
-        from bench.records import DatasetInfo, MethodInfo, Positives, SplitInfo, StageRecord, counts
+        from bench.records import DatasetInfo, MethodInfo, Positives, SplitInfo, StageRecord, counts, environment_info
 
-        stages = tuple(
-            StageRecord(index=i, image_size=s.image_size, batch_size=s.batch_size, epochs_planned=s.epochs)
-            for i, s in enumerate(self.spec.stages)
+        stages = tuple(  # the global batch: every rank's together
+            StageRecord(index=i, image_size=s.image_size, batch_size=b * self.world.size, epochs_planned=s.epochs)
+            for i, (s, b) in enumerate(zip(self.spec.stages, self.batch_sizes))
         )
-        self.record = self.store.create(
-            method=MethodInfo.from_spec(self.spec.to_dict()),
-            split=SplitInfo.from_fold(self.fold, allow_leakage=self.options.allow_leakage),
-            dataset=DatasetInfo.from_index(self.index),
-            seed=self.options.seed,
-            preset=self.preset,
-            device=str(self.device),
-            stages=stages,
-            invocation=self.options.to_json(),
+        # Rank 0 makes the run directory; the others get its record (and run id).
+        self.record = self.world.from_main(
+            lambda: self.store.create(
+                method=MethodInfo.from_spec(
+                    self.spec.to_dict(),
+                    display_name=display_name(self.spec.name, self.overrides),
+                    overrides=overrides_json(self.overrides),
+                ),
+                split=SplitInfo.from_fold(self.fold, allow_leakage=self.options.allow_leakage),
+                dataset=DatasetInfo.from_index(self.index),
+                seed=self.options.seed,
+                preset=self.preset,
+                device=str(self.device),
+                environment=environment_info(world_size=self.world.size),
+                stages=stages,
+                invocation=self.options.to_json(),
+            )
         )
         positives = {k: counts(v["labels"].sum(0)) for k, v in self.lists.items()}
         self._write(positives=Positives(**positives))
@@ -254,6 +300,7 @@ class Run:
                 f"run {self.record.run_id}: {self.spec.name} on {self.fold.key} fold {self.fold.fold} "
                 f"({len(self.lists['train']['ids'])}/{len(self.lists['val']['ids'])}/"
                 f"{len(self.lists['test']['ids'])} images), preset {self.preset}, {self.device}"
+                + (f", {self.world.size} processes" if self.world.parallel else "")
             )
         torch.backends.cudnn.benchmark = self.device.type == "cuda"
         try:
@@ -262,20 +309,25 @@ class Run:
                     if stage > state.stage:
                         state = _StageState(stage=stage)
                     self._train_stage(state)
+                    self.world.barrier()  # rank 0's best checkpoint is on disk before any rank loads it
                 self._evaluate()
         except Interrupted as exc:
             self._write(status="interrupted", error=exc.one_line())
             raise Interrupted(
                 f"run {self.record.run_id} interrupted; its last completed epoch is saved",
-                hint=f"continue with: bench run --resume {self.record.run_id}",
+                hint=f"continue with: {resume_command(self.record.run_id, self.world.size)}",
             ) from None
         except BenchError as exc:
             self.record = self.record.finished("failed", error=exc.one_line())
-            self.store.write(self.record)
+            self._save()
             raise
         except BaseException as exc:
-            self.record = self.record.finished("failed", error=f"{type(exc).__name__}: {exc}")
-            self.store.write(self.record)
+            lost = self.world.parallel and distributed.lost_peer(exc)
+            message = "another process of the run stopped" if lost else f"{type(exc).__name__}: {exc}"
+            self.record = self.record.finished("failed", error=message)
+            self._save()
+            if lost:  # the process that stopped tells why; this one's traceback would only show the wait
+                raise distributed.Abandoned(message, exit_code=1) from None
             raise
         return self.record
 
@@ -320,14 +372,17 @@ class Run:
             caches = self._caches = {}
         if size not in caches:
             ids = [i for name in ("train", "val", "test") for i in self.lists[name]["ids"]]
-            caches[size] = prepare_cache(
-                self.index, size, ids=ids, workers=self.options.workers or None, progress=not self.options.quiet
-            )
+            # Rank 0 decodes; the others then find the rows done (or, with a cache folder of
+            # their own on another node, fill it one at a time under the cache's lock).
+            with self.world.main_first():
+                caches[size] = prepare_cache(
+                    self.index, size, ids=ids, workers=self.options.workers or None, progress=not self.options.quiet
+                )
         return caches[size]
 
     def _train_stage(self, state: _StageState) -> None:
         from bench.metrics import per_class_auroc
-        from bench.records import EpochRecord, per_class
+        from bench.records import EpochRecord, per_class, write_history
 
         stage = state.stage
         spec = self.spec.stages[stage]
@@ -340,6 +395,7 @@ class Run:
             optimizer.load_state_dict(self._resume["optimizer"])
             scheduler.load_state_dict(self._resume["scheduler"])
             self._resume = None
+        model = distributed.data_parallel(model, self.world, self.device)
         sources = self._sources(stage, ("train", "val"))
         train = self.lists["train"]
         for epoch in range(state.next_epoch, spec.epochs):
@@ -347,6 +403,7 @@ class Run:
             train_loss, seconds = self._train_epoch(model, loss_fn, optimizer, sources["train"], stage, epoch)
             state.train_seconds += seconds
             state.train_images += len(train["ids"])
+            self.world.sync_buffers(model)
             scores, val_loss = self._predict(model, sources["val"], self.lists["val"]["labels"], loss_fn)
             auroc = per_class_auroc(self.lists["val"]["labels"], scores)
             mean = _mean_quietly(auroc)
@@ -355,7 +412,8 @@ class Run:
             improved = mean.value > state.best_auroc
             if improved:
                 state.best_auroc, state.best_epoch, state.since_best = mean.value, epoch, 0
-                checkpoint.save_weights(model, self.run_dir / best_checkpoint(stage), self._manifest(stage, epoch, mean.value))
+                if self.world.main:
+                    checkpoint.save_weights(model, self.run_dir / best_checkpoint(stage), self._manifest(stage, epoch, mean.value))
             else:
                 state.since_best += 1
             state.next_epoch = epoch + 1
@@ -373,17 +431,20 @@ class Run:
                 train_images_per_s=state.train_images / max(state.train_seconds, 1e-9),
                 best_epoch=state.best_epoch, best_val_auroc=state.best_auroc,
             )
-            checkpoint.save_resume(
-                self.run_dir / RESUME_FILE,
-                {
-                    "state": dataclasses.asdict(state),
-                    "model": checkpoint.plain_state_dict(model),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "torch_rng": torch.get_rng_state(),
-                },
-            )
-            self._write(history=history, stages=tuple(stages))
+            if self.world.main:
+                checkpoint.save_resume(
+                    self.run_dir / RESUME_FILE,
+                    {
+                        "state": dataclasses.asdict(state),
+                        "model": checkpoint.plain_state_dict(model),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "torch_rng": torch.get_rng_state(),
+                    },
+                )
+            if self.world.main:
+                write_history(history, self.run_dir / HISTORY_FILE)
+            self._write(history=history, stages=tuple(stages), artifacts=dataclasses.replace(self.record.artifacts, history=HISTORY_FILE))
             if not self.options.quiet:
                 mark = " *" if improved else ""
                 err.print(
@@ -394,7 +455,7 @@ class Run:
                 if state.next_epoch < spec.epochs and not self.options.quiet:
                     notice(f"early stop: no better val AUROC for {self.patience} epochs")
                 break
-            self.stop.check()
+            self._check_stop()
 
     def _manifest(self, stage: int, epoch: int, val_auroc: float) -> dict:
         return {
@@ -425,11 +486,13 @@ class Run:
         train = self.lists["train"]
         torch.manual_seed(derive_seed(self.options.seed, stage, epoch, "torch"))
         order = np.random.default_rng(derive_seed(self.options.seed, stage, epoch, "order")).permutation(len(train["ids"]))
+        order = distributed.shard(order, self.world)
         flips = torch_generator(derive_seed(self.options.seed, stage, epoch, "flip"))
         hflip = "hflip" in self.spec.augmentation
+        batch_size, ranks, rank = self.batch_sizes[stage], self.world.size, self.world.rank
         model.train()
         total, seen, started = 0.0, 0, time.perf_counter()
-        n_batches = -(-len(order) // spec.batch_size)
+        n_batches = -(-len(order) // batch_size)
         columns = (
             TextColumn("stage {task.fields[stage]} epoch {task.fields[epoch]}"),
             BarColumn(),
@@ -439,40 +502,81 @@ class Run:
         )
         with Progress(*columns, console=err, disable=self.options.quiet, transient=True) as progress:
             task = progress.add_task("train", total=n_batches, stage=stage + 1, epoch=f"{epoch + 1}/{spec.epochs}", loss=0.0, ips=0.0)
-            for batch in batches.iterate(source, train["labels"], order, spec.batch_size, self.device, workers=self.options.workers):
-                flip = torch.rand(len(batch.index), generator=flips) < 0.5 if hflip else None
+            for batch in batches.iterate(source, train["labels"], order, batch_size, self.device, workers=self.options.workers):
+                # This rank's share of the global batch's flips: an image flips as it would in one
+                # process with that global batch.
+                flip = torch.rand(len(batch.index) * ranks, generator=flips)[rank::ranks] < 0.5 if hflip else None
                 x = self._input(batch.pixels, flip)
                 with autocast(self.device):
                     loss = self.method.train_step(model, (x, batch.targets), loss_fn, optimizer)
-                value = float(loss)
+                value, n = float(loss), len(batch.index)
+                if self.world.parallel:  # the step's loss over all ranks: one NaN verdict, one epoch mean
+                    step_total, n = self.world.sum(value * n, n)
+                    value = step_total / n
                 if not np.isfinite(value):
                     raise RunFailed(
                         f"loss became {value} at stage {stage + 1} epoch {epoch + 1}; the last good checkpoint is kept",
                         hint="lower the learning rate (--lr) or check the images with `bench data check --full`",
                     )
-                total += value * len(batch.index)
-                seen += len(batch.index)
+                total += value * n
+                seen += n
                 progress.update(task, advance=1, loss=total / seen, ips=seen / max(time.perf_counter() - started, 1e-9))
-                self.stop.check()
+                self._check_stop()
         return total / max(seen, 1), time.perf_counter() - started
 
     @torch.no_grad()
     def _predict(self, model, source, labels: np.ndarray, loss_fn=None) -> tuple[np.ndarray, float | None]:
-        """Sigmoid scores for every row of a list (in order) and the mean loss if asked."""
+        """Sigmoid scores for every row of a list (in order) and the mean loss if asked; with several
+        processes each scores its shard of the list and every one gets all rows."""
+        model = distributed.unwrap(model)  # no DDP forward: it would synchronise for gradients
         model.eval()
-        order = np.arange(len(source))
+        order = distributed.shard(np.arange(len(source)), self.world)
         batch_size = max(s.batch_size for s in self.spec.stages) * 2
         scores, total = [], 0.0
         for batch in batches.iterate(source, labels, order, batch_size, self.device, workers=self.options.workers):
             x = self._input(batch.pixels, None)
             with autocast(self.device):
                 logits = model(x).float()
-            if loss_fn is not None:
-                total += float(loss_fn(logits, batch.targets)) * len(batch.index)
-            scores.append(torch.sigmoid(logits).cpu().numpy())
-            self.stop.check()
+            if self.world.parallel:
+                scores.append((batch.index, logits.cpu().numpy()))  # scored once merged
+            else:
+                if loss_fn is not None:
+                    total += float(loss_fn(logits, batch.targets)) * len(batch.index)
+                scores.append(torch.sigmoid(logits).cpu().numpy())
+            self._check_stop()
+        if self.world.parallel:
+            return self._merged(scores, labels, loss_fn)
         out = np.concatenate(scores).astype(np.float32) if scores else np.zeros((0, len(LABELS)), np.float32)
         return out, (total / max(len(order), 1) if loss_fn is not None else None)
+
+    def _merged(self, parts: list, labels: np.ndarray, loss_fn=None) -> tuple[np.ndarray, float | None]:
+        """Every rank's (rows, logits) batches as the whole list's scores and mean loss. Every rank
+        computes them from the same numbers, so the ranks' schedules and early stops agree."""
+        rows = np.concatenate([r for r, _ in parts]) if parts else np.zeros(0, np.int64)
+        logits = np.concatenate([v for _, v in parts]) if parts else np.zeros((0, len(LABELS)), np.float32)
+        merged = distributed.merge_rows(len(labels), self.world.gather((rows, logits)))
+        merged = torch.from_numpy(merged).to(self.device)
+        loss = None
+        if loss_fn is not None:
+            loss = float(loss_fn(merged, torch.from_numpy(labels.astype(np.float32)).to(self.device)))
+        return torch.sigmoid(merged).cpu().numpy().astype(np.float32), loss
+
+    def _check_stop(self) -> None:
+        """Stop between batches if a signal came; with several processes all stop, at the same
+        batch, when any got one (none may wait in a collective the others left)."""
+        if self.world.parallel:
+            (stopping,) = self.world.sum(float(self.stop.signal is not None))
+            if stopping and self.stop.signal is None:
+                self.stop.signal = "a signal to another process"
+        self.stop.check()
+
+    def _best_model(self, stage: int) -> torch.nn.Module:
+        model = self.method.build_model(stage, pretrained=False)
+        n = checkpoint.load_weights(model, self.run_dir / best_checkpoint(stage))
+        place_model(model, self.device, compile=self.options.compile)
+        if not self.options.quiet:
+            notice(f"stage {stage + 1}: best checkpoint loaded strictly ({n} tensors); testing")
+        return model
 
     def _evaluate(self) -> None:
         """Test (and val) inference with each stage's best checkpoint; final metrics, CIs, predictions."""
@@ -499,48 +603,73 @@ class Run:
         last = len(self.spec.stages) - 1
         stages = list(self.record.stages)
         for stage in range(len(self.spec.stages)):
-            model = self.method.build_model(stage, pretrained=False)
-            n = checkpoint.load_weights(model, self.run_dir / best_checkpoint(stage))
-            place_model(model, self.device, compile=self.options.compile)
-            if not self.options.quiet:
-                notice(f"stage {stage + 1}: best checkpoint loaded strictly ({n} tensors); testing")
+            model = self._best_model(stage)
             sources = self._sources(stage, ("val", "test") if stage == last else ("test",))
             test_scores, _ = self._predict(model, sources["test"], self.lists["test"]["labels"])
             stage_mean = _mean_quietly(per_class_auroc(self.lists["test"]["labels"], test_scores))
             stages[stage] = dataclasses.replace(stages[stage], test_auroc_mean=stage_mean.value)
             if stage == last:
                 val_scores, _ = self._predict(model, sources["val"], self.lists["val"]["labels"])
-        test = self.lists["test"]
-        save_predictions(self.run_dir / PREDICTIONS_FILE, test["ids"], test["patients"], test["labels"], test_scores)
-        final = Metrics(val=metrics("val", val_scores, False), test=metrics("test", test_scores, True))
-        ok = self.index.kind != "nih" or (final.test.mean or 0.0) >= SANITY_MIN_AUROC
-        sanity = Sanity(
-            test_auroc_ok=ok,
-            message="ok" if ok else f"mean test AUROC {final.test.mean:.4f} < {SANITY_MIN_AUROC}: a broken run, not a result",
-        )
-        if not ok:
-            warn(sanity.message)
-        self.record = self.record.finished(
-            "complete",
-            stages=tuple(stages),
-            metrics=final,
-            sanity=sanity,
-            artifacts=Artifacts(predictions=PREDICTIONS_FILE, checkpoint=best_checkpoint(last), history=None),
-        )
-        self.store.write(self.record)
+
+        def finish():
+            test = self.lists["test"]
+            save_predictions(self.run_dir / PREDICTIONS_FILE, test["ids"], test["patients"], test["labels"], test_scores)
+            final = Metrics(val=metrics("val", val_scores, False), test=metrics("test", test_scores, True))
+            ok = self.index.kind != "nih" or (final.test.mean or 0.0) >= SANITY_MIN_AUROC
+            sanity = Sanity(
+                test_auroc_ok=ok,
+                message="ok" if ok else f"mean test AUROC {final.test.mean:.4f} < {SANITY_MIN_AUROC}: a broken run, not a result",
+            )
+            if not ok:
+                warn(sanity.message)
+            return self.record.finished(
+                "complete",
+                stages=tuple(stages),
+                metrics=final,
+                sanity=sanity,
+                artifacts=Artifacts(predictions=PREDICTIONS_FILE, checkpoint=best_checkpoint(last), history=HISTORY_FILE),
+            )
+
+        # Every rank holds all scores; rank 0 alone saves them and computes the bootstrap.
+        self.record = self.world.from_main(finish)
+        self._save()
 
 
 def run(options: RunOptions):
     """Start a new run; returns its complete record."""
-    return Run(options).execute()
+    return _execute(options)
 
 
-def resume(run_id: str, *, results: str, quiet: bool = False):
-    """Continue an interrupted (or failed) run from its last completed epoch."""
+def _execute(options: RunOptions, run_id: str | None = None):
+    """The run in this process, or in this process's rank of a torchrun world."""
+    world = distributed.detect()
+    with distributed.process_group(world, pick_device(options.device, world)):
+        # Setup fails alike on every rank (or on one only): either way rank 0 alone reports it.
+        run = world.together(lambda: Run(options, run_id=run_id, world=world))
+        return run.execute()
+
+
+def _stored(run_id: str, results: str, **changes) -> tuple[str, RunOptions]:
+    """A stored run's full id and the options it was started with (`changes` applied)."""
     from bench.records import RunStore
 
     record = RunStore(results).load(run_id)
     if not record.invocation:
         raise BenchError(f"run {record.run_id} has no stored options to resume from")
-    options = dataclasses.replace(RunOptions.from_json(record.invocation), results=str(results), quiet=quiet)
-    return Run(options, run_id=record.run_id).execute()
+    return record.run_id, dataclasses.replace(RunOptions.from_json(record.invocation), results=str(results), **changes)
+
+
+def resume(run_id: str, *, results: str, quiet: bool = False):
+    """Continue an interrupted (or failed) run from its last completed epoch."""
+    run_id, options = _stored(run_id, results, quiet=quiet)
+    return _execute(options, run_id)
+
+
+def rescore(run_id: str, *, results: str, name: str = "test") -> np.ndarray:
+    """A stored run's `name` list scored again by its last stage's best checkpoint, in this one
+    process (what a multi-process evaluation must equal)."""
+    run_id, options = _stored(run_id, results, quiet=True, world_size=1)
+    run = Run(options, run_id=run_id)
+    last = len(run.spec.stages) - 1
+    source = run._sources(last, (name,))[name]
+    return run._predict(run._best_model(last), source, run.lists[name]["labels"])[0]

@@ -32,12 +32,16 @@ class RunOptions:
     workers: int = 0
     no_cache: bool = False  # read PNGs instead of the decode-once image cache
     compile: bool = False  # torch.compile the model (CUDA only)
+    per_rank_batch: bool = False  # each process takes the whole batch (else the batch is split)
+    world_size: int = 1  # processes that train the run; set by the engine, a resume must match
     plugins: tuple[str, ...] = ()
+    overrides: tuple[str, ...] = ()  # `--set KEY=VALUE` items, applied to the resolved spec
     quiet: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["plugins"] = list(self.plugins)
+        data["overrides"] = list(self.overrides)
         return data
 
     @classmethod
@@ -45,4 +49,10 @@ class RunOptions:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["plugins"] = tuple(values.get("plugins", ()))
+        values["overrides"] = tuple(values.get("overrides", ()))
         return cls(**values)
+
+
+def default_preset(preset: str | None, dataset_kind: str) -> str:
+    """The preset a run uses: the one asked for, else "demo" on demo data and "paper" on NIH data."""
+    return preset or ("demo" if dataset_kind == "demo" else "paper")

@@ -1,0 +1,120 @@
+"""`bench sweep`: run a matrix of methods x splits x folds x seeds x --grid values."""
+
+from __future__ import annotations
+
+import itertools
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from bench.cli.options import DataOption, ResultsOption
+from bench.config import data_root, results_dir
+
+
+class Launcher(str, Enum):
+    local = "local"
+    slurm = "slurm"
+
+
+def mount(app: typer.Typer) -> None:
+    app.command("sweep")(sweep)
+
+
+def sweep(
+    methods: Annotated[str, typer.Option("--methods", help="Comma-separated method names, e.g. chexnet,wfocal-effb3.")],
+    splits: Annotated[str, typer.Option("--splits", help="Comma-separated split protocols (official, kfold5, weng, custom:PATH).")] = "official",
+    folds: Annotated[str, typer.Option("--folds", help="Fold indices, e.g. 0 or 0,1, or all: every fold of each split.")] = "0",
+    seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated training seeds.")] = "0",
+    grid: Annotated[Optional[list[str]], typer.Option("--grid", help="A sweep axis of --set values, KEY=v1,v2,... (repeatable).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="KEY=VALUE for every cell (repeatable).")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="paper, demo or smoke; default: demo on demo data, paper on NIH data.")] = None,
+    data: DataOption = None,
+    results: ResultsOption = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs per stage (overrides the preset).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Stage 1 batch size; later stages keep their ratio.")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Stage 1 image size; later stages keep their ratio.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate for every stage.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Use at most N images per list (quick checks).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    pretrained: Annotated[Optional[bool], typer.Option("--pretrained/--no-pretrained", help="ImageNet weights; default on for NIH data, off for the demo.", show_default=False)] = None,
+    plugin: Annotated[Optional[list[Path]], typer.Option("--plugin", help="A plugin file that registers methods (repeatable).")] = None,
+    launcher: Annotated[Launcher, typer.Option(help="local: runs here, one process per cell; slurm: one job per cell (submitit).")] = Launcher.local,
+    max_parallel: Annotated[int, typer.Option(help="Local launcher: cells run at once.")] = 1,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the matrix and the commands; run nothing.")] = False,
+    partition: Annotated[Optional[str], typer.Option(help="Slurm partition (default: the cluster's).")] = None,
+    gpus_per_job: Annotated[int, typer.Option(help="Slurm: GPUs per job.")] = 1,
+    time_limit: Annotated[int, typer.Option(help="Slurm: time limit per job in minutes; a timed-out run is requeued and resumed.")] = 240,
+    array_parallelism: Annotated[int, typer.Option(help="Slurm: jobs of the array running at once.")] = 8,
+) -> None:
+    """Run every cell of a matrix as its own `bench run`; a cell whose complete run is already in
+    the results (same method display name, split and dataset fingerprints, seed, preset) is skipped.
+
+    Prints a summary table; exits 1 if any cell failed (the others still run).
+
+    Example: bench sweep --methods chexnet,wfocal-densenet121 --splits official,kfold5 --folds all --seeds 0,1,2
+    """
+    from rich.markup import escape
+
+    from bench.console import notice, out
+    from bench.errors import BenchError
+    from bench.sweep.launchers import run_local
+    from bench.sweep.matrix import integers, names, parse_folds, parse_grid
+    from bench.sweep.plan import SweepOptions, plan_sweep
+    from bench.sweep.report import commands, outcome_line, plan_table, summary_table
+
+    root = data_root(data)
+    results_path = results_dir(results).resolve()
+    options = SweepOptions(
+        methods=names(methods, "methods"), splits=names(splits, "splits"), folds=parse_folds(folds),
+        seeds=integers(seeds, "seeds"), grid=parse_grid(grid or ()), overrides=tuple(set_ or ()),
+        data=str(root.resolve()) if root else None, results=str(results_path), preset=preset, epochs=epochs,
+        batch_size=batch_size, image_size=image_size, lr=lr, limit=limit, device=device, pretrained=pretrained,
+        plugins=tuple(str(p.resolve()) for p in plugin or ()),
+    )
+    settings = None
+    if launcher is Launcher.slurm:
+        settings = _slurm_settings(partition, gpus_per_job, time_limit, array_parallelism)
+    planned = plan_sweep(options)
+    if dry_run:
+        out.print(plan_table(planned))
+        if settings is not None:
+            out.print(f"each command runs as a Slurm job: {settings.summary()}", markup=False)
+        for line in commands(planned):
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
+        return
+    to_run = sum(p.done is None for p in planned)
+    notice(f"sweep: {len(planned)} cell(s), {to_run} to run, {len(planned) - to_run} with a complete run (skipped)")
+    counter = itertools.count(1)  # next() is atomic: local cells may finish on several threads at once
+
+    def report(outcome) -> None:
+        notice(escape(outcome_line(outcome, next(counter), len(planned))))
+
+    if settings is None:
+        outcomes = run_local(planned, results=str(results_path), max_parallel=max_parallel, on_done=report)
+    else:
+        from bench.sweep.slurm import run_slurm
+
+        outcomes = run_slurm(planned, settings, results=str(results_path), on_done=report)
+    out.print(summary_table(outcomes))
+    failed = sum(o.status == "failed" for o in outcomes)
+    if failed:
+        raise BenchError(
+            f"{failed} of {len(outcomes)} cell(s) failed",
+            hint="see the error column; rerun the same sweep to retry them, complete cells are skipped",
+            exit_code=1,
+        )
+
+
+def _slurm_settings(partition, gpus_per_job, time_limit, array_parallelism):
+    """The Slurm settings, after checking that submitit is installed."""
+    from bench.errors import BenchError
+
+    try:
+        from bench.sweep.slurm import SlurmSettings
+    except ModuleNotFoundError as exc:
+        if exc.name != "submitit":
+            raise
+        raise BenchError("--launcher slurm needs submitit", hint='pip install "cxr-bench[slurm]"') from None
+    return SlurmSettings(partition, gpus_per_job, time_limit, array_parallelism)
