@@ -128,6 +128,7 @@ class EnvironmentInfo:
     git_dirty: Optional[bool]
     platform: str
     world_size: int = 1
+    torch_threads: Optional[int] = None  # CPU results depend on it (summation order)
 
 
 @dataclass(frozen=True)
@@ -430,11 +431,11 @@ def _git(*args: str) -> str | None:
 
 def environment_info(*, world_size: int = 1) -> EnvironmentInfo:
     """Versions, accelerator and the project's git state; unknowns are None, never an error."""
-    cuda, gpu = None, "cpu"
+    cuda, gpu, threads = None, "cpu", None
     try:
         import torch
 
-        cuda = torch.version.cuda
+        cuda, threads = torch.version.cuda, torch.get_num_threads()
         if torch.cuda.is_available():
             gpu = torch.cuda.get_device_name(0)
     except Exception:  # a broken torch install must not stop a record from being written
@@ -452,6 +453,7 @@ def environment_info(*, world_size: int = 1) -> EnvironmentInfo:
         git_dirty=None if status is None else bool(status.strip()),
         platform=platform.platform(),
         world_size=world_size,
+        torch_threads=threads,
     )
 
 

@@ -54,6 +54,7 @@ def test_run_writes_a_complete_record(smoke_run, demo_index):
     assert record.dataset.kind == "demo" and record.dataset.fingerprint == demo_index.fingerprint
     assert record.split.protocol == "official" and record.split.params["limit"] == LIMIT
     assert record.preset == "smoke" and record.seed == 0 and record.environment.torch
+    assert record.environment.torch_threads == torch.get_num_threads()  # CPU results depend on it
     assert record.invocation["method"] == "chexnet"
     assert len(record.history) == 1 and record.stages[0].epochs_run == 1
     assert record.stages[0].train_images_per_s > 0

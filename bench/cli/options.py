@@ -31,6 +31,21 @@ ResultsOption = Annotated[
 ]
 
 
+# Training options of `bench run`, passed through by `bench sweep` (and some by `bench perf`).
+PresetOption = Annotated[Optional[str], typer.Option(help="paper, demo or smoke; default: demo on demo data, paper on NIH data.")]
+EpochsOption = Annotated[Optional[int], typer.Option(help="Epochs per stage (overrides the preset).")]
+BatchSizeOption = Annotated[Optional[int], typer.Option(help="Stage 1 batch size; later stages keep their ratio.")]
+ImageSizeOption = Annotated[Optional[int], typer.Option(help="Stage 1 image size; later stages keep their ratio.")]
+LrOption = Annotated[Optional[float], typer.Option(help="Learning rate for every stage (overrides the method's).")]
+LimitOption = Annotated[Optional[int], typer.Option(help="Use at most N images per list (quick checks).")]
+DeviceOption = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
+PretrainedOption = Annotated[
+    Optional[bool],
+    typer.Option("--pretrained/--no-pretrained", help="ImageNet weights; default on for NIH data, off for the demo.", show_default=False),
+]
+PluginOption = Annotated[Optional[list[Path]], typer.Option("--plugin", help="A plugin file that registers methods (repeatable).")]
+
+
 def write_output(path: Path, text: str) -> None:
     """Write a report file atomically (parents created); an unwritable path is a one-line error."""
     from bench.records import atomic_write_text

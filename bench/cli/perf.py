@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from bench.cli.options import DataOption
+from bench.cli.options import BatchSizeOption, DataOption, DeviceOption, ImageSizeOption, PresetOption
 from bench.config import data_root
 
 
@@ -15,16 +15,16 @@ def perf(
     method: Annotated[str, typer.Option("--method", "-m", help="Method name (see `bench methods list`).")],
     stage: Annotated[int, typer.Option(help="Stage to measure (1-based).")] = 1,
     batches: Annotated[int, typer.Option(min=1, help="Batches per measurement, after one warm-up batch.")] = 5,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: DeviceOption = "auto",
     workers: Annotated[int, typer.Option(min=0, help="Loader worker processes (0: load in this process).")] = 0,
     png: Annotated[bool, typer.Option("--png", help="Also measure the PNG decode + resize loader.")] = False,
     source_size: Annotated[
         Optional[int],
         typer.Option(min=32, max=1024, help="Measure on demo images rendered at this size in a temporary folder (implies --png; e.g. 1024, NIH's size).", show_default=False),
     ] = None,
-    preset: Annotated[Optional[str], typer.Option(help="paper, demo or smoke; default: demo on demo data, paper on NIH data.")] = None,
-    image_size: Annotated[Optional[int], typer.Option(help="Stage 1 image size; later stages keep their ratio.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Batch size of every stage (default: the preset's).", show_default=False)] = None,
+    preset: PresetOption = None,
+    image_size: ImageSizeOption = None,
+    batch_size: BatchSizeOption = None,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA only).")] = False,
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="bf16 autocast on CUDA (--no-amp: float32, to see what bf16 buys).")] = True,
     data: DataOption = None,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from bench.cli.options import DataOption, ResultsOption
+from bench.cli.options import (BatchSizeOption, DataOption, DeviceOption, EpochsOption, ImageSizeOption, LimitOption,
+                                LrOption, PluginOption, PresetOption, PretrainedOption, ResultsOption)
 from bench.config import data_root, results_dir
 
 
@@ -21,22 +21,22 @@ def run(
     val_fraction: Annotated[float, typer.Option(help="Share of train_val patients held out for validation (official).")] = 0.1,
     data: DataOption = None,
     results: ResultsOption = None,
-    preset: Annotated[Optional[str], typer.Option(help="paper, demo or smoke; default: demo on demo data, paper on NIH data.")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Epochs per stage (overrides the preset).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Stage 1 batch size; later stages keep their ratio.")] = None,
-    image_size: Annotated[Optional[int], typer.Option(help="Stage 1 image size; later stages keep their ratio.")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Learning rate for every stage (overrides the method's).")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="Use at most N images per list (quick checks).")] = None,
+    preset: PresetOption = None,
+    epochs: EpochsOption = None,
+    batch_size: BatchSizeOption = None,
+    image_size: ImageSizeOption = None,
+    lr: LrOption = None,
+    limit: LimitOption = None,
     patience: Annotated[Optional[int], typer.Option(help="Early stopping: epochs without a better mean val AUROC.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    pretrained: Annotated[Optional[bool], typer.Option("--pretrained/--no-pretrained", help="ImageNet weights; default on for NIH data, off for the demo.", show_default=False)] = None,
+    device: DeviceOption = "auto",
+    pretrained: PretrainedOption = None,
     allow_leakage: Annotated[bool, typer.Option(help="Run even if train/val/test share images or patients (recorded).")] = False,
     workers: Annotated[int, typer.Option(help="Loader worker processes (0: load in this process); they also fill the image cache (0: min(4, CPUs)).")] = 0,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Read the PNGs instead of the decode-once image cache.")] = False,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA only).")] = False,
     nproc: Annotated[Optional[int], typer.Option(help="Train data-parallel in N processes on this machine (starts torchrun; one GPU each on CUDA).", show_default=False)] = None,
     per_rank_batch: Annotated[bool, typer.Option("--per-rank-batch", help="With several processes, give each the whole batch instead of a share of it.")] = False,
-    plugin: Annotated[Optional[list[Path]], typer.Option("--plugin", help="A plugin file that registers methods (repeatable).")] = None,
+    plugin: PluginOption = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a field of the method spec, KEY=VALUE (repeatable), e.g. --set loss.beta=0.99998 --set stages.0.epochs=10.")] = None,
     resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run by its id.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or epoch lines.")] = False,

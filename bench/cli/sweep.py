@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import itertools
 from enum import Enum
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from bench.cli.options import DataOption, ResultsOption
+from bench.cli.options import (BatchSizeOption, DataOption, DeviceOption, EpochsOption, ImageSizeOption, LimitOption,
+                                LrOption, PluginOption, PresetOption, PretrainedOption, ResultsOption)
 from bench.config import data_root, results_dir
 
 
@@ -29,17 +29,17 @@ def sweep(
     seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated training seeds.")] = "0",
     grid: Annotated[Optional[list[str]], typer.Option("--grid", help="A sweep axis of --set values, KEY=v1,v2,... (repeatable).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="KEY=VALUE for every cell (repeatable).")] = None,
-    preset: Annotated[Optional[str], typer.Option(help="paper, demo or smoke; default: demo on demo data, paper on NIH data.")] = None,
+    preset: PresetOption = None,
     data: DataOption = None,
     results: ResultsOption = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Epochs per stage (overrides the preset).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Stage 1 batch size; later stages keep their ratio.")] = None,
-    image_size: Annotated[Optional[int], typer.Option(help="Stage 1 image size; later stages keep their ratio.")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Learning rate for every stage.")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="Use at most N images per list (quick checks).")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    pretrained: Annotated[Optional[bool], typer.Option("--pretrained/--no-pretrained", help="ImageNet weights; default on for NIH data, off for the demo.", show_default=False)] = None,
-    plugin: Annotated[Optional[list[Path]], typer.Option("--plugin", help="A plugin file that registers methods (repeatable).")] = None,
+    epochs: EpochsOption = None,
+    batch_size: BatchSizeOption = None,
+    image_size: ImageSizeOption = None,
+    lr: LrOption = None,
+    limit: LimitOption = None,
+    device: DeviceOption = "auto",
+    pretrained: PretrainedOption = None,
+    plugin: PluginOption = None,
     launcher: Annotated[Launcher, typer.Option(help="local: runs here, one process per cell; slurm: one job per cell (submitit).")] = Launcher.local,
     max_parallel: Annotated[int, typer.Option(help="Local launcher: cells run at once.")] = 1,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the matrix and the commands; run nothing.")] = False,
