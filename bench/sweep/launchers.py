@@ -25,9 +25,12 @@ class Outcome:
     error: Optional[str] = None  # the failed run's last stderr line
 
 
+def _test_mean(run) -> Optional[float]:
+    return run.metrics.test.mean if run.metrics.test else None
+
+
 def skipped(planned: PlannedCell) -> Outcome:
-    run = planned.done
-    return Outcome(planned.cell, "skipped", run.run_id, run.metrics.test.mean if run.metrics.test else None)
+    return Outcome(planned.cell, "skipped", planned.done.run_id, _test_mean(planned.done))
 
 
 def last_line(text: str) -> Optional[str]:
@@ -42,7 +45,7 @@ def finished(planned: PlannedCell, store: RunStore, before: set[str], returncode
     complete = [r for r in new if r.status == "complete"]
     if returncode == 0 and complete:
         run = complete[-1]
-        return Outcome(planned.cell, "done", run.run_id, run.metrics.test.mean if run.metrics.test else None)
+        return Outcome(planned.cell, "done", run.run_id, _test_mean(run))
     if returncode == 0:
         error = "the run exited without a complete record for this cell"
     return Outcome(
