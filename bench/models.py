@@ -36,18 +36,50 @@ def timm_name(backbone: str, pretrained: str = "imagenet") -> str:
 
 
 def build_model(
-    backbone: str, *, pretrained: bool = False, source: str = "imagenet", num_classes: int = NUM_CLASSES
+    backbone: str,
+    *,
+    pretrained: bool = False,
+    source: str = "imagenet",
+    num_classes: int = NUM_CLASSES,
+    residual_init: str | None = None,
 ) -> nn.Module:
-    """A timm `backbone` with a fresh `num_classes`-logit head; ImageNet weights if `pretrained`."""
+    """A timm `backbone` with a fresh `num_classes`-logit head; ImageNet weights if `pretrained`,
+    else timm's initialisation with the residual branches set by `residual_init` (see
+    `init_residual_branches`)."""
     import timm
 
     name = timm_name(backbone, source)
     if not pretrained:
-        return timm.create_model(name, pretrained=False, num_classes=num_classes)
+        model = timm.create_model(name, pretrained=False, num_classes=num_classes)
+        return init_residual_branches(model, residual_init) if residual_init else model
     try:
         return timm.create_model(name, pretrained=True, num_classes=num_classes)
     except Exception as exc:  # offline, proxy, broken cache: all end the same way for the user
         raise weights_error(name, exc) from exc
+
+
+def init_residual_branches(model: nn.Module, how: str) -> nn.Module:
+    """Set the last BatchNorm weight of every residual branch (ResNet and EfficientNet blocks
+    with a skip connection) to 0, "identity", or 1, "random". Returns `model`.
+
+    Which one trains faster from scratch depends on the optimizer. timm zeroes them for ResNets
+    (Goyal et al. 2017), not for EfficientNets. On the demo, EfficientNet-B3 under Ranger barely
+    learns with random branches (mean AUROC ~0.6 after 5 epochs at 64 px; 0.84 as identity),
+    while ResNet-50 under SGD is the other way round: plain SGD's small steps leave zeroed
+    weights near zero, so the network stays shallow (mean test AUROC 0.61 after 5 epochs; 0.70 random)."""
+    from timm.models._efficientnet_blocks import DepthwiseSeparableConv, EdgeResidual, InvertedResidual
+    from timm.models.resnet import BasicBlock, Bottleneck
+
+    if how not in ("identity", "random"):
+        raise ValueError(f"residual init must be 'identity' or 'random', got {how!r}")
+    last_norm = ((InvertedResidual, "bn3"), (DepthwiseSeparableConv, "bn2"), (EdgeResidual, "bn2"), (Bottleneck, "bn3"), (BasicBlock, "bn2"))
+    value = 0.0 if how == "identity" else 1.0
+    for module in model.modules():
+        for block, attr in last_norm:
+            # A ResNet block always adds its branch (to a projection when the shape changes).
+            if isinstance(module, block) and getattr(module, "has_skip", True):
+                nn.init.constant_(getattr(module, attr).weight, value)
+    return model
 
 
 def weights_error(name: str, exc: BaseException) -> BenchError:

@@ -30,6 +30,8 @@ def _wfocal(name: str, backbone: str, pretrained: str, title: str, *paper: tuple
             equations=WFOCAL_EQUATIONS,
             backbone=backbone,
             pretrained=pretrained,
+            # From scratch (the demo), Ranger barely moves EfficientNets whose blocks start random.
+            residual_init="identity" if backbone.startswith("tf_efficientnet") else None,
             loss=WFOCAL,
             optimizer=RANGER,
             presets=presets(backbone, *paper),

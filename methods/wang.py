@@ -16,6 +16,7 @@ WANG_WBCE = Method(
         equations="Eq. 1 (weights), Eq. 7 (weighted BCE)",
         backbone="resnet50",
         pretrained="imagenet:tv_in1k",
+        residual_init="random",
         loss=LossSpec(name="bce", weighting="wang"),
         optimizer=OptimizerSpec("sgd", lr=0.01, params={"momentum": 0.9, "weight_decay": 0.0}),
         presets=presets("resnet50", (224, 16)),
@@ -23,6 +24,8 @@ WANG_WBCE = Method(
             "SGD with momentum 0.9 as Wang et al.; lr 0.01 and batch 16 are this harness's choices "
             "(the reference material gives neither for the ResNet-50 baseline)",
             "ImageNet weights: torchvision's (timm tag tv_in1k), the classic recipe nearest the 2017 original",
+            "from scratch, residual branches start random, not zeroed as timm does: SGD's small steps "
+            "leave zeroed branches near zero for hundreds of steps (demo mean test AUROC 0.61 zeroed, 0.70 random)",
         ),
     )
 )

@@ -74,3 +74,57 @@ def test_unavailable_weights_are_one_line_naming_file_caches_and_flag(monkeypatc
     assert "tf_efficientnet_b3_aa-84b4657e.pth" in line  # the weight file
     assert torch.hub.get_dir() in line and "huggingface" in line  # both caches
     assert "--no-pretrained" in line
+
+
+@pytest.mark.parametrize("backbone", ["tf_efficientnet_b0", "tf_efficientnet_b3"])
+def test_identity_residual_init_makes_efficientnet_blocks_start_as_the_identity(backbone):
+    from timm.models._efficientnet_blocks import InvertedResidual
+
+    torch.manual_seed(0)
+    model = build_model(backbone, pretrained=False, residual_init="identity").eval()
+    blocks = [m for m in model.modules() if isinstance(m, InvertedResidual)]
+    with_skip = [b for b in blocks if b.has_skip]
+    assert len(with_skip) == {"tf_efficientnet_b0": 9, "tf_efficientnet_b3": 18}[backbone]
+    assert all(torch.count_nonzero(b.bn3.weight).item() == 0 for b in with_skip)
+    # Blocks that change shape have no skip to fall back on and keep their random branch.
+    assert all(torch.count_nonzero(b.bn3.weight).item() == b.bn3.num_features for b in blocks if not b.has_skip)
+    x = torch.randn(2, with_skip[0].conv_pw.in_channels, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(with_skip[0](x), x)
+    # Without the option the model is timm's, whose EfficientNet branches start random.
+    torch.manual_seed(0)
+    plain = build_model(backbone, pretrained=False)
+    assert all(torch.count_nonzero(b.bn3.weight).item() == b.bn3.num_features
+               for b in plain.modules() if isinstance(b, InvertedResidual))
+
+
+def test_random_residual_init_undoes_timms_zeroed_resnet_branches():
+    from timm.models.resnet import Bottleneck
+
+    torch.manual_seed(0)
+    timms = build_model("resnet50", pretrained=False)
+    torch.manual_seed(0)
+    ours = build_model("resnet50", pretrained=False, residual_init="random")
+    blocks = [(a, b) for a, b in zip(timms.modules(), ours.modules()) if isinstance(a, Bottleneck)]
+    assert len(blocks) == 16
+    assert all(torch.count_nonzero(a.bn3.weight).item() == 0 for a, _ in blocks)
+    assert all(torch.equal(b.bn3.weight, torch.ones_like(b.bn3.weight)) for _, b in blocks)
+    # Everything else is the same draw: only the branches' last norms differ.
+    differ = [k for k, v in timms.state_dict().items() if not torch.equal(v, ours.state_dict()[k])]
+    assert differ and all(k.endswith("bn3.weight") for k in differ)
+
+
+def test_residual_init_is_validated_in_the_spec_and_the_builder():
+    import dataclasses
+
+    from bench.method import get_method
+    from bench.method.spec import SpecError
+    from bench.models import init_residual_branches
+
+    spec = get_method("wfocal-effb3").spec
+    assert spec.residual_init == "identity" and get_method("wang-wbce").spec.residual_init == "random"
+    assert get_method("chexnet").spec.residual_init is None
+    with pytest.raises(SpecError, match="residual_init must be one of"):
+        dataclasses.replace(spec, residual_init="zeros")
+    with pytest.raises(ValueError, match="'identity' or 'random'"):
+        init_residual_branches(torch.nn.Linear(2, 2), "zeros")

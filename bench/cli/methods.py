@@ -91,6 +91,7 @@ def show(
         ("equations", spec.equations or "-"),
         ("backbone", f"{spec.backbone} (timm), 14 sigmoid outputs"),
         ("pretrained", f"{spec.pretrained} (stage 1; --no-pretrained turns it off)"),
+        ("from scratch", _RESIDUAL_INIT[spec.residual_init]),
         ("loss", spec.loss.summary()),
         ("optimizer", spec.optimizer.summary()),
         ("schedule", spec.schedule.summary()),
@@ -115,6 +116,13 @@ def show(
             cells = (s.image_size, s.batch_size, s.epochs, f"{spec.stage_lr(s):g}")
             stages.add_row(preset if i == 1 else "", str(i), *map(str, cells))
     out.print(stages)
+
+
+_RESIDUAL_INIT = {
+    None: "as timm initialises the backbone",
+    "identity": "residual blocks start as the identity (each branch's last BatchNorm weight 0)",
+    "random": "residual branches fully random (their last BatchNorm weight 1)",
+}
 
 
 def _overridden(method) -> list[str]:

@@ -51,7 +51,12 @@ class Method:
         start from the previous stage's best checkpoint, which the engine loads."""
         from bench.models import build_model
 
-        return build_model(self.spec.backbone, pretrained=pretrained and stage_index == 0, source=self.spec.pretrained)
+        return build_model(
+            self.spec.backbone,
+            pretrained=pretrained and stage_index == 0,
+            source=self.spec.pretrained,
+            residual_init=self.spec.residual_init,
+        )
 
     def build_loss(self, pos_counts: Sequence[int], n_train: int) -> nn.Module:
         """The spec's loss with class weights from the training list's positive counts (LABELS order)."""
@@ -79,14 +84,15 @@ class Method:
 
     def train_step(
         self, model: nn.Module, batch: Sequence[Any], loss_fn: nn.Module, optimizer: torch.optim.Optimizer
-    ) -> float:
-        """One optimisation step on `batch` = (images (B,3,H,W), targets (B,14), ...); returns the loss."""
+    ) -> torch.Tensor | float:
+        """One optimisation step on `batch` = (images (B,3,H,W), targets (B,14), ...); returns the
+        batch's mean loss, best as a 0-dim tensor left on the device (the engine reads it lazily)."""
         images, targets = batch[0], batch[1]
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(model(images), targets)
         loss.backward()
         optimizer.step()
-        return float(loss.detach())
+        return loss.detach()
 
 
 def class_weights(loss: LossSpec, pos_counts: Sequence[int], n_train: int, *, method: str = "") -> tuple[Any, Any]:

@@ -29,6 +29,9 @@ OPTIMIZER_PARAMS: dict[str, tuple[str, ...]] = {
 SCHEDULES = ("plateau",)
 AUGMENTATIONS = ("hflip",)
 PRESETS = ("paper", "demo", "smoke")
+# From scratch only: residual branches' last BatchNorm weight 0 (each block starts as the
+# identity) or 1 (PyTorch's default); None leaves the model as timm builds it.
+RESIDUAL_INITS = ("identity", "random")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -188,6 +191,7 @@ class MethodSpec:
     citation: str = ""
     equations: str = ""  # the paper's equation numbers, e.g. "Eq. 3-6, 8"
     pretrained: str = "imagenet"  # timm's default ImageNet weights, or "imagenet:<timm tag>"
+    residual_init: str | None = None  # without pretrained weights: one of RESIDUAL_INITS, None as timm
     schedule: ScheduleSpec = ScheduleSpec()
     augmentation: tuple[str, ...] = ("hflip",)  # training only
     normalisation: Normalisation = Normalisation()
@@ -210,6 +214,10 @@ class MethodSpec:
         _require(
             bool(_PRETRAINED.match(self.pretrained)),
             f"{where}: pretrained must be 'imagenet' or 'imagenet:<timm tag>', got {self.pretrained!r}",
+        )
+        _require(
+            self.residual_init is None or self.residual_init in RESIDUAL_INITS,
+            f"{where}: residual_init must be one of {RESIDUAL_INITS} or None, got {self.residual_init!r}",
         )
         for item in self.augmentation:
             known = ", ".join(AUGMENTATIONS)

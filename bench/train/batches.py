@@ -8,6 +8,7 @@ normalisation, replication to 3 channels and random flips happen batched on the 
 from __future__ import annotations
 
 import copy
+import functools
 import signal
 
 from collections.abc import Iterator, Sequence
@@ -212,13 +213,11 @@ def iterate(
         pixel_batches = iter(loader)
     for start, pixels in zip(starts, pixel_batches):
         idx = order[start : start + batch_size]
-        if pin and not pixels.is_pinned():
-            pixels = pixels.pin_memory()
-        yield Batch(
-            index=idx,
-            pixels=pixels.to(device, non_blocking=True),
-            targets=torch.from_numpy(labels[idx].astype(np.float32)).to(device, non_blocking=True),
-        )
+        targets = torch.from_numpy(labels[idx].astype(np.float32))
+        if pin:  # only a copy from pinned memory leaves the host free while the GPU works
+            pixels = pixels if pixels.is_pinned() else pixels.pin_memory()
+            targets = targets.pin_memory()
+        yield Batch(index=idx, pixels=pixels.to(device, non_blocking=True), targets=targets.to(device, non_blocking=True))
 
 
 def to_input(
@@ -232,9 +231,16 @@ def to_input(
     """uint8 (B,S,S) -> normalised float (B,3,S,S); `flip` is a (B,) bool mask of mirrored images."""
     x = pixels.float().div_(255.0).unsqueeze(1)
     if flip is not None and bool(flip.any()):
-        flip = flip.to(x.device)
+        if x.device.type == "cuda":  # a pageable host-to-device copy would wait for the GPU
+            flip = flip.pin_memory().to(x.device, non_blocking=True)
         x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-    mean_t = torch.tensor(mean, device=x.device).view(1, 3, 1, 1)
-    std_t = torch.tensor(std, device=x.device).view(1, 3, 1, 1)
+    mean_t, std_t = _constants(tuple(mean), tuple(std), x.device)
     x = (x.expand(-1, 3, -1, -1) - mean_t) / std_t
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
+
+
+@functools.lru_cache(maxsize=16)
+def _constants(mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) as (1,C,1,1) tensors on `device`, made once: building them per batch meant two
+    blocking copies to the GPU every step."""
+    return tuple(torch.tensor(v, device=device).view(1, -1, 1, 1) for v in (mean, std))

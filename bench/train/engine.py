@@ -25,6 +25,7 @@ from bench.errors import BenchError
 from bench.labels import LABELS
 from bench.method.overrides import apply_overrides, display_name, overrides_json
 from bench.train import batches, checkpoint, distributed
+from bench.train.loss_meter import LossMeter
 from bench.train.options import RunOptions, default_preset
 from bench.train.seeding import derive_seed, seed_everything, torch_generator
 
@@ -491,7 +492,7 @@ class Run:
         hflip = "hflip" in self.spec.augmentation
         batch_size, ranks, rank = self.batch_sizes[stage], self.world.size, self.world.rank
         model.train()
-        total, seen, started = 0.0, 0, time.perf_counter()
+        meter, images, started = LossMeter.for_device(self.device, self.world), 0, time.perf_counter()
         n_batches = -(-len(order) // batch_size)
         columns = (
             TextColumn("stage {task.fields[stage]} epoch {task.fields[epoch]}"),
@@ -502,27 +503,29 @@ class Run:
         )
         with Progress(*columns, console=err, disable=self.options.quiet, transient=True) as progress:
             task = progress.add_task("train", total=n_batches, stage=stage + 1, epoch=f"{epoch + 1}/{spec.epochs}", loss=0.0, ips=0.0)
-            for batch in batches.iterate(source, train["labels"], order, batch_size, self.device, workers=self.options.workers):
+            batch_iter = batches.iterate(source, train["labels"], order, batch_size, self.device, workers=self.options.workers)
+            for step, batch in enumerate(batch_iter, start=1):
                 # This rank's share of the global batch's flips: an image flips as it would in one
                 # process with that global batch.
                 flip = torch.rand(len(batch.index) * ranks, generator=flips)[rank::ranks] < 0.5 if hflip else None
                 x = self._input(batch.pixels, flip)
                 with autocast(self.device):
                     loss = self.method.train_step(model, (x, batch.targets), loss_fn, optimizer)
-                value, n = float(loss), len(batch.index)
-                if self.world.parallel:  # the step's loss over all ranks: one NaN verdict, one epoch mean
-                    step_total, n = self.world.sum(value * n, n)
-                    value = step_total / n
-                if not np.isfinite(value):
-                    raise RunFailed(
-                        f"loss became {value} at stage {stage + 1} epoch {epoch + 1}; the last good checkpoint is kept",
-                        hint="lower the learning rate (--lr) or check the images with `bench data check --full`",
-                    )
-                total += value * n
-                seen += n
-                progress.update(task, advance=1, loss=total / seen, ips=seen / max(time.perf_counter() - started, 1e-9))
-                self._check_stop()
-        return total / max(seen, 1), time.perf_counter() - started
+                images += len(batch.index)
+                # Every rank reads at the same steps: one NaN verdict, one epoch mean, one stop.
+                due = meter.add(loss, len(batch.index)) or step == n_batches
+                if due:
+                    value = meter.read()
+                    if not np.isfinite(value):
+                        raise RunFailed(
+                            f"loss became {value} at stage {stage + 1} epoch {epoch + 1}; the last good checkpoint is kept",
+                            hint="lower the learning rate (--lr) or check the images with `bench data check --full`",
+                        )
+                    progress.update(task, loss=meter.mean)
+                progress.update(task, advance=1, ips=images * ranks / max(time.perf_counter() - started, 1e-9))
+                if due or not self.world.parallel:
+                    self._check_stop()
+        return meter.mean, time.perf_counter() - started
 
     @torch.no_grad()
     def _predict(self, model, source, labels: np.ndarray, loss_fn=None) -> tuple[np.ndarray, float | None]:
