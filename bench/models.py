@@ -70,10 +70,15 @@ def init_residual_branches(model: nn.Module, how: str) -> nn.Module:
     from timm.models._efficientnet_blocks import DepthwiseSeparableConv, EdgeResidual, InvertedResidual
     from timm.models.resnet import BasicBlock, Bottleneck
 
-    if how not in ("identity", "random"):
-        raise ValueError(f"residual init must be 'identity' or 'random', got {how!r}")
-    last_norm = ((InvertedResidual, "bn3"), (DepthwiseSeparableConv, "bn2"), (EdgeResidual, "bn2"), (Bottleneck, "bn3"), (BasicBlock, "bn2"))
+    from bench.method.spec import RESIDUAL_INITS
+
+    if how not in RESIDUAL_INITS:
+        raise ValueError(f"residual init must be one of {RESIDUAL_INITS}, got {how!r}")
     value = 0.0 if how == "identity" else 1.0
+    last_norm = (
+        (InvertedResidual, "bn3"), (DepthwiseSeparableConv, "bn2"), (EdgeResidual, "bn2"),
+        (Bottleneck, "bn3"), (BasicBlock, "bn2"),
+    )
     for module in model.modules():
         for block, attr in last_norm:
             # A ResNet block always adds its branch (to a projection when the shape changes).
