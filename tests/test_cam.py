@@ -252,7 +252,6 @@ def test_trained_heatmaps_beat_a_random_init_of_the_same_network(scores):
 # nodules and 20 px masses (at 128 px). Six epochs on the full training list (2,904 images).
 CAM_CNN = Path(__file__).parent / "plugins" / "cam_cnn.py"
 CAM_TRAINING = dict(method="cam-cnn", split="official", preset="demo", plugins=(str(CAM_CNN),))
-SMALL_FINDINGS = ("Nodule", "Mass")
 
 
 @pytest.fixture(scope="module")
@@ -263,21 +262,23 @@ def cam_cnn_scores(tmp_path_factory):
     return _localized(_trained_and_random(demo, tmp_path_factory.mktemp("cam-cnn-results"), **CAM_TRAINING))
 
 
-def test_a_fine_cam_points_at_nodules_and_masses_far_above_chance(cam_cnn_scores):
-    """Nodules and masses, the demo's local findings: the trained maps' peaks land in their boxes
-    far more often than a random init's. Not Cardiomegaly: the demo draws it as a wider heart, a
-    change of proportion this network learns weakly (test AUROC about 0.67) and whose maps light
-    the chest wall, while a random init's follow brightness onto the heart."""
+def test_a_fine_cam_points_at_the_strong_signatures_far_above_chance(cam_cnn_scores):
+    """Cardiomegaly, nodules and masses: the trained maps' peaks land in their boxes far more often
+    than a random init's, whose maps follow image brightness rather than any finding."""
     trained, rand = cam_cnn_scores
     assert trained.cam == CAM and trained.image_size == 128
     summary = _summary(trained, rand)
     print(summary)
-    # The pointing game, not thresholded boxes: with several findings in one image, the largest
-    # thresholded region is often another finding's.
-    pooled_t, pooled_r = (_pooled(x, SMALL_FINDINGS, lambda s: s.pointing) for x in cam_cnn_scores)
-    assert pooled_t >= pooled_r + 0.12 and trained.classes["Mass"].pointing >= 0.2, summary
+    # The pointing game for nodules and masses, not thresholded boxes: with several findings in one
+    # image, the largest thresholded region is often another finding's. The heart, large and
+    # alone in its region, is also found by its thresholded box.
+    heart_t, heart_r = (x.classes["Cardiomegaly"] for x in cam_cnn_scores)
+    assert heart_t.pointing >= heart_r.pointing + 0.4, summary
+    assert heart_t.iou[0.25] >= heart_r.iou[0.25] + 0.3, summary
+    small_t, small_r = (_pooled(x, ("Nodule", "Mass"), lambda s: s.pointing) for x in cam_cnn_scores)
+    assert small_t >= small_r + 0.1, summary
     point_t, point_r = (np.mean([s.pointing for s in x.classes.values()]) for x in cam_cnn_scores)
-    assert point_t >= point_r + 0.25, summary
+    assert point_t >= point_r + 0.3, summary
 
 
 def test_bench_cam_writes_grids_scores_and_the_leaderboard_table(runs, scores, tmp_path):

@@ -49,7 +49,7 @@ def test_layout_and_file_formats(demo_root):
     with Image.open(demo_root / "images" / ids[0]) as image:
         assert (image.mode, image.size) == ("L", (TEST_DEMO_SIZE, TEST_DEMO_SIZE))
     assert json.loads((demo_root / "DEMO.json").read_text()) == {
-        "generator": "cxr-bench-demo", "version": 1, "seed": 0, "size": TEST_DEMO_SIZE, "images": len(ids),
+        "generator": "cxr-bench-demo", "version": 2, "seed": 0, "size": TEST_DEMO_SIZE, "images": len(ids),
     }
     assert _lines(demo_root / "BBox_List_2017.csv")[0] == "Image Index,Finding Label,Bbox [x,y,w,h],,,"
     # Official lists: one name per line, a partition of the images.
@@ -153,6 +153,22 @@ def test_box_holds_the_finding(name, seed):
     assert np.abs(diff[inside]).mean() > 1
 
 
+def test_cardiomegaly_brightens_the_middle_of_its_box():
+    """An enlarged heart is also denser, a signature inside its box that a CAM can point at, not
+    only a change of outline (demo v1 drew only the outline, and no CAM found it)."""
+    rises = []
+    for seed in range(8):
+        plain = render_chest([], size=96, rng=np.random.default_rng(seed)).image.astype(int)
+        rendered = render_chest(["Cardiomegaly"], size=96, rng=np.random.default_rng(seed))
+        (box,) = rendered.boxes
+        rows = slice(int(box.y + 0.3 * box.h), int(box.y + 0.7 * box.h))
+        middle = rows, slice(int(box.x + 0.3 * box.w), int(box.x + 0.7 * box.w))
+        rise = rendered.image.astype(int)[middle] - plain[middle]
+        assert rise.min() > 0
+        rises.append(rise.mean())
+    assert np.median(rises) > 10, rises
+
+
 def test_same_seed_gives_identical_files_and_the_cli_writes_them(tmp_path):
     first = demo.generate_demo(tmp_path / "a", seed=3, size=32, progress=False)
     result = CliRunner().invoke(app, ["data", "demo", "--out", str(tmp_path / "b"), "--seed", "3", "--size", "32"])
@@ -224,9 +240,10 @@ def test_ensure_demo_generates_once_into_the_cache(tmp_path, monkeypatch):
         return out
 
     monkeypatch.setattr(demo, "generate_demo", fake_generate)
-    assert demo.ensure_demo() == tmp_path / "demo-v1"
-    assert demo.ensure_demo() == tmp_path / "demo-v1"
-    assert made == [(tmp_path / "demo-v1", {"progress": True})]
+    root = tmp_path / f"demo-v{demo.VERSION}"
+    assert demo.ensure_demo() == root
+    assert demo.ensure_demo() == root
+    assert made == [(root, {"progress": True})]
 
 
 @pytest.mark.parametrize("name", BOX_CLASSES)

@@ -131,6 +131,21 @@ def test_demo_marker(tmp_path):
     assert load_index(root).kind == "demo"
 
 
+def test_demo_versions_are_different_datasets(tmp_path):
+    """Same labels, other pixels: demo v2 redrew Cardiomegaly, so its runs must not share a table
+    with v1's. v1 keeps the fingerprint its runs were recorded with."""
+    found = {}
+    for version in (1, 2, 3):
+        root = make_root(tmp_path / f"v{version}")
+        (root / "DEMO.json").write_text(f'{{"generator": "cxr-bench-demo", "version": {version}}}')
+        found[version] = load_index(root).fingerprint
+    plain = load_index(make_root(tmp_path / "nih")).fingerprint
+    assert found[1] == plain and len({found[1], found[2], found[3]}) == 3
+    labels = np.array([[1] + [0] * 13], dtype=np.uint8)
+    expected = hashlib.sha256(b"a.png\0" + labels.tobytes() + b"\0v2020\0cxr-bench-demo v2").hexdigest()
+    assert fingerprint(["a.png"], labels, "v2020", "cxr-bench-demo v2") == expected
+
+
 def test_fingerprint_by_hand():
     labels = np.array([[1] + [0] * 13, [0] * 13 + [1]], dtype=np.uint8)
     expected = hashlib.sha256(b"a.png\nb.png\0" + labels.tobytes() + b"\0v2020").hexdigest()

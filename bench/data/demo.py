@@ -31,7 +31,7 @@ from bench.errors import BenchError
 from bench.labels import LABELS, NUM_CLASSES, parse_finding_labels
 
 GENERATOR = "cxr-bench-demo"
-VERSION = 1
+VERSION = 2
 DEMO_DIRNAME = f"demo-v{VERSION}"
 MIN_SIZE, MAX_SIZE = 32, 1024
 PNG_COMPRESS_LEVEL = 4  # zlib 4: nearly level 6 sizes at half the time on these images
@@ -338,7 +338,7 @@ def _move_into_place(tmp: Path, out: Path) -> None:
 
 
 def ensure_demo() -> Path:
-    """The cached demo dataset (`cache_dir()/demo-v1`), generated on first use."""
+    """The cached demo dataset (`cache_dir()/demo-vN`), generated on first use."""
     root = cache_dir() / DEMO_DIRNAME
     if is_demo_root(root):
         return root

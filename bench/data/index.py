@@ -28,7 +28,7 @@ class DatasetIndex:
     frame: pd.DataFrame
     labels_file: str  # the file the labels came from (a path, or "torchxrayvision:<name>")
     labels_version: str  # "2017", "v2020" or "v2020 (torchxrayvision)"
-    fingerprint: str  # sha256 over image ids and labels, plus labels_version
+    fingerprint: str  # sha256 over image ids and labels, plus labels_version (and the demo's version)
     images_checked: bool
     boxes: pd.DataFrame | None = None  # columns: image_id, label (canonical), x, y, w, h
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -176,8 +177,9 @@ def find_images(root: str | Path) -> dict[str, str]:
     return found
 
 
-def fingerprint(image_ids: Iterable[str], labels: np.ndarray, labels_version: str) -> str:
-    """sha256 over the sorted image ids, their (n, 14) uint8 labels and the labels version."""
+def fingerprint(image_ids: Iterable[str], labels: np.ndarray, labels_version: str, pixels: str = "") -> str:
+    """sha256 over the sorted image ids, their (n, 14) uint8 labels, the labels version and, when
+    given, what else decides the pixels (the demo generator's version)."""
     ids = list(image_ids)
     order = np.argsort(np.asarray(ids, dtype=object), kind="stable")
     digest = hashlib.sha256()
@@ -186,7 +188,21 @@ def fingerprint(image_ids: Iterable[str], labels: np.ndarray, labels_version: st
     digest.update(np.ascontiguousarray(labels[order], dtype=np.uint8).tobytes())
     digest.update(b"\0")
     digest.update(labels_version.encode())
+    if pixels:
+        digest.update(b"\0" + pixels.encode())
     return digest.hexdigest()
+
+
+def demo_pixels(root: Path) -> str:
+    """The demo generator and version from DEMO.json: the same labels drawn by another version are
+    another dataset. "" for NIH data, and for demo v1, fingerprinted before v2 redrew Cardiomegaly."""
+    try:
+        meta = json.loads((root / DEMO_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(meta, dict) or meta.get("version") in (None, 1):
+        return ""
+    return f"{meta.get('generator')} v{meta['version']}"
 
 
 def read_boxes(path: Path, shown: str | None = None) -> pd.DataFrame:
@@ -258,7 +274,7 @@ def load_index(root: str | Path, *, check_images: bool = True) -> DatasetIndex:
         frame=frame,
         labels_file=labels_file,
         labels_version=labels_version,
-        fingerprint=fingerprint(frame.index, labels, labels_version),
+        fingerprint=fingerprint(frame.index, labels, labels_version, demo_pixels(root)),
         images_checked=check_images,
         boxes=_boxes(root, labels_version),
     )

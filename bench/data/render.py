@@ -82,6 +82,7 @@ class Anatomy:
     heart: tuple[float, float, float, float]  # cx, cy, ax, ay
     lung_air: float  # how dark the lungs are
     markings: float  # vascular markings' contrast
+    heart_density: float = 0.0  # extra density of an enlarged heart (Cardiomegaly)
     collapsed: tuple[int, Lung, float] | None = None  # pneumothorax: side, collapsed lung, strength
 
 
@@ -177,6 +178,7 @@ def _anatomy(rng, findings: Collection[str], view: str, s: dict[str, float], fin
     heart_ax = rng.normal(0.145, 0.009) * (1.05 if view == "AP" else 1.0)
     heart = [rng.normal(0.55, 0.006), rng.normal(0.655, 0.008), heart_ax, rng.normal(0.11, 0.006)]
     air, markings = rng.normal(0.28, 0.025), rng.normal(0.07, 0.01)
+    heart_density = 0.0
     if "Emphysema" in findings:  # hyperinflated, hyperlucent lungs, flat diaphragm, narrow heart
         k = s["Emphysema"]
         right = replace(right, ay=right.ay * (1 + 0.12 * k), cy=right.cy + 0.03 * k, ax=right.ax * (1 + 0.05 * k))
@@ -184,11 +186,14 @@ def _anatomy(rng, findings: Collection[str], view: str, s: dict[str, float], fin
         heart[2] *= 1 - 0.1 * k
         air += 0.09 * k
         markings *= 1 - 0.5 * k
-    if "Cardiomegaly" in findings:
+    if "Cardiomegaly" in findings:  # wider, reaching into the left lung, and denser: a dilated
+        # heart is also thicker along the beam. The density (demo v2) puts a signature inside the box, not
+        # only in the outline's proportions, which no CAM could point at.
         k = s["Cardiomegaly"]
         heart[2] *= 1 + 0.3 * k
         heart[3] *= 1 + 0.1 * k
         heart[0] += 0.015 * k
+        heart_density = 0.12 * k
     if "Atelectasis" in findings:  # volume loss: the affected lung shrinks from below
         side = _side(finding_rng)
         lung = (right, left)[side]
@@ -206,7 +211,10 @@ def _anatomy(rng, findings: Collection[str], view: str, s: dict[str, float], fin
             ax=lung.ax * (1 - f), ay=lung.ay * (1 - 0.75 * f),
         )
         collapsed = (side, inner, k)
-    return Anatomy(lungs=(right, left), heart=tuple(heart), lung_air=air, markings=markings, collapsed=collapsed)
+    return Anatomy(
+        lungs=(right, left), heart=tuple(heart), lung_air=air, markings=markings,
+        heart_density=heart_density, collapsed=collapsed,
+    )
 
 
 # Small shapes of the normal chest, as Canvas.add callbacks.
@@ -243,7 +251,7 @@ def _draw_anatomy(canvas: Canvas, a: Anatomy, sex: str) -> list[np.ndarray]:
     heart = np.zeros_like(d)
     heart[rows, cols] = _soft(_ellipse(HX, HY, hx, hy, hax, hay), 0.2)
     centre = np.maximum(centre, heart)
-    d += 0.22 * centre + 0.05 * _soft(np.abs(X - 0.5) / 0.03, 0.3)
+    d += 0.22 * centre + a.heart_density * heart + 0.05 * _soft(np.abs(X - 0.5) / 0.03, 0.3)
     masks = []
     for lung in a.lungs:
         rows, cols, _, _ = canvas.region(*_lung_bounds(lung, 0.02))
