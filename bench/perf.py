@@ -9,7 +9,6 @@ image-cache loader alone (and, if asked, the PNG decode+resize loader), and end-
 from __future__ import annotations
 
 import contextlib
-import json
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -89,7 +88,7 @@ def _render(task: tuple[int, int]) -> tuple[int, bytes]:
 def render_demo_subset(out: Path, n: int, *, size: int, seed: int = 0, workers: int | None = None) -> Path:
     """A demo root with only the demo's first `n` images, rendered at `size` px: the same PNGs
     `bench data demo --size S` writes for them, without rendering all ~4,200 (slow at 1024 px)."""
-    from bench.data.demo import DATA_ENTRY, GENERATOR, VERSION, plan_demo
+    from bench.data.demo import DATA_ENTRY, plan_demo, write_demo_meta
 
     plan = plan_demo(seed)
     n = min(n, len(plan.rows))
@@ -101,8 +100,7 @@ def render_demo_subset(out: Path, n: int, *, size: int, seed: int = 0, workers: 
         for i, png in rendered:
             (images / plan.image_ids[i]).write_bytes(png)
     plan.rows.iloc[:n].to_csv(Path(out) / DATA_ENTRY, index=False, lineterminator="\n")
-    meta = {"generator": GENERATOR, "version": VERSION, "seed": seed, "size": size, "images": n, "subset": True}
-    (Path(out) / "DEMO.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    write_demo_meta(Path(out), seed=seed, size=size, images=n, subset=True)
     return Path(out)
 
 

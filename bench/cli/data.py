@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -56,9 +55,10 @@ def demo(
     from bench.config import cache_dir
     from bench.console import out as console
     from bench.data.demo import DEMO_DIRNAME, generate_demo
+    from bench.data.nih import demo_meta
 
     root = generate_demo(out if out is not None else cache_dir() / DEMO_DIRNAME, seed=seed, size=size)
-    images = json.loads((root / "DEMO.json").read_text(encoding="utf-8"))["images"]
+    images = demo_meta(root)["images"]
     console.print(f"Wrote the demo dataset ({images} images, {size}x{size}, seed {seed}) to {root}")
     console.print(f"Check it with: bench data check --data {root}")
 

@@ -33,6 +33,7 @@ from bench.config import cache_dir
 from bench.console import err, notice
 from bench.data.images import read_resized
 from bench.data.index import DatasetIndex
+from bench.data.nih import DEMO_MARKER
 from bench.errors import BenchError
 
 FORMAT = "cxr-bench-image-cache"
@@ -51,7 +52,7 @@ def source_key(index: DatasetIndex) -> str:
     """sha256 over where the pixels come from: the resolved root (and DEMO.json for the demo)."""
     root = Path(index.root).resolve()
     digest = hashlib.sha256(str(root).encode())
-    marker = root / "DEMO.json"
+    marker = root / DEMO_MARKER
     if marker.is_file():
         digest.update(b"\0" + marker.read_bytes())
     return digest.hexdigest()

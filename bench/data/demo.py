@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from bench.config import cache_dir
 from bench.console import err, notice
-from bench.data.nih import TXV_LABELS, txv_data_dir
+from bench.data.nih import DEMO_MARKER, TXV_LABELS, demo_meta, txv_data_dir
 from bench.data.render import Box, render_chest
 from bench.errors import BenchError
 from bench.labels import LABELS, NUM_CLASSES, parse_finding_labels
@@ -255,11 +255,8 @@ def _check_request(out: Path, size: int) -> None:
 
 def is_demo_root(root: Path) -> bool:
     """Whether `root` holds a complete demo written by this generator."""
-    try:
-        meta = json.loads((Path(root) / "DEMO.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(meta, dict) and meta.get("generator") == GENERATOR
+    meta = demo_meta(root)
+    return meta is not None and meta.get("generator") == GENERATOR
 
 
 def _progress_bar(total: int):
@@ -284,8 +281,13 @@ def _write_demo(root: Path, plan: DemoPlan, size: int, advance: Callable[[], Non
     plan.rows.to_csv(root / DATA_ENTRY, index=False, lineterminator="\n")
     _write_text(root / BBOX_FILE, box_lines)
     _write_lists(root, plan)
-    meta = {"generator": GENERATOR, "version": VERSION, "seed": plan.seed, "size": size, "images": len(plan.rows)}
-    (root / "DEMO.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    write_demo_meta(root, seed=plan.seed, size=size, images=len(plan.rows))
+
+
+def write_demo_meta(root: Path, **meta) -> None:
+    """DEMO.json: this generator and version, then `meta` (seed, size, images, ...)."""
+    meta = {"generator": GENERATOR, "version": VERSION, **meta}
+    (root / DEMO_MARKER).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
 def generate_demo(out: Path | str, *, seed: int = 0, size: int = 256, progress: bool = True) -> Path:
@@ -321,7 +323,7 @@ def _move_into_place(tmp: Path, out: Path) -> None:
     A demo already there with the same DEMO.json is byte-identical (generation is
     deterministic) and is kept, so concurrent first uses do not pull it from under each other.
     """
-    if is_demo_root(out) and (out / "DEMO.json").read_bytes() == (tmp / "DEMO.json").read_bytes():
+    if is_demo_root(out) and (out / DEMO_MARKER).read_bytes() == (tmp / DEMO_MARKER).read_bytes():
         return
     old = None
     if out.exists():

@@ -193,14 +193,20 @@ def fingerprint(image_ids: Iterable[str], labels: np.ndarray, labels_version: st
     return digest.hexdigest()
 
 
-def demo_pixels(root: Path) -> str:
-    """The demo generator and version from DEMO.json: the same labels drawn by another version are
-    another dataset. "" for NIH data, and for demo v1, fingerprinted before v2 redrew Cardiomegaly."""
+def demo_meta(root: Path) -> dict | None:
+    """A demo root's DEMO.json, or None where there is none or it is not a JSON object."""
     try:
-        meta = json.loads((root / DEMO_MARKER).read_text(encoding="utf-8"))
+        meta = json.loads((Path(root) / DEMO_MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return ""
-    if not isinstance(meta, dict) or meta.get("version") in (None, 1):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def demo_pixels(root: Path) -> str:
+    """The demo generator and version: the same labels drawn by another version are another
+    dataset. "" for NIH data, and for demo v1, fingerprinted before v2 redrew Cardiomegaly."""
+    meta = demo_meta(root) or {}
+    if meta.get("version") in (None, 1):
         return ""
     return f"{meta.get('generator')} v{meta['version']}"
 

@@ -187,8 +187,8 @@ def _anatomy(rng, findings: Collection[str], view: str, s: dict[str, float], fin
         air += 0.09 * k
         markings *= 1 - 0.5 * k
     if "Cardiomegaly" in findings:  # wider, reaching into the left lung, and denser: a dilated
-        # heart is also thicker along the beam. The density (demo v2) puts a signature inside the box, not
-        # only in the outline's proportions, which no CAM could point at.
+        # heart is also thicker along the beam. The density (demo v2) puts a signature inside the
+        # box, not only in the outline's proportions, which no CAM could point at.
         k = s["Cardiomegaly"]
         heart[2] *= 1 + 0.3 * k
         heart[3] *= 1 + 0.1 * k
