@@ -7,6 +7,7 @@ from test_nih_reader import BOXES, ROWS, V2020, make_root  # the tiny NIH-root b
 from typer.testing import CliRunner
 
 from bench.cli import app
+from bench.data import check as check_module
 from bench.data import demo
 from bench.data.check import check_dataset
 from bench.data.dataset import open_dataset
@@ -72,7 +73,7 @@ def test_missing_corrupt_extra_and_unknown(tmp_path):
     (root / "images_002" / "images" / "00000001_000.png").write_bytes(b"junk")
     (root / "images_001" / "images" / "99999999_000.png").write_bytes(b"")
     (root / "weng").mkdir()
-    (root / "weng" / "test_list.txt").write_text("nope.png 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n" + IDS[0])
+    (root / "weng" / "test_list.txt").write_text("nope.png 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n" + IDS[0] + " 0" * 14)
     report = check(root, full=True)
     assert not report.ok
     assert (report.found, report.missing, report.extra) == (3, 1, 1)
@@ -83,6 +84,20 @@ def test_missing_corrupt_extra_and_unknown(tmp_path):
     assert weng["weng/test_list.txt"].unknown == ("nope.png",)
     assert len(report.errors) == 3
     assert "1 of 4 images" in report.errors[0] and "00000002_000.png" in report.errors[0]
+
+
+def test_decoding_in_processes_gives_the_serial_report(tmp_path, monkeypatch):
+    """One image per task, three processes: same counts, sizes and errors, in the images' order."""
+    root = good_root(tmp_path / "nih")
+    paths = load_index(root).frame["path"]
+    for image_id in (IDS[1], IDS[3]):
+        with open(paths[image_id], "wb") as f:
+            f.write(b"junk")
+    monkeypatch.setattr(check_module, "DECODE_CHUNK", 1)
+    serial = check(root, full=True, workers=1)
+    assert (serial.decoded, serial.decode_failed, sum(serial.sizes.values())) == (4, 2, 2)
+    assert IDS[1] in serial.decode_errors[0] and IDS[3] in serial.decode_errors[1]
+    assert check(root, full=True, workers=3) == serial
 
 
 def test_stray_box_image_is_an_error(tmp_path):
@@ -117,9 +132,26 @@ def test_cli_malformed_data_entry(tmp_path):
 def test_cli_corrupt_png_with_full(tmp_path):
     root = make_root(tmp_path / "nih")
     (root / "images" / IDS[0]).write_bytes(b"\x89PNG\r\n\x1a\n")
-    result = runner.invoke(app, ["data", "check", "--data", str(root), "--full"])
+    result = runner.invoke(app, ["data", "check", "--data", str(root), "--full", "--workers", "2"])
     assert_one_error_line(result, "1 problem(s)", IDS[0])
     assert "problem:" in result.stdout
+
+
+def test_split_files_are_read_as_their_protocols_read_them(tmp_path):
+    """A list `bench run` would refuse is a problem here too, not a count of names."""
+    root = good_root(tmp_path / "nih")
+    (root / "weng").mkdir()
+    (root / "weng" / "val_list.txt").write_text(IDS[0] + " 0" * 14 + "\n" + IDS[1] + " 0 1\n")
+    (root / "test_list.txt").write_text(IDS[3] + " 0" * 14 + "\n")  # arnoweng lines in an official list
+    report = check(root)
+    found = {c.name: c for c in report.split_files}
+    assert "line 2" in found["weng/val_list.txt"].problem and found["weng/val_list.txt"].n_ids == 0
+    assert "expected 'names'" in found["test_list.txt"].problem
+    assert found["train_val_list.txt"].problem is None and found["train_val_list.txt"].n_ids == 3
+    assert len(report.errors) == 2 and not report.ok
+    result = runner.invoke(app, ["data", "check", "--data", str(root)])
+    assert_one_error_line(result, "2 problem(s)", "test_list.txt", "expected 'names'")
+    assert "unreadable" in result.stdout
 
 
 def test_cli_unknown_split_names(tmp_path):

@@ -13,7 +13,7 @@ from PIL import Image
 
 from bench.data import nih
 from bench.data.index import COLUMNS
-from bench.data.nih import fingerprint, load_index, read_image_list, require_known, unknown_ids
+from bench.data.nih import fingerprint, load_index, require_known, unknown_ids
 from bench.errors import BenchError
 from bench.labels import LABELS
 
@@ -261,16 +261,6 @@ def test_torchxrayvision_fallback_is_fast(tmp_path):
 
 def test_box_file_of_txv_not_used_with_local_labels(tmp_path):
     assert load_index(make_root(tmp_path / "nih")).boxes is None
-
-
-def test_read_image_list(tmp_path):
-    path = tmp_path / "list.txt"
-    path.write_bytes(b"a.png\r\n\r\nb.png 1 0 0\r\n  \nc.png")
-    assert read_image_list(path) == ["a.png", "b.png", "c.png"]
-    path.write_text("\ufeffa.png\n")
-    assert read_image_list(path) == ["a.png"]
-    with pytest.raises(BenchError, match="not found"):
-        read_image_list(tmp_path / "missing.txt")
 
 
 def test_unknown_ids(tmp_path):

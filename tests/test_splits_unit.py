@@ -131,6 +131,15 @@ def test_three_formats_read_and_write(tmp_path):
     assert read_list(extra).names == tuple(names)
 
 
+def test_lists_from_other_editors(tmp_path):
+    """A BOM, CRLF line ends, blank lines and no final newline read as plain names."""
+    path = tmp_path / "list.txt"
+    path.write_bytes(b"\xef\xbb\xbfa.png\r\n\r\nb.png\r\n  \nc.png")
+    assert read_list(path, expect="names").names == ("a.png", "b.png", "c.png")
+    with pytest.raises(BenchError, match="not found"):
+        read_list(tmp_path / "missing.txt")
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from bench.cli.options import DataOption
+from bench.cli.options import DataOption, DecodeWorkersOption
 from bench.config import data_root
 from bench.errors import BenchError
 
@@ -19,6 +19,7 @@ def check(
     data: DataOption = None,
     full: Annotated[bool, typer.Option("--full", help="Decode every image (default: a random sample).")] = False,
     sample: Annotated[int, typer.Option("--sample", min=0, help="How many random images to decode.")] = 200,
+    workers: DecodeWorkersOption = None,
 ) -> None:
     """Report what a dataset root holds (images, labels, splits, boxes); exit 2 on any problem.
 
@@ -28,7 +29,7 @@ def check(
     from bench.data.dataset import open_dataset
 
     index = open_dataset(data_root(data))
-    report = check_dataset(index, full=full, sample=sample)
+    report = check_dataset(index, full=full, sample=sample, workers=workers)
     render_report(report)
     if not report.ok:
         raise BenchError(
@@ -67,9 +68,7 @@ def demo(
 def prepare(
     data: DataOption = None,
     size: Annotated[int, typer.Option("--size", min=8, max=4096, help="Side in pixels the images are resized to.")] = ...,
-    workers: Annotated[
-        Optional[int], typer.Option("--workers", min=1, help="Decoding processes (default: min(4, CPUs)).", show_default=False)
-    ] = None,
+    workers: DecodeWorkersOption = None,
 ) -> None:
     """Decode every image once, resized to SIZE x SIZE, into the memory-mapped image cache that training reads.
 

@@ -39,6 +39,9 @@ ImageSizeOption = Annotated[Optional[int], typer.Option(help="Stage 1 image size
 LrOption = Annotated[Optional[float], typer.Option(help="Learning rate for every stage (overrides the method's).")]
 LimitOption = Annotated[Optional[int], typer.Option(help="Use at most N images per list (quick checks).")]
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
+DecodeWorkersOption = Annotated[
+    Optional[int], typer.Option("--workers", min=1, help="Decoding processes (default: min(4, CPUs)).", show_default=False)
+]
 PretrainedOption = Annotated[
     Optional[bool],
     typer.Option("--pretrained/--no-pretrained", help="ImageNet weights; default on for NIH data, off for the demo.", show_default=False),

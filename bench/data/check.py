@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,16 +14,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.console import err, out
+from bench.data.cache import default_workers, parallel_map
 from bench.data.images import ImageError, read_grey
 from bench.data.index import DatasetIndex
-from bench.data.nih import find_images, read_image_list, unknown_ids
+from bench.data.nih import find_images, unknown_ids
+from bench.errors import BenchError
 from bench.labels import LABELS
+from splits.listfiles import read_list
 
 OFFICIAL_FILES = ("train_val_list.txt", "test_list.txt")
 WENG_DIR = "weng"
 WENG_FILES = ("train_list.txt", "val_list.txt", "test_list.txt")
+LIST_FORMATS = {"official": "names", "weng": "arnoweng"}  # as splits/official.py and splits/weng.py read them
 _SHOWN = 3  # examples quoted per problem
 _DECODE_ERRORS_KEPT = 5
+DECODE_CHUNK = 64  # images per decoding task: short tasks, so Ctrl-C stops soon
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,7 @@ class SplitFileCheck:
     present: bool
     n_ids: int = 0
     unknown: tuple[str, ...] = ()  # names not in the dataset (all of them)
+    problem: str | None = None  # why the file cannot be read as its protocol reads it
 
 
 @dataclass(frozen=True)
@@ -82,35 +89,64 @@ def split_file_paths(root: Path) -> list[tuple[str, str, Path]]:
 
 
 def _check_split_files(index: DatasetIndex) -> tuple[SplitFileCheck, ...]:
+    """Each split file read with the reader and format its protocol uses, so a file that passes
+    here is one `bench run` accepts."""
     checks = []
     for protocol, name, path in split_file_paths(index.root):
         if not path.is_file():
             checks.append(SplitFileCheck(name, protocol, present=False))
             continue
-        ids = read_image_list(path)
+        try:
+            ids = read_list(path, expect=LIST_FORMATS[protocol]).names
+        except BenchError as exc:
+            checks.append(SplitFileCheck(name, protocol, True, problem=exc.one_line()))
+            continue
         checks.append(SplitFileCheck(name, protocol, True, len(ids), tuple(unknown_ids(ids, index))))
     return tuple(checks)
 
 
-def _decode(paths: list[str], progress: bool) -> tuple[list[str], Counter]:
-    """(error messages, "WxH" counts) of decoding `paths`."""
+def _decode_chunk(task: tuple[int, list[str]]) -> tuple[int, int, list[str], Counter]:
+    start, paths = task
     failed, sizes = [], Counter()
+    for path in paths:
+        try:
+            grey = read_grey(path)
+        except ImageError as exc:
+            failed.append(exc.one_line())
+            continue
+        sizes[f"{grey.shape[1]}x{grey.shape[0]}"] += 1
+    return start, len(paths), failed, sizes
+
+
+def _decode(paths: list[str], progress: bool, workers: int) -> tuple[list[str], Counter]:
+    """(error messages in the order of `paths`, "WxH" counts) of decoding `paths` in `workers` processes."""
+    tasks = [(start, paths[start : start + DECODE_CHUNK]) for start in range(0, len(paths), DECODE_CHUNK)]
+    failed: dict[int, list[str]] = {}
+    sizes: Counter = Counter()
     columns = (TextColumn("decoding images"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, disable=not progress or not paths, transient=True) as bar:
-        for path in bar.track(paths):
-            try:
-                grey = read_grey(path)
-            except ImageError as exc:
-                failed.append(exc.one_line())
-                continue
-            sizes[f"{grey.shape[1]}x{grey.shape[0]}"] += 1
-    return failed, sizes
+    with (
+        Progress(*columns, console=err, disable=not progress or not paths, transient=True) as bar,
+        contextlib.closing(parallel_map(_decode_chunk, tasks, min(workers, len(tasks)))) as results,
+    ):
+        task = bar.add_task("decode", total=len(paths))
+        for start, n, chunk_failed, chunk_sizes in results:
+            failed[start] = chunk_failed
+            sizes.update(chunk_sizes)
+            bar.advance(task, n)
+    return [message for start in sorted(failed) for message in failed[start]], sizes
 
 
 def check_dataset(
-    index: DatasetIndex, *, full: bool = False, sample: int = 200, seed: int = 0, progress: bool = True
+    index: DatasetIndex,
+    *,
+    full: bool = False,
+    sample: int = 200,
+    seed: int = 0,
+    progress: bool = True,
+    workers: int | None = None,
 ) -> CheckReport:
-    """Count and verify what `index` describes; decodes `sample` random images (all if `full`)."""
+    """Count and verify what `index` describes; decodes `sample` random images (all if `full`)
+    in `workers` processes (default: min(4, CPUs))."""
     frame = index.frame
     errors: list[str] = []
     warnings: list[str] = []
@@ -134,7 +170,7 @@ def check_dataset(
         if not full and sample < len(paths):
             chosen = np.random.default_rng(seed).choice(len(paths), size=max(sample, 0), replace=False)
             paths = [paths[i] for i in np.sort(chosen)]
-        failed, sizes = _decode(paths, progress)
+        failed, sizes = _decode(paths, progress, workers or default_workers())
         decode_failed, decode_errors = len(failed), failed[:_DECODE_ERRORS_KEPT]
         decoded = len(paths)
         if decode_failed:
@@ -145,6 +181,8 @@ def check_dataset(
 
     split_files = _check_split_files(index)
     for check in split_files:
+        if check.problem:
+            errors.append(check.problem)
         if check.unknown:
             errors.append(
                 f"{len(check.unknown)} image name(s) in {index.root / check.name} are not in the dataset "
@@ -235,7 +273,9 @@ def render_report(report: CheckReport, console: Console | None = None) -> None:
     splits.add_column("images", justify="right")
     splits.add_column("not in dataset", justify="right")
     for check in report.split_files:
-        if check.present:
+        if check.problem:
+            splits.add_row(check.protocol, escape(check.name), "unreadable", "-", "-", style="red")
+        elif check.present:
             splits.add_row(check.protocol, escape(check.name), "yes", str(check.n_ids), str(len(check.unknown)),
                            style="red" if check.unknown else None)
         else:

@@ -286,20 +286,6 @@ def load_index(root: str | Path, *, check_images: bool = True) -> DatasetIndex:
     )
 
 
-def read_image_list(path: str | Path) -> list[str]:
-    """Image names in an NIH split file: first field of each non-blank line (weng lines carry labels)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise BenchError(f"split list {path} not found", hint="check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BenchError(
-            f"cannot read split list {path}: {exc}", hint="it must be a text file, one image name per line"
-        ) from None
-    return [line.split()[0] for line in text.splitlines() if line.strip()]
-
-
 def unknown_ids(ids: Iterable[str], index: DatasetIndex) -> list[str]:
     """The ids (in the given order) that are not images of `index`."""
     ids = list(ids)
