@@ -60,6 +60,8 @@ def test_matrix_refusals():
         parse_grid(["loss.beta=0.9", "loss.beta=0.99"])
     with pytest.raises(BenchError, match="no values for --grid loss.beta given"):
         parse_grid(["loss.beta="])
+    with pytest.raises(BenchError, match=r"--grid 'loss.beta' is not KEY=VALUE \(e.g. --grid loss.beta=0.999,0.9999\)"):
+        parse_grid(["loss.beta"])
     with pytest.raises(BenchError, match="seeds must be non-negative integers, got 'x'"):
         integers("0,x", "seeds")
     assert names(" a, b,a ,", "methods") == ("a", "b")

@@ -38,12 +38,13 @@ class Override:
     text: str  # the value normalised for display: "3e-4" and "0.0003" both show as 0.0003
 
 
-def split_override(item: str) -> tuple[str, str]:
-    """("loss.beta", "0.99998") from "loss.beta=0.99998"; OverrideError if there is no key."""
+def split_override(item: str, option: str = "--set") -> tuple[str, str]:
+    """("loss.beta", "0.99998") from "loss.beta=0.99998"; OverrideError naming `option` if there is no key."""
     key, sep, value = item.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise OverrideError(f"--set {item!r} is not KEY=VALUE", hint="e.g. --set loss.beta=0.99998")
+        example = "loss.beta=0.999,0.9999" if option == "--grid" else "loss.beta=0.99998"
+        raise OverrideError(f"{option} {item!r} is not KEY=VALUE", hint=f"e.g. {option} {example}")
     return key, value.strip()
 
 

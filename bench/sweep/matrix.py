@@ -49,7 +49,7 @@ def parse_grid(items: Sequence[str]) -> tuple[tuple[str, ...], ...]:
     """Each "KEY=v1,v2" as an axis ("KEY=v1", "KEY=v2"); a key on two axes is a BenchError."""
     axes, keys = [], set()
     for item in items:
-        key, values = split_override(item)
+        key, values = split_override(item, "--grid")
         if key in keys:
             raise BenchError(f"--grid {key} given twice", hint="give each key one --grid with all its values")
         keys.add(key)
