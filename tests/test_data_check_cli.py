@@ -100,6 +100,16 @@ def test_decoding_in_processes_gives_the_serial_report(tmp_path, monkeypatch):
     assert check(root, full=True, workers=3) == serial
 
 
+def test_an_older_demo_is_flagged(tmp_path):
+    root = good_root(tmp_path / "demo")
+    (root / "DEMO.json").write_text('{"generator": "cxr-bench-demo", "version": 1, "seed": 3, "size": 128}')
+    report = check(root)
+    assert report.ok and report.demo_version == 1
+    (warning,) = [w for w in report.warnings if "generator" in w]
+    assert f"generator version 1, this cxr-bench draws version {demo.VERSION}" in warning
+    assert f"bench data demo --out {root} --seed 3 --size 128)" in warning
+
+
 def test_stray_box_image_is_an_error(tmp_path):
     boxes = BOXES + "12345678_000.png,Mass,1,2,3,4\n"
     report = check(make_root(tmp_path / "nih", boxes=boxes))
@@ -182,12 +192,12 @@ def test_open_dataset_without_a_root_uses_the_demo(tmp_path, monkeypatch, capsys
     assert capsys.readouterr().err == ""
 
 
-@pytest.mark.skipif(not hasattr(demo, "generate_demo"), reason="demo generator not built yet")
 def test_cli_on_the_demo(demo_root):
     result = runner.invoke(app, ["data", "check", "--data", str(demo_root), "--sample", "20"])
     assert result.exit_code == 0, result.output
+    assert f"(demo v{demo.VERSION})" in result.stdout and "warning" not in result.stdout
     report = check_dataset(load_index(demo_root), sample=5, progress=False)
-    assert report.kind == "demo" and report.ok
+    assert report.kind == "demo" and report.ok and report.demo_version == demo.VERSION
     assert all(count > 0 for count in report.positives.values())
     assert all(c.present for c in report.split_files)
     assert sum(report.sizes.values()) == 5

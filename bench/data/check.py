@@ -17,7 +17,8 @@ from bench.console import err, out
 from bench.data.cache import default_workers, parallel_map
 from bench.data.images import ImageError, read_grey
 from bench.data.index import DatasetIndex
-from bench.data.nih import find_images, unknown_ids
+from bench.data.demo import VERSION as DEMO_VERSION
+from bench.data.nih import demo_meta, find_images, unknown_ids
 from bench.errors import BenchError
 from bench.labels import LABELS
 from splits.listfiles import read_list
@@ -45,6 +46,7 @@ class SplitFileCheck:
 class CheckReport:
     root: str
     kind: str
+    demo_version: int | None  # DEMO.json's generator version, for the demo
     labels_file: str
     labels_version: str
     fingerprint: str
@@ -198,6 +200,16 @@ def check_dataset(
         if stray:
             errors.append(f"{len(stray)} box image(s) are not in the dataset ({_examples(stray)})")
 
+    meta = demo_meta(index.root) or {}
+    demo_version = meta.get("version") if index.kind == "demo" else None
+    if index.kind == "demo" and demo_version != DEMO_VERSION:
+        again = " ".join([f"bench data demo --out {index.root}"] + [f"--{k} {meta[k]}" for k in ("seed", "size") if k in meta])
+        warnings.append(
+            f"this demo was drawn by generator version {demo_version}, this cxr-bench draws version {DEMO_VERSION}: "
+            "runs on it are not comparable with runs on the current demo "
+            f"(regenerate: {again})"
+        )
+
     absent = [name for name, count in positives.items() if count == 0]
     if absent:
         warnings.append(f"no positive images for {', '.join(absent)}")
@@ -205,6 +217,7 @@ def check_dataset(
     return CheckReport(
         root=str(index.root),
         kind=index.kind,
+        demo_version=demo_version,
         labels_file=index.labels_file,
         labels_version=index.labels_version,
         fingerprint=index.fingerprint,
@@ -234,7 +247,8 @@ def render_report(report: CheckReport, console: Console | None = None) -> None:
     """Print `report` as Rich tables."""
     console = console or out
     n = report.n_images
-    summary = Table(title=f"Dataset {escape(report.root)} ({report.kind})", show_header=False, title_justify="left")
+    kind = report.kind if report.demo_version is None else f"{report.kind} v{report.demo_version}"
+    summary = Table(title=f"Dataset {escape(report.root)} ({kind})", show_header=False, title_justify="left")
     summary.add_column(style="bold")
     summary.add_column()
     summary.add_row("labels", escape(f"{report.labels_version} ({report.labels_file})"))
