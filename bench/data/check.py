@@ -200,15 +200,17 @@ def check_dataset(
         if stray:
             errors.append(f"{len(stray)} box image(s) are not in the dataset ({_examples(stray)})")
 
-    meta = demo_meta(index.root) or {}
-    demo_version = meta.get("version") if index.kind == "demo" else None
-    if index.kind == "demo" and demo_version != DEMO_VERSION:
-        again = " ".join([f"bench data demo --out {index.root}"] + [f"--{k} {meta[k]}" for k in ("seed", "size") if k in meta])
-        warnings.append(
-            f"this demo was drawn by generator version {demo_version}, this cxr-bench draws version {DEMO_VERSION}: "
-            "runs on it are not comparable with runs on the current demo "
-            f"(regenerate: {again})"
-        )
+    demo_version = None
+    if index.kind == "demo":
+        meta = demo_meta(index.root) or {}
+        demo_version = meta.get("version")
+        if demo_version != DEMO_VERSION:
+            again = " ".join([f"--out {index.root}"] + [f"--{k} {meta[k]}" for k in ("seed", "size") if k in meta])
+            warnings.append(
+                f"this demo was drawn by generator version {demo_version}, this cxr-bench draws version "
+                f"{DEMO_VERSION}: runs on it are not comparable with runs on the current demo "
+                f"(regenerate: bench data demo {again})"
+            )
 
     absent = [name for name, count in positives.items() if count == 0]
     if absent:
