@@ -9,6 +9,7 @@ from splits.listfiles import read_list
 
 TRAIN_VAL = "train_val_list.txt"
 TEST = "test_list.txt"
+LIST_FORMAT = "names"
 
 
 class Official(SplitProtocol):
@@ -25,8 +26,8 @@ class Official(SplitProtocol):
                 f"the official split needs {' and '.join(missing)} in {root}",
                 hint="copy them from the NIH ChestX-ray14 download into the dataset root",
             )
-        train_val = read_list(root / TRAIN_VAL, expect="names").names
-        test = read_list(root / TEST, expect="names").names
+        train_val = read_list(root / TRAIN_VAL, expect=LIST_FORMAT).names
+        test = read_list(root / TEST, expect=LIST_FORMAT).names
         train, val = carve_by_patient(train_val, patients_of(index, train_val), val_fraction, seed)
         return [(train, val, list(test))]
 

@@ -25,12 +25,14 @@ FILES: dict[str, str] = {  # list name -> file name
     "val": "val_list.txt",
     "test": "test_list.txt",
 }
+LIST_FORMAT = "arnoweng"  # an image name and 14 labels per line
 SHA256: dict[str, str] = {  # at COMMIT
     "train_list.txt": "332d49fb9b7a380bd25c1a54de7544ab422bdc37142459e273298a8ea2ea5c03",
     "val_list.txt": "ef239d3493893aba431c39a9aa5c57e9bc3c04cdd3df505e0754dece04cb31da",
     "test_list.txt": "4333f58bed6d26bd974d825f6ee78a48ce7f81985803c145b3e13ae0c1d8f927",
 }
 TIMEOUT_S = 10.0
+ROOT_FOLDER = "weng"  # the lists' folder inside a dataset root
 # NIH's own root holds a test_list.txt too, so the root only counts when it has the weng-only names.
 _ROOT_MARKERS = ("train_list.txt", "val_list.txt")
 
@@ -42,7 +44,7 @@ def cache_folder() -> Path:
 def candidates(root: Path) -> list[tuple[Path, tuple[str, ...]]]:
     """Folders searched, in order, with the file names that make a folder count as 'holding the lists'."""
     every = tuple(FILES.values())
-    return [(root / "weng", every), (root, _ROOT_MARKERS), (cache_folder(), every)]
+    return [(root / ROOT_FOLDER, every), (root, _ROOT_MARKERS), (cache_folder(), every)]
 
 
 def find_lists(root: Path) -> Path:
@@ -71,7 +73,7 @@ class Weng(SplitProtocol):
 
     def build(self, index: DatasetIndex, *, seed: int, val_fraction: float) -> list[Lists]:
         folder = find_lists(index.root)
-        lists = [list(read_list(folder / FILES[name], expect="arnoweng").names) for name in ("train", "val", "test")]
+        lists = [list(read_list(folder / FILES[name], expect=LIST_FORMAT).names) for name in ("train", "val", "test")]
         return [tuple(lists)]
 
 

@@ -21,12 +21,13 @@ from bench.data.demo import VERSION as DEMO_VERSION
 from bench.data.nih import demo_meta, find_images, unknown_ids
 from bench.errors import BenchError
 from bench.labels import LABELS
+from splits import official, weng
 from splits.listfiles import read_list
 
-OFFICIAL_FILES = ("train_val_list.txt", "test_list.txt")
-WENG_DIR = "weng"
-WENG_FILES = ("train_list.txt", "val_list.txt", "test_list.txt")
-LIST_FORMATS = {"official": "names", "weng": "arnoweng"}  # as splits/official.py and splits/weng.py read them
+OFFICIAL_FILES = (official.TRAIN_VAL, official.TEST)
+WENG_DIR = weng.ROOT_FOLDER
+WENG_FILES = tuple(weng.FILES.values())
+LIST_FORMATS = {"official": official.LIST_FORMAT, "weng": weng.LIST_FORMAT}
 _SHOWN = 3  # examples quoted per problem
 _DECODE_ERRORS_KEPT = 5
 DECODE_CHUNK = 64  # images per decoding task: short tasks, so Ctrl-C stops soon
