@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.atomic import atomic_write
 from bench.errors import BenchError
 from bench.labels import LABELS, NUM_CLASSES
 
@@ -99,16 +100,7 @@ def save_predictions(path: Path | str, predictions, patient_ids=None, y_true=Non
     for k, name in enumerate(SCORE_COLUMNS):
         arrays[name] = pa.array(predictions.scores[:, k], type=pa.float32())
     table = pa.table(arrays, metadata={b"cxr_bench": b'{"kind": "predictions", "version": 1}'})
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        pq.write_table(table, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda fh: pq.write_table(table, fh))
 
 
 def load_predictions(path: Path | str) -> Predictions:

@@ -29,7 +29,8 @@ from typing import Any, Optional, Union
 
 from rich.markup import escape
 
-from bench.console import warn
+from bench.atomic import atomic_write
+from bench.ui.console import warn
 from bench.errors import BenchError
 from bench.labels import LABELS
 
@@ -277,7 +278,7 @@ def write_history(history: Sequence[EpochRecord], path: Path) -> None:
         }
         for h in history
     ]
-    atomic_write_text(path, pd.DataFrame(rows).to_csv(index=False, lineterminator="\n"))
+    atomic_write(path, pd.DataFrame(rows).to_csv(index=False, lineterminator="\n"))
 
 
 def per_class(values: Any) -> PerClass:
@@ -458,27 +459,6 @@ def environment_info(*, world_size: int = 1) -> EnvironmentInfo:
 
 
 # -- files ---------------------------------------------------------------------------------------
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file in the same directory, fsync, then rename over `path`."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def read_record(path: Path) -> RunRecord:
     """Load and validate one record.json; RecordError (or FutureSchemaError) names the file."""
     path = Path(path)
@@ -547,7 +527,7 @@ class RunStore:
     def write(self, record: RunRecord) -> Path:
         path = self.record_path(record.run_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps(record.to_json(), indent=2, allow_nan=False) + "\n")
+        atomic_write(path, json.dumps(record.to_json(), indent=2, allow_nan=False) + "\n")
         return path
 
     def run_ids(self) -> list[str]:
@@ -601,6 +581,6 @@ __all__ = [
     "SCHEMA_VERSION", "STATUSES", "SANITY_MIN_AUROC", "RecordError", "FutureSchemaError",
     "MethodInfo", "SplitInfo", "DatasetInfo", "EnvironmentInfo", "StageRecord", "EpochRecord",
     "Positives", "ConfidenceIntervals", "EvalMetrics", "Metrics", "Sanity", "Artifacts",
-    "RunRecord", "RunStore", "new_run_id", "environment_info", "utc_now", "atomic_write_text",
+    "RunRecord", "RunStore", "new_run_id", "environment_info", "utc_now",
     "read_record", "per_class", "counts", "as_array",
 ]

@@ -9,7 +9,8 @@ from bench.data.index import DatasetIndex
 from bench.errors import BenchError
 from splits.base import Fold
 from splits.custom import LIST_FILE
-from splits.listfiles import FORMATS, SUFFIX, atomic_write, write_list
+from bench.atomic import atomic_write
+from splits.listfiles import FORMATS, SUFFIX, write_list
 
 MANIFEST = "SPLIT.json"
 

@@ -11,12 +11,12 @@ import csv
 import io
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from bench.atomic import atomic_write
 from bench.errors import BenchError
 from bench.labels import LABELS, NUM_CLASSES
 
@@ -109,21 +109,10 @@ def write_list(path: Path, names, *, fmt: str = "names", labels: np.ndarray | No
         text = f"{IMAGE_COLUMN}\n" + "".join(f"{n}\n" for n in names)
     else:
         raise BenchError(f"unknown list format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
-    return atomic_write(Path(path), text.encode())
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(Path(path), text)
 
 
-def atomic_write(path: Path, data: bytes) -> Path:
-    """Write via a temporary file in the same folder and a rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _describe(fmt: str) -> str:

@@ -16,7 +16,8 @@ from bench.config import cache_dir
 from bench.data.index import DatasetIndex
 from bench.errors import BenchError
 from splits.base import Lists, SplitProtocol
-from splits.listfiles import atomic_write, read_list
+from bench.atomic import atomic_write
+from splits.listfiles import read_list
 
 COMMIT = "3d45ee77e2cfe6ec81bf1b87e2ed4e3fc10af6c1"
 URL = "https://raw.githubusercontent.com/arnoweng/CheXNet/{commit}/ChestX-ray14/labels/{file}"

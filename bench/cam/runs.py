@@ -135,7 +135,7 @@ def heatmaps(
     """Per image: its maps (K, h, w) at the layer's resolution, K in `classes` order, and its 14 scores."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from bench.console import err
+    from bench.ui.console import err
     from bench.data.images import read_resized
     from bench.train.batches import to_input
 

@@ -8,7 +8,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from bench.console import err
+from bench.ui.console import err
 from bench.errors import BenchError
 
 

@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from bench.cli.options import ResultsOption, write_output
 from bench.config import results_dir
-from bench.console import notice, out, warn
+from bench.ui.console import notice, out, warn
 from bench.errors import BenchError
 
 DEFAULT_IMAGES = 8
@@ -124,7 +124,7 @@ def _single(store, run_id, names, n, image_ids, out_dir, data, device, quiet) ->
 
     from bench.cam.pictures import write_class_grids
     from bench.cam.runs import localize, open_run, run_dataset, store_localization
-    from bench.records import atomic_write_text
+    from bench.atomic import atomic_write
     from leaderboard.localization import run_table
 
     run = open_run(store, run_id, device=device)
@@ -145,7 +145,7 @@ def _single(store, run_id, names, n, image_ids, out_dir, data, device, quiet) ->
     align = ["left"] + ["right"] * (len(headers) - 1)
     table = tabulate(rows, headers=headers, tablefmt="pipe", disable_numparse=True, colalign=align)
     table_path = Path(folder) / "localization.md"
-    atomic_write_text(table_path, f"# Localization\n\n{caption}.\n\n{table}\n")
+    atomic_write(table_path, f"# Localization\n\n{caption}.\n\n{table}\n")
     notice(f"scores stored in {store.record_path(record.run_id)}")
     notice(f"wrote {table_path} and {len(paths)} picture(s) in {folder}")
 

@@ -54,7 +54,7 @@ def demo(
     Example: bench data demo --out ./demo --size 128
     """
     from bench.config import cache_dir
-    from bench.console import out as console
+    from bench.ui.console import out as console
     from bench.data.demo import DEMO_DIRNAME, generate_demo
     from bench.data.nih import demo_meta
 
@@ -77,7 +77,7 @@ def prepare(
 
     Example: bench data prepare --data /data/nih --size 224
     """
-    from bench.console import out as console
+    from bench.ui.console import out as console
     from bench.data.cache import prepare_cache
     from bench.data.dataset import open_dataset
 

@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from bench.cli.options import ResultsOption, write_output
 from bench.config import results_dir
-from bench.console import out, warn
+from bench.ui.console import out, warn
 from bench.errors import BenchError
 
 

@@ -10,7 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from bench.console import out
+from bench.ui.console import out
 from bench.errors import BenchError
 
 group = typer.Typer(help="Training methods (built-in and plugins): list, show.", no_args_is_help=True)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from bench.config import DATA_ENV, RESULTS_ENV
-from bench.console import notice
+from bench.ui.console import notice
 from bench.errors import BenchError
 
 DataOption = Annotated[
@@ -51,11 +51,11 @@ PluginOption = Annotated[Optional[list[Path]], typer.Option("--plugin", help="A 
 
 def write_output(path: Path, text: str) -> None:
     """Write a report file atomically (parents created); an unwritable path is a one-line error."""
-    from bench.records import atomic_write_text
+    from bench.atomic import atomic_write
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, text)
+        atomic_write(path, text)
     except OSError as exc:
         raise BenchError(f"cannot write {path}: {exc.strerror or exc}", hint="pass a writable --out FILE") from None
     notice(f"wrote {path}")

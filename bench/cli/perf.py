@@ -37,7 +37,7 @@ def perf(
     from rich import box
     from rich.table import Table
 
-    from bench.console import out
+    from bench.ui.console import out
     from bench.perf import measure, table_rows
 
     report = measure(

@@ -45,7 +45,7 @@ def run(
 
     Example: bench run --method wfocal-effb3 --split official  (on 4 GPUs: add --nproc 4)
     """
-    from bench.console import out
+    from bench.ui.console import out
     from bench.errors import BenchError
     from bench.train.engine import resume as resume_run
     from bench.train.engine import run as start_run

@@ -10,7 +10,7 @@ import typer
 
 from bench.cli.options import ResultsOption
 from bench.config import results_dir
-from bench.console import notice, out
+from bench.ui.console import notice, out
 from bench.labels import LABELS, NUM_CLASSES
 
 group = typer.Typer(help="List and inspect runs (their record.json files).", no_args_is_help=True)

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from bench.cli.options import DataOption
 from bench.config import data_root
-from bench.console import notice, out
+from bench.ui.console import notice, out
 from bench.errors import BenchError
 
 if TYPE_CHECKING:  # pandas and sklearn load only when a command runs, keeping `bench --help` fast

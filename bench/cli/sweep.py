@@ -57,7 +57,7 @@ def sweep(
     """
     from rich.markup import escape
 
-    from bench.console import notice, out
+    from bench.ui.console import notice, out
     from bench.errors import BenchError
     from bench.sweep.launchers import run_local
     from bench.sweep.matrix import integers, names, parse_folds, parse_grid

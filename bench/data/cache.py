@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.atomic import atomic_write
 from bench.config import cache_dir
-from bench.console import err, notice
+from bench.ui.console import err, notice
 from bench.data.images import read_resized
 from bench.data.index import DatasetIndex
 from bench.data.nih import DEMO_MARKER
@@ -139,18 +140,7 @@ def _check_meta(folder: Path, found: dict, wanted: dict) -> None:
 
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, array)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: np.save(fh, array))
 
 
 @contextlib.contextmanager
@@ -186,7 +176,7 @@ def _open_or_create(folder: Path, meta: dict, shape: tuple[int, int, int]) -> tu
     pixels = np.lib.format.open_memmap(folder / PIXELS_FILE, mode="w+", dtype=np.uint8, shape=shape)
     done = np.zeros(shape[0], dtype=bool)
     _atomic_save(folder / DONE_FILE, done)
-    _atomic_text(index_path, json.dumps(meta) + "\n")
+    atomic_write(index_path, json.dumps(meta) + "\n")
     return pixels, done
 
 

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from bench.console import err, out
+from bench.ui.console import err, out
 from bench.data.cache import default_workers, parallel_map
 from bench.data.images import ImageError, read_grey
 from bench.data.index import DatasetIndex

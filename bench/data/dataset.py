@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.console import notice
+from bench.ui.console import notice
 from bench.data.index import DatasetIndex
 from bench.data.nih import load_index
 

@@ -24,7 +24,7 @@ from PIL import Image
 from threadpoolctl import threadpool_limits
 
 from bench.config import cache_dir
-from bench.console import err, notice
+from bench.ui.console import err, notice
 from bench.data.nih import DEMO_MARKER, TXV_LABELS, demo_meta, txv_data_dir
 from bench.data.render import Box, render_chest
 from bench.errors import BenchError

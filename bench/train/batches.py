@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.console import err
+from bench.ui.console import err
 from bench.data.cache import ImageCache
 from bench.data.images import read_resized
 

@@ -12,14 +12,12 @@ from pathlib import Path
 
 import torch
 
+from bench.atomic import atomic_write
 from bench.errors import BenchError
-from bench.records import atomic_write_text
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def plain_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -36,7 +34,7 @@ def manifest_path(path: Path) -> Path:
 def save_weights(model: torch.nn.Module, path: Path, manifest: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     _atomic_torch_save(plain_state_dict(model), path)
-    atomic_write_text(manifest_path(path), json.dumps(manifest, indent=2, sort_keys=True))
+    atomic_write(manifest_path(path), json.dumps(manifest, indent=2, sort_keys=True))
 
 
 def read_manifest(path: Path) -> dict:

@@ -162,7 +162,7 @@ def process_group(world: World, device: torch.device) -> Iterator[None]:
     if not world.parallel:
         yield
         return
-    from bench.console import err, out
+    from bench.ui.console import err, out
 
     cuda = device.type == "cuda"
     if cuda:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.console import err, notice, warn
+from bench.ui.console import err, notice, warn
 from bench.errors import BenchError
 from bench.labels import LABELS
 from bench.method.overrides import apply_overrides, display_name, overrides_json

@@ -1,0 +1,121 @@
+"""The one way cxr-bench replaces a file: whole or not at all, durable once it returns.
+
+Records, predictions, checkpoints, cache metadata and list files all go through
+`atomic_write`. The new content is written to a file in the target's folder (so the final
+rename never crosses file systems), flushed and fsynced, renamed over the target, and the
+folder is fsynced so the rename itself survives a crash. Where the file system offers
+`O_TMPFILE` the content lives in an unnamed file until it is complete, so even a process
+killed midway (`kill -9`, `os._exit`) leaves no temporary behind; elsewhere a uniquely named
+temporary is used and removed on any failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+TMP_SUFFIX = ".tmp"
+_AT_FDCWD = -100
+_AT_EMPTY_PATH = 0x1000
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}")
+
+
+def _fsync_dir(folder: Path) -> None:
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _open_unnamed(folder: Path) -> int | None:
+    """A file descriptor of an unnamed file in `folder`, or None where O_TMPFILE is not offered."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None:
+        return None
+    try:
+        return os.open(folder, flag | os.O_RDWR, 0o644)
+    except OSError:  # EOPNOTSUPP / EISDIR / EINVAL: a file system without O_TMPFILE
+        return None
+
+
+def _link_unnamed(fd: int, name: Path) -> bool:
+    """Give the unnamed file `fd` the name `name`; False where this process may not."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.linkat(fd, b"", _AT_FDCWD, os.fsencode(name), _AT_EMPTY_PATH) == 0:
+            return True
+    except (OSError, AttributeError):
+        pass
+    try:  # without CAP_DAC_READ_SEARCH, through /proc (refused by some sandboxes)
+        os.link(f"/proc/self/fd/{fd}", name, follow_symlinks=True)
+        return True
+    except OSError:
+        return False
+
+
+def _copy_to(fh: BinaryIO, name: Path) -> None:
+    fh.seek(0)
+    with open(name, "xb") as out:
+        shutil.copyfileobj(fh, out)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+@contextlib.contextmanager
+def atomic_open(path: Path | str) -> Iterator[BinaryIO]:
+    """A binary file whose content replaces `path` when the block ends without an exception."""
+    path = Path(path)
+    folder = path.parent
+    fd = _open_unnamed(folder)
+    unnamed = fd is not None
+    named: Path | None = None
+    if fd is None:
+        named = _tmp_name(path)
+        fd = os.open(named, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "w+b") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+            if unnamed:  # name the complete file only now, then rename it into place
+                named = _tmp_name(path)
+                if not _link_unnamed(fh.fileno(), named):
+                    _copy_to(fh, named)
+        os.replace(named, path)  # type: ignore[arg-type]
+        named = None
+    finally:
+        if named is not None:
+            with contextlib.suppress(OSError):
+                named.unlink()
+    _fsync_dir(folder)
+
+
+def atomic_write(path: Path | str, data: bytes | str | Callable[[BinaryIO], object]) -> Path:
+    """Replace `path` by `data` (bytes, text as UTF-8, or a function writing to a binary file)."""
+    path = Path(path)
+    with atomic_open(path) as fh:
+        if callable(data):
+            data(fh)
+        else:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
+def stray_temporaries(folder: Path | str) -> list[Path]:
+    """Temporaries of `atomic_write` left in `folder` (only possible without O_TMPFILE)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(TMP_SUFFIX))
