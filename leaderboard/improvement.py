@@ -8,40 +8,12 @@ splits. Published columns get differences only (their predictions are not public
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
 from bench.labels import NUM_CLASSES
 from leaderboard import stats
-from leaderboard.tables import Column, PredictionCache, Table
-
-SIGNIFICANCE = 0.05
-
-
-@dataclass(frozen=True, eq=False)
-class ImprovementColumn:
-    key: str
-    label: str
-    diff: np.ndarray  # (15,) AUROC points x100: 14 classes, then the Average
-    p: np.ndarray | None = None  # (15,) DeLong p-values (single split; the Average has none)
-    lo: np.ndarray | None = None  # (15,) bootstrap interval of the difference, points (k-fold)
-    hi: np.ndarray | None = None
-
-    def significant(self, row: int) -> bool:
-        if self.p is not None:
-            return bool(self.p[row] < SIGNIFICANCE)  # NaN compares False
-        if self.lo is not None:
-            return bool(self.lo[row] > 0 or self.hi[row] < 0)
-        return False
-
-
-@dataclass(frozen=True, eq=False)
-class Improvement:
-    reference: Column
-    columns: tuple[ImprovementColumn, ...]
-    test: str  # "delong", "bootstrap" or "none": what the run-vs-run cells carry
-    notes: tuple[str, ...] = ()
+from leaderboard.tables import Column, Improvement, ImprovementColumn, PredictionCache, Table
 
 
 def rates(values: np.ndarray, reference: np.ndarray) -> np.ndarray:

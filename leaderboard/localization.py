@@ -4,26 +4,32 @@
 split and dataset fingerprints), rows = box classes, columns = methods (the latest complete
 run with scores per method), cells "IoBB@0.5 accuracy / pointing-game hit rate".
 `run_table`: one run's scores at every threshold (Wang et al. 2017's layout).
+
+The JSON (`to_json`) is one object:
+
+    {"schema_version": 1,
+     "tables": [{"title": str, "caption": str,
+                 "columns": [{"method": display name, "run_id": str}],
+                 "rows": {class or "Mean": {method: {"iobb_0.5": number | null,
+                                                     "pointing": number | null}}}}]}
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from tabulate import tabulate
 
 from bench.errors import BenchError
 from bench.labels import LABELS
 from bench.records import RunRecord
-from leaderboard.tables import _exclusion, _group_key, _order
+from bench.ui import tables as ui
+from leaderboard.tables import exclusion, group_key, run_order
 
 CELL_THRESHOLD = "0.5"
+JSON_SCHEMA_VERSION = 1
 CAPTION = "Cells: IoBB > 0.5 accuracy / pointing-game hit rate on each run's test images with boxes"
 
 
@@ -64,18 +70,18 @@ def localization_tables(records: Iterable[RunRecord], *, split: str = "all", war
     """Tables of the complete runs with scores; BenchError when there are none (for `split`)."""
     groups: dict[tuple, list[tuple[RunRecord, dict]]] = defaultdict(list)
     for r in records:
-        if split not in ("all", r.split.protocol) or _exclusion(r) is not None:
+        if split not in ("all", r.split.protocol) or exclusion(r) is not None:
             continue
         scores = _scores(r, warn)
         if scores is not None:
-            groups[_group_key(r)].append((r, scores))
+            groups[group_key(r)].append((r, scores))
     if not groups:
         where = "" if split == "all" else f" on split {split}"
         raise BenchError(f"no complete run{where} has localization scores", hint="compute them with: bench cam RUN_ID")
     tables = []
     for members in groups.values():
         latest: dict[str, tuple[RunRecord, dict]] = {}
-        for r, scores in sorted(members, key=lambda m: _order(m[0])):
+        for r, scores in sorted(members, key=lambda m: run_order(m[0])):
             latest[r.method.display_name] = (r, scores)
         names = sorted(latest)
         classes = [c for c in LABELS if any(c in latest[n][1] for n in names)]
@@ -85,7 +91,7 @@ def localization_tables(records: Iterable[RunRecord], *, split: str = "all", war
             got = [v[j] for v in values if v[j][0] is not None and v[j][1] is not None]
             means.append((float(np.mean([a for a, _ in got])), float(np.mean([b for _, b in got]))) if got else (None, None))
         values.append(means)
-        newest = max((latest[n][0] for n in names), key=_order)
+        newest = max((latest[n][0] for n in names), key=run_order)
         kind = "synthetic demo data" if newest.dataset.kind == "demo" else "NIH ChestX-ray14"
         title = f"{newest.split.protocol} split, {kind} (split {newest.split.fingerprint[:8]})"
         caption = f"{CAPTION}; Mean over the classes shown."
@@ -100,52 +106,54 @@ def localization_tables(records: Iterable[RunRecord], *, split: str = "all", war
     return tables
 
 
-def run_table(localization: dict) -> tuple[list[str], list[list[str]]]:
+def run_table(localization: dict) -> ui.Table:
     """One run's scores: boxes, IoU and IoBB accuracy at each threshold, pointing-game hit rate."""
     ts = [f"{t:g}" for t in localization["thresholds"]]
-    headers = ["Pathology", "n"] + [f"IoU>{t}" for t in ts] + [f"IoBB>{t}" for t in ts] + ["pointing"]
-    rows = []
-    for label, s in localization["classes"].items():
-        rows.append(
-            [label, str(s["n_boxes"])]
-            + [f"{s['iou'][t]:.2f}" for t in ts]
-            + [f"{s['iobb'][t]:.2f}" for t in ts]
-            + [f"{s['pointing']:.2f}"]
+    headers = ["n"] + [f"IoU>{t}" for t in ts] + [f"IoBB>{t}" for t in ts] + ["pointing"]
+    rows = tuple(
+        ui.row(
+            label,
+            str(s["n_boxes"]),
+            *(f"{s['iou'][t]:.2f}" for t in ts),
+            *(f"{s['iobb'][t]:.2f}" for t in ts),
+            f"{s['pointing']:.2f}",
         )
-    return headers, rows
+        for label, s in localization["classes"].items()
+    )
+    return ui.Table((ui.Column("Pathology"), *(ui.Column(h, "right") for h in headers)), rows)
 
 
 # -- output ----------------------------------------------------------------------------------------
-def _body(t: LocTable) -> list[list[str]]:
-    return [[row, *cells] for row, cells in zip(t.rows, t.cells)]
+def as_table(t: LocTable) -> ui.Table:
+    """`t` as a table value: classes down, methods across, a rule above the Mean."""
+    columns = (ui.Column("Pathology"), *(ui.Column(name, "right") for name in t.columns))
+    last = len(t.rows) - 2
+    rows = tuple(ui.row(name, *cells, end_section=i == last) for i, (name, cells) in enumerate(zip(t.rows, t.cells)))
+    return ui.Table(columns, rows, title=t.title, caption=t.caption)
 
 
 def to_markdown(tables: list[LocTable]) -> str:
-    parts = ["# cxr-bench localization", ""]
-    for t in tables:
-        parts += [f"## {t.title}", "", t.caption, ""]
-        align = ["left"] + ["right"] * len(t.columns)
-        parts += [tabulate(_body(t), headers=["Pathology", *t.columns], tablefmt="pipe", disable_numparse=True, colalign=align), ""]
-    return "\n".join(parts).rstrip() + "\n"
+    return "\n\n".join(["# cxr-bench localization", *(ui.to_markdown(as_table(t), heading=2) for t in tables)]) + "\n"
 
 
 def to_latex(tables: list[LocTable]) -> str:
-    return "\n".join(
-        tabulate(_body(t), headers=["Pathology", *t.columns], tablefmt="latex", disable_numparse=True)
-        + f"\n% {t.title}. {t.caption}\n"
-        for t in tables
-    )
+    return "\n".join(["% cxr-bench localization (needs no packages beyond LaTeX itself)", *map(ui.to_latex, map(as_table, tables))])
+
+
+CSV_HEADERS = ("table", "pathology", "method", "run_id", "iobb_0.5", "pointing")
 
 
 def to_csv(tables: list[LocTable]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["table", "pathology", "method", "run_id", "iobb_0.5", "pointing"])
-    for t in tables:
-        for row, values in zip(t.rows, t.values):
-            for name, run, (a, b) in zip(t.columns, t.runs, values):
-                w.writerow([t.title, row, name, run.run_id, "" if a is None else f"{a:.6g}", "" if b is None else f"{b:.6g}"])
-    return buf.getvalue()
+    def fmt(x: float | None) -> str:
+        return "" if x is None else f"{x:.6g}"
+
+    rows = tuple(
+        ui.row(t.title, row, name, run.run_id, fmt(a), fmt(b))
+        for t in tables
+        for row, values in zip(t.rows, t.values)
+        for name, run, (a, b) in zip(t.columns, t.runs, values)
+    )
+    return ui.to_csv(ui.Table(tuple(ui.Column(h) for h in CSV_HEADERS), rows))
 
 
 def to_json(tables: list[LocTable]) -> str:
@@ -161,24 +169,8 @@ def to_json(tables: list[LocTable]) -> str:
         }
         for t in tables
     ]
-    return json.dumps({"tables": data}, indent=2, allow_nan=False) + "\n"
+    return ui.json_text({"schema_version": JSON_SCHEMA_VERSION, "tables": data})
 
 
 def render(tables: list[LocTable], fmt: str) -> str:
     return {"md": to_markdown, "csv": to_csv, "json": to_json, "latex": to_latex}[fmt](tables)
-
-
-def print_rich(tables: list[LocTable], console) -> None:
-    from rich.markup import escape
-    from rich.table import Table as RichTable
-
-    for t in tables:
-        rt = RichTable(title=escape(t.title), caption=escape(t.caption), title_justify="left", caption_justify="left")
-        rt.add_column("Pathology")
-        for name in t.columns:
-            rt.add_column(escape(name), justify="right")
-        for i, row in enumerate(_body(t)):
-            if i == len(t.rows) - 1:
-                rt.add_section()
-            rt.add_row(*[escape(x) for x in row])
-        console.print(rt)

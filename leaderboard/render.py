@@ -1,35 +1,55 @@
-"""Leaderboard output: Rich (terminal), markdown (tabulate), CSV, JSON and LaTeX.
+"""Leaderboard output: each table as `bench.ui.tables` values (`sections`, which the terminal
+prints), and the files made of them: markdown, CSV, JSON and LaTeX.
 
 Every format renders the same cells (`auroc_cells`, `improvement_cells`); only markup differs.
+
+The JSON (`to_json`) is one object:
+
+    {"schema_version": 1, "results_dir": str | null, "reference": str | null,
+     "labels": [the 14 classes],
+     "tables": [{"title", "protocol", "n_folds", "demo", "published_only", "split_fingerprint",
+                 "fold_fingerprints", "dataset": {DatasetInfo's fields} | null,
+                 "columns": [{"key", "label", "published", "published_table", "runs": [run ids],
+                              "auroc", "std", "ci_lo", "ci_hi": PER_ROW | null,
+                              "n_defined", "text": {row: cell text}}],
+                 "best": {row: [column keys]},
+                 "improvement": null | {"reference", "test",
+                                        "columns": [{"key", "diff_points", "p_value", "lo_points",
+                                                     "hi_points": PER_ROW | null,
+                                                     "significant": {row: bool}}],
+                                        "notes": [str]},
+                 "notes": [str], "other_runs": [{"run_id", "method", "fold", "status", "reason"}],
+                 "plots": {label: PNG path}}]}
+
+where a row is a class or "Average" and PER_ROW is {row: number | null} (null: undefined).
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
-import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from tabulate import tabulate
 
 from bench.labels import LABELS, NUM_CLASSES
-from leaderboard.improvement import Improvement
-from leaderboard.tables import ROWS, Column, Leaderboard, Table
+from bench.ui import tables as ui
+from leaderboard.tables import ROWS, Column, Improvement, Leaderboard, Table
 
 FORMATS = ("md", "csv", "json", "latex")
 EXTENSIONS = {"md": "md", "csv": "csv", "json": "json", "latex": "tex"}
+JSON_SCHEMA_VERSION = 1
 PM = "±"
 DEMO_HEADING = "Synthetic demo data"
 DEMO_TEXT = (
     "These runs used the built-in synthetic demo dataset: their numbers test the harness, say nothing"
     " about chest X-rays, and are never shown beside published figures."
 )
+OTHER_RUNS_TITLE = "Runs not in the table (not averaged)"
 
 
 # -- cells ---------------------------------------------------------------------------------------
@@ -37,18 +57,18 @@ def _finite(x) -> bool:
     return x is not None and not (isinstance(x, float) and math.isnan(x)) and np.isfinite(x)
 
 
-def auroc_cell(table: Table, col: Column, row: int, *, ci: bool, pm: str = PM) -> str:
+def auroc_cell(table: Table, col: Column, row: int, *, ci: bool) -> str:
     """One cell as text: 4 decimals (k-fold: mean +- std x100, 2 decimals); published as printed."""
     avg = row == NUM_CLASSES
     if col.published is not None:
         p = col.published
-        return f"{p.text[row]} {pm} {p.std_text[row]}" if p.std_text else p.text[row]
+        return f"{p.text[row]} {PM} {p.std_text[row]}" if p.std_text else p.text[row]
     value = col.values[row]
     if not _finite(value):
         return "n/a"
     if table.cross_validation:
         std = col.std[row]
-        text = f"{100 * value:.2f} {pm} {100 * std:.2f}" if _finite(std) else f"{100 * value:.2f}"
+        text = f"{100 * value:.2f} {PM} {100 * std:.2f}" if _finite(std) else f"{100 * value:.2f}"
         n_folds = len(col.runs)
         if not avg and col.folds_defined[row] < n_folds:
             text += f" ({col.folds_defined[row]}/{n_folds} folds)"
@@ -61,10 +81,10 @@ def auroc_cell(table: Table, col: Column, row: int, *, ci: bool, pm: str = PM) -
     return text
 
 
-def auroc_cells(table: Table, *, ci: bool, pm: str = PM) -> list[list[tuple[str, bool]]]:
+def auroc_cells(table: Table, *, ci: bool) -> list[list[tuple[str, bool]]]:
     """Rows of (text, best) per column, in ROWS order."""
     return [
-        [(auroc_cell(table, col, row, ci=ci, pm=pm), i in table.best(row)) for i, col in enumerate(table.columns)]
+        [(auroc_cell(table, col, row, ci=ci), i in table.best(row)) for i, col in enumerate(table.columns)]
         for row in range(len(ROWS))
     ]
 
@@ -103,16 +123,6 @@ def improvement_caption(imp: Improvement) -> str:
     return f"Improvement over {imp.reference.label} (AUROC percentage points; {what}{tail})"
 
 
-def _other_rows(table: Table) -> list[list[str]]:
-    return [
-        [o.record.run_id, o.record.method.display_name, str(o.record.split.fold), o.reason]
-        for o in table.other_runs
-    ]
-
-
-OTHER_HEADERS = ["run", "method", "fold", "status"]
-
-
 def table_caption(table: Table, ci: bool) -> str:
     text = table.subtitle
     if ci and not table.cross_validation and not table.published_only:
@@ -120,47 +130,78 @@ def table_caption(table: Table, ci: bool) -> str:
     return text + " Best per row in bold."
 
 
-# -- markdown --------------------------------------------------------------------------------------
-def _md_escape(text: str) -> str:
-    return text.replace("|", "/")
+# -- table values ----------------------------------------------------------------------------------
+def _pathology_table(headers: list[str], rows: list[list[ui.Cell]], **kw) -> ui.Table:
+    """Pathologies down, one right-aligned column per header, a rule above the Average."""
+    columns = (ui.Column("Pathology"), *(ui.Column(h, "right") for h in headers))
+    body = tuple(ui.row(ROWS[i], *cells, end_section=i == NUM_CLASSES - 1) for i, cells in enumerate(rows))
+    return ui.Table(columns, body, **kw)
 
 
-def _md_table(headers: list[str], rows: list[list[tuple[str, bool]]], mark: Callable[[str, bool], str]) -> str:
-    body = [[ROWS[i]] + [mark(_md_escape(t), flag) for t, flag in cells] for i, cells in enumerate(rows)]
-    return tabulate(
-        body,
-        headers=["Pathology"] + [_md_escape(h) for h in headers],
-        tablefmt="pipe",
-        disable_numparse=True,
-        colalign=["left"] + ["right"] * len(headers),
+def auroc_table(table: Table, *, ci: bool) -> ui.Table:
+    """The AUROC table, best cells bold; without columns (no complete run) only its title and caption."""
+    caption = table_caption(table, ci)
+    if not table.columns:
+        return ui.Table((), title=table.title, caption=caption)
+    cells = [[ui.Cell(text, bold=best) for text, best in row] for row in auroc_cells(table, ci=ci)]
+    return _pathology_table([c.label for c in table.columns], cells, title=table.title, caption=caption)
+
+
+def improvement_table(imp: Improvement) -> ui.Table:
+    """Differences against the reference; significant ones bold, and green (better) or red (worse)."""
+    def cell(text: str, significant: bool) -> ui.Cell:
+        if not significant:
+            return ui.Cell(text)
+        return ui.Cell(text, bold=True, style="green" if text.startswith("+") else "red")
+
+    cells = [[cell(*c) for c in row] for row in improvement_cells(imp)]
+    return _pathology_table([c.label for c in imp.columns], cells, title=improvement_caption(imp), footnotes=imp.notes)
+
+
+def other_runs_table(table: Table) -> ui.Table:
+    rows = tuple(
+        ui.row(o.record.run_id, o.record.method.display_name, str(o.record.split.fold), o.reason)
+        for o in table.other_runs
     )
+    return ui.Table(tuple(ui.Column(h) for h in ("run", "method", "fold", "status")), rows, title=OTHER_RUNS_TITLE)
 
 
-def _md_section(table: Table, *, ci: bool, level: int, out_dir: Path | None) -> list[str]:
-    h = "#" * level
-    parts = [f"{h} {table.title}", "", table_caption(table, ci), ""]
-    if table.columns:
-        parts += [_md_table([c.label for c in table.columns], auroc_cells(table, ci=ci), _bold), ""]
-    else:
-        parts += ["No complete runs.", ""]
-    if table.improvement is not None and table.improvement.columns:
-        imp = table.improvement
-        parts += [f"**{improvement_caption(imp)}**", ""]
-        parts += [_md_table([c.label for c in imp.columns], improvement_cells(imp), lambda t, f: t), ""]
-        parts += [f"- {n}" for n in imp.notes] + ([""] if imp.notes else [])
-    if table.notes:
-        parts += ["Notes:", ""] + [f"- {n}" for n in table.notes] + [""]
-    if table.other_runs:
-        parts += ["Runs not in the table (not averaged):", ""]
-        parts += [tabulate(_other_rows(table), headers=OTHER_HEADERS, tablefmt="pipe", disable_numparse=True), ""]
-    if table.plots:
-        links = [f"[{label}]({_link(path, out_dir)})" for label, path in table.plots.items()]
-        parts += ["ROC curves: " + " · ".join(links), ""]
-    return parts
+@dataclass(frozen=True)
+class Section:
+    """One leaderboard table as every format shows it."""
+
+    table: Table
+    auroc: ui.Table
+    improvement: ui.Table | None
+    other_runs: ui.Table | None
 
 
-def _bold(text: str, best: bool) -> str:
-    return f"**{text}**" if best else text
+def sections(board: Leaderboard, *, ci: bool) -> Iterator[Section]:
+    for t in board.tables:
+        imp = t.improvement
+        yield Section(
+            t,
+            auroc_table(t, ci=ci),
+            improvement_table(imp) if imp is not None and imp.columns else None,
+            other_runs_table(t) if t.other_runs else None,
+        )
+
+
+# -- markdown --------------------------------------------------------------------------------------
+def _md_section(s: Section, *, level: int, out_dir: Path | None) -> list[str]:
+    blocks = [ui.to_markdown(s.auroc, heading=level)]
+    if not s.table.columns:
+        blocks.append("No complete runs.")
+    if s.improvement is not None:
+        blocks.append(ui.to_markdown(s.improvement))
+    if s.table.notes:
+        blocks += ["Notes:", "\n".join(f"- {ui.md_escape(n)}" for n in s.table.notes)]
+    if s.other_runs is not None:
+        blocks.append(ui.to_markdown(s.other_runs))
+    if s.table.plots:
+        links = [f"[{label}]({_link(path, out_dir)})" for label, path in s.table.plots.items()]
+        blocks.append("ROC curves: " + " · ".join(links))
+    return blocks
 
 
 def _link(path: Path, out_dir: Path | None) -> str:
@@ -179,16 +220,17 @@ def to_markdown(board: Leaderboard, *, ci: bool, out_path: Path | None = None) -
     )
     if any(c.published for t in board.tables for c in t.columns):
         intro += " Columns marked (published) are the paper's printed figures, never part of our statistics."
-    parts = ["# cxr-bench leaderboard", "", intro, ""]
-    real = [t for t in board.tables if not t.demo]
-    demo = [t for t in board.tables if t.demo]
-    for t in real:
-        parts += _md_section(t, ci=ci, level=2, out_dir=out_dir)
+    blocks = ["# cxr-bench leaderboard", intro]
+    all_sections = list(sections(board, ci=ci))
+    for s in all_sections:
+        if not s.table.demo:
+            blocks += _md_section(s, level=2, out_dir=out_dir)
+    demo = [s for s in all_sections if s.table.demo]
     if demo:
-        parts += [f"## {DEMO_HEADING}", "", f"> {DEMO_TEXT}", ""]
-        for t in demo:
-            parts += _md_section(t, ci=ci, level=3, out_dir=out_dir)
-    return "\n".join(parts).rstrip() + "\n"
+        blocks += [f"## {DEMO_HEADING}", f"> {DEMO_TEXT}"]
+        for s in demo:
+            blocks += _md_section(s, level=3, out_dir=out_dir)
+    return "\n\n".join(blocks) + "\n"
 
 
 # -- csv / json ------------------------------------------------------------------------------------
@@ -258,28 +300,27 @@ def _table_json(table: Table, ci: bool) -> dict:
 
 
 def to_json(board: Leaderboard, *, ci: bool) -> str:
-    data = {
-        "results_dir": None if board.results_dir is None else str(board.results_dir),
-        "reference": board.reference,
-        "labels": list(LABELS),
-        "tables": [_table_json(t, ci) for t in board.tables],
-    }
-    return json.dumps(data, indent=2, allow_nan=False) + "\n"
+    return ui.json_text(
+        {
+            "schema_version": JSON_SCHEMA_VERSION,
+            "results_dir": None if board.results_dir is None else str(board.results_dir),
+            "reference": board.reference,
+            "labels": list(LABELS),
+            "tables": [_table_json(t, ci) for t in board.tables],
+        }
+    )
 
 
-CSV_HEADERS = ["table", "section", "pathology", "column", "published", "value", "std", "lo", "hi", "p_value", "flag", "text"]
+CSV_HEADERS = ("table", "section", "pathology", "column", "published", "value", "std", "lo", "hi", "p_value", "flag", "text")
 
 
 def to_csv(board: Leaderboard, *, ci: bool) -> str:
     """Long format: one line per (table, section, pathology, column); AUROC on the 0-1 scale,
     improvement in points; `flag` is best (auroc) or significant (improvement)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_HEADERS)
-
     def fmt(x) -> str:
         return "" if not _finite(x) else f"{float(x):.6g}"
 
+    rows = []
     for t in board.tables:
         cells = auroc_cells(t, ci=ci)
         for r, name in enumerate(ROWS):
@@ -287,47 +328,29 @@ def to_csv(board: Leaderboard, *, ci: bool) -> str:
                 std = col.std[r] if col.std is not None else None
                 lo = col.lo[r] if ci and col.lo is not None else None
                 hi = col.hi[r] if ci and col.hi is not None else None
-                w.writerow([t.title, "auroc", name, col.label, int(col.published is not None), fmt(col.values[r]),
-                            fmt(std), fmt(lo), fmt(hi), "", int(cells[r][i][1]), cells[r][i][0]])
+                rows.append([t.title, "auroc", name, col.label, str(int(col.published is not None)), fmt(col.values[r]),
+                             fmt(std), fmt(lo), fmt(hi), "", str(int(cells[r][i][1])), cells[r][i][0]])
         if t.improvement is not None:
             icells = improvement_cells(t.improvement)
             for r, name in enumerate(ROWS):
                 for i, c in enumerate(t.improvement.columns):
-                    w.writerow([t.title, f"improvement over {t.improvement.reference.label}", name, c.label,
-                                int(c.key.startswith("published:")), fmt(c.diff[r]), "",
-                                fmt(c.lo[r] if c.lo is not None else None), fmt(c.hi[r] if c.hi is not None else None),
-                                fmt(c.p[r] if c.p is not None else None), int(icells[r][i][1]), icells[r][i][0]])
-    return buf.getvalue()
+                    rows.append([t.title, f"improvement over {t.improvement.reference.label}", name, c.label,
+                                 str(int(c.key.startswith("published:"))), fmt(c.diff[r]), "",
+                                 fmt(c.lo[r] if c.lo is not None else None), fmt(c.hi[r] if c.hi is not None else None),
+                                 fmt(c.p[r] if c.p is not None else None), str(int(icells[r][i][1])), icells[r][i][0]])
+    return ui.to_csv(ui.Table(tuple(ui.Column(h) for h in CSV_HEADERS), tuple(ui.row(*r) for r in rows)))
 
 
 # -- latex -------------------------------------------------------------------------------------------
-def _tex(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#"), ("<", r"$<$")):
-        text = text.replace(a, b)
-    return text.replace(PM, r"$\pm$")
-
-
-def _tex_table(caption: str, headers: list[str], rows, bold: bool) -> str:
-    body = [
-        [_tex(ROWS[i])] + [(r"\textbf{%s}" % _tex(t)) if (flag and bold) else _tex(t) for t, flag in cells]
-        for i, cells in enumerate(rows)
-    ]
-    tab = tabulate(body, headers=["Pathology"] + [_tex(h) for h in headers], tablefmt="latex_raw",
-                   disable_numparse=True, colalign=["left"] + ["right"] * len(headers))
-    return "\\begin{table}[ht]\n\\centering\n\\small\n" + tab + f"\n\\caption{{{_tex(caption)}}}\n\\end{{table}}\n"
-
-
 def to_latex(board: Leaderboard, *, ci: bool) -> str:
     parts = ["% cxr-bench leaderboard (needs no packages beyond LaTeX itself)"]
-    for t in board.tables:
-        heading = f"{DEMO_HEADING}: {t.title}" if t.demo else t.title
+    for s in sections(board, ci=ci):
+        t = s.table
         if t.columns:
-            parts.append(_tex_table(f"{heading}. {table_caption(t, ci)}", [c.label for c in t.columns],
-                                    auroc_cells(t, ci=ci), bold=True))
-        if t.improvement is not None and t.improvement.columns:
-            imp = t.improvement
-            parts.append(_tex_table(improvement_caption(imp), [c.label for c in imp.columns],
-                                    improvement_cells(imp), bold=True))
+            heading = f"{DEMO_HEADING}: {t.title}" if t.demo else t.title
+            parts.append(ui.to_latex(dataclasses.replace(s.auroc, title=heading)))
+        if s.improvement is not None:
+            parts.append(ui.to_latex(s.improvement))
     return "\n".join(parts)
 
 
@@ -335,56 +358,3 @@ def render(board: Leaderboard, fmt: str, *, ci: bool, out_path: Path | None = No
     if fmt == "md":
         return to_markdown(board, ci=ci, out_path=out_path)
     return {"csv": to_csv, "json": to_json, "latex": to_latex}[fmt](board, ci=ci)
-
-
-# -- Rich --------------------------------------------------------------------------------------------
-def print_rich(board: Leaderboard, console, *, ci: bool) -> None:
-    from rich.markup import escape
-    from rich.table import Table as RichTable
-
-    def rich_table(title: str, caption: str, headers: list[str], rows, style: Callable[[str, bool], str]):
-        rt = RichTable(title=escape(title), caption=escape(caption), caption_justify="left", title_justify="left")
-        rt.add_column("Pathology")
-        for h in headers:
-            rt.add_column(escape(h), justify="right")
-        for i, cells in enumerate(rows):
-            if i == NUM_CLASSES:
-                rt.add_section()
-            rt.add_row(ROWS[i], *[style(escape(t), flag) for t, flag in cells])
-        return rt
-
-    def best(text: str, flag: bool) -> str:
-        return f"[bold]{text}[/bold]" if flag else text
-
-    def sig(text: str, flag: bool) -> str:
-        if not flag:
-            return text
-        return f"[green]{text}[/green]" if text.startswith("+") else f"[red]{text}[/red]"
-
-    demo_said = False
-    for t in board.tables:
-        if t.demo and not demo_said:
-            console.rule(f"[bold yellow]{DEMO_HEADING}[/bold yellow]")
-            console.print(DEMO_TEXT, style="yellow")
-            demo_said = True
-        if t.columns:
-            console.print(rich_table(t.title, table_caption(t, ci), [c.label for c in t.columns],
-                                     auroc_cells(t, ci=ci), best))
-        else:
-            console.print(f"[bold]{escape(t.title)}[/bold]: no complete runs")
-        imp = t.improvement
-        if imp is not None and imp.columns:
-            console.print(rich_table(improvement_caption(imp), "", [c.label for c in imp.columns],
-                                     improvement_cells(imp), sig))
-            for n in imp.notes:
-                console.print(f"  note: {escape(n)}")
-        for n in t.notes:
-            console.print(f"  note: {escape(n)}")
-        if t.other_runs:
-            other = RichTable(title="Runs not in the table (not averaged)", title_justify="left")
-            for h in OTHER_HEADERS:
-                other.add_column(h)
-            for row in _other_rows(t):
-                other.add_row(*[escape(x) for x in row])
-            console.print(other)
-        console.print()

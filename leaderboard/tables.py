@@ -6,6 +6,9 @@ fingerprint), each fold checked against the others' split fingerprint; the lates
 per (method, split fingerprint, fold) is used unless `all_runs`; failed, interrupted, running
 and sanity-failed runs are listed beneath, never averaged; published columns appear only
 beside real NIH data, in a table of their own protocol.
+
+The improvement tables' values live here too (leaderboard.improvement computes them), so a
+Table can hold its improvement table without the two modules importing each other.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,10 +29,8 @@ from bench.predictions import Predictions, load_predictions
 from bench.records import DatasetInfo, RunRecord, RunStore, as_array
 from leaderboard import published as pub
 
-if TYPE_CHECKING:
-    from leaderboard.improvement import Improvement
-
 ROWS: tuple[str, ...] = (*LABELS, "Average")
+SIGNIFICANCE = 0.05
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,6 +93,31 @@ class Column:
             per_class = np.nanstd(self.per_fold, axis=0, ddof=1)
             average = np.nanstd(self.fold_averages, ddof=1)
         return np.append(per_class, average)
+
+
+@dataclass(frozen=True, eq=False)
+class ImprovementColumn:
+    key: str
+    label: str
+    diff: np.ndarray  # (15,) AUROC points x100: 14 classes, then the Average
+    p: np.ndarray | None = None  # (15,) DeLong p-values (single split; the Average has none)
+    lo: np.ndarray | None = None  # (15,) bootstrap interval of the difference, points (k-fold)
+    hi: np.ndarray | None = None
+
+    def significant(self, row: int) -> bool:
+        if self.p is not None:
+            return bool(self.p[row] < SIGNIFICANCE)  # NaN compares False
+        if self.lo is not None:
+            return bool(self.lo[row] > 0 or self.hi[row] < 0)
+        return False
+
+
+@dataclass(frozen=True, eq=False)
+class Improvement:
+    reference: Column
+    columns: tuple[ImprovementColumn, ...]
+    test: str  # "delong", "bootstrap" or "none": what the run-vs-run cells carry
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -195,7 +220,7 @@ class PredictionCache:
 
 
 # -- grouping -----------------------------------------------------------------------------------
-def _group_key(r: RunRecord) -> tuple:
+def group_key(r: RunRecord) -> tuple:
     ds = r.dataset.fingerprint
     params = json.dumps(r.split.params, sort_keys=True)  # e.g. a subset limit recorded with the split
     if r.split.n_folds > 1:
@@ -203,11 +228,11 @@ def _group_key(r: RunRecord) -> tuple:
     return ("single", r.split.protocol, r.split.fingerprint, params, ds)
 
 
-def _order(r: RunRecord) -> tuple:
+def run_order(r: RunRecord) -> tuple:
     return (r.started, r.run_id)
 
 
-def _exclusion(r: RunRecord) -> str | None:
+def exclusion(r: RunRecord) -> str | None:
     """Why a run cannot be a result, or None."""
     if r.status != "complete":
         return f"{r.status}: {r.error}" if r.error else r.status
@@ -273,7 +298,7 @@ def _cv_columns(
         fps = [r for folds in by_method.values() for r in folds.get(fold, [])]
         if fps:
             counted = Counter(r.split.fingerprint for r in fps)
-            latest = {r.split.fingerprint: _order(r) for r in sorted(fps, key=_order)}
+            latest = {r.split.fingerprint: run_order(r) for r in sorted(fps, key=run_order)}
             fold_fp[fold] = max(counted, key=lambda fp: (counted[fp], latest[fp]))
     notes, chosen = [], {}
     for name in sorted(by_method):
@@ -286,7 +311,7 @@ def _cv_columns(
                     f"{name}: fold {fold} has runs on another split fingerprint than the other methods; left out"
                 )
             if same:
-                picked[fold] = max(same, key=_order)
+                picked[fold] = max(same, key=run_order)
         if len(picked) == n_folds:
             chosen[name] = [picked[f] for f in range(n_folds)]
         else:
@@ -310,14 +335,14 @@ def build_tables(
     groups: dict[tuple, list[RunRecord]] = defaultdict(list)
     for r in records:
         if split in ("all", r.split.protocol):
-            groups[_group_key(r)].append(r)
+            groups[group_key(r)].append(r)
     tables = []
     for runs in groups.values():
-        runs.sort(key=_order)
+        runs.sort(key=run_order)
         newest = runs[-1]
         demo = newest.dataset.kind == "demo"
-        good = [r for r in runs if _exclusion(r) is None]
-        others = tuple(OtherRun(r, _exclusion(r)) for r in runs if _exclusion(r) is not None)
+        good = [r for r in runs if exclusion(r) is None]
+        others = tuple(OtherRun(r, exclusion(r)) for r in runs if exclusion(r) is not None)
         notes: list[str] = []
         columns: list[Column] = []
         n_folds = newest.split.n_folds

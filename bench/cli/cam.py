@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.markup import escape
@@ -12,6 +13,9 @@ from bench.cli.options import ResultsOption, write_output
 from bench.config import results_dir
 from bench.ui.console import notice, out, warn
 from bench.errors import BenchError
+
+if TYPE_CHECKING:
+    from bench.ui.tables import Table
 
 DEFAULT_IMAGES = 8
 
@@ -120,11 +124,10 @@ def _wanted(index, pool: tuple[str, ...], names: list[str], n: int, image_ids: l
 
 
 def _single(store, run_id, names, n, image_ids, out_dir, data, device, quiet) -> None:
-    from tabulate import tabulate
-
     from bench.cam.pictures import write_class_grids
     from bench.cam.runs import localize, open_run, run_dataset, store_localization
     from bench.atomic import atomic_write
+    from bench.ui.tables import to_markdown
     from leaderboard.localization import run_table
 
     run = open_run(store, run_id, device=device)
@@ -135,17 +138,15 @@ def _single(store, run_id, names, n, image_ids, out_dir, data, device, quiet) ->
     record = store_localization(store, run.record, loc)
     folder = out_dir or store.run_dir(record.run_id) / "cam"
     paths = write_class_grids(run, index, wanted, folder, quiet=quiet)
-    headers, rows = run_table(record.localization)
+    table = run_table(record.localization)
     caption = (
         f"{record.method.display_name}, run {record.run_id}: {loc.cam.upper()} ({loc.layer}) at {loc.image_size} px on"
         f" {loc.n_images} test images with boxes; accuracy = share of true boxes with IoU or IoBB above T,"
         f" pointing = share of images whose heatmap peak is inside a box"
     )
-    _print_table(caption, headers, rows)
-    align = ["left"] + ["right"] * (len(headers) - 1)
-    table = tabulate(rows, headers=headers, tablefmt="pipe", disable_numparse=True, colalign=align)
+    out.print(_narrow(replace(table, caption=caption)))
     table_path = Path(folder) / "localization.md"
-    atomic_write(table_path, f"# Localization\n\n{caption}.\n\n{table}\n")
+    atomic_write(table_path, to_markdown(replace(table, title="Localization", caption=f"{caption}."), heading=1) + "\n")
     notice(f"scores stored in {store.record_path(record.run_id)}")
     notice(f"wrote {table_path} and {len(paths)} picture(s) in {folder}")
 
@@ -174,31 +175,28 @@ def _compare(store, run_ids, names, n, image_ids, out_dir, data, device, quiet) 
     notice(f"wrote {path}")
 
 
-def _print_table(caption: str, headers: list[str], rows: list[list[str]]) -> None:
-    from rich.table import Table
-
-    from rich import box
-
-    # "IoU>0.1" as "IoU" over ">.1", no column rules: eleven columns fit an 80-column terminal.
-    table = Table(caption=escape(caption), caption_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True)
-    for i, h in enumerate(headers):
-        table.add_column(escape(h.replace(">0", "\n>")), justify="left" if i == 0 else "right", no_wrap=True)
-    for row in rows:
-        table.add_row(*[escape(x) for x in row])
-    out.print(table)
+def _narrow(table: Table) -> Table:
+    """`table` for the terminal: "IoU>0.1" as "IoU" over ">.1", no column rules, so eleven
+    columns fit 80 characters."""
+    columns = tuple(replace(c, header=c.header.replace(">0", "\n>"), wrap="never") for c in table.columns)
+    return replace(table, columns=columns, frame="compact")
 
 
 def show_localization(results: Path, *, split: str, fmt: str, out_file: Path | None) -> None:
     """`bench leaderboard --localization`: print the tables and write them (markdown by default)."""
     from bench.records import RunStore
-    from leaderboard.localization import localization_tables, print_rich, render
+    from leaderboard.localization import as_table, localization_tables, render
     from leaderboard.render import EXTENSIONS
 
-    tables = localization_tables(RunStore(results).iter_records(), split=split, warn=lambda m: warn(escape(m)))
+    scan = RunStore(results).scan()
+    for problem in scan.problems:
+        warn(escape(problem))
+    tables = localization_tables(scan.records, split=split, warn=lambda m: warn(escape(m)))
     text = render(tables, fmt)
     if out_file is not None and str(out_file) == "-":
         typer.echo(text, nl=False)
         return
-    print_rich(tables, out)
+    for t in tables:
+        out.print(as_table(t))
     path = out_file or results / "leaderboard" / f"LOCALIZATION.{EXTENSIONS[fmt]}"
     write_output(path, text)

@@ -76,7 +76,7 @@ def leaderboard(
     Example: bench leaderboard --split official --reference chexnet --ci
     """
     from leaderboard.build import build_leaderboard
-    from leaderboard.render import EXTENSIONS, print_rich, render
+    from leaderboard.render import EXTENSIONS, render
 
     if localization:
         from bench.cli.cam import show_localization
@@ -104,5 +104,32 @@ def leaderboard(
     if to_stdout:
         typer.echo(text, nl=False)
         return
-    print_rich(board, out, ci=ci)
+    _print_board(board, ci=ci)
     write_output(path, text)
+
+
+def _print_board(board, *, ci: bool) -> None:
+    """The terminal's view: each table, its improvement table, notes and runs left out; the demo's
+    tables after a warning rule."""
+    from rich.text import Text
+
+    from bench.ui.tables import rich_notes
+    from leaderboard.render import DEMO_HEADING, DEMO_TEXT, sections
+
+    demo_said = False
+    for s in sections(board, ci=ci):
+        if s.table.demo and not demo_said:
+            out.rule(f"[bold yellow]{DEMO_HEADING}[/bold yellow]")
+            out.print(DEMO_TEXT, style="yellow")
+            demo_said = True
+        if s.table.columns:
+            out.print(s.auroc)
+        else:
+            out.print(Text.assemble((s.table.title, "bold"), ": no complete runs"))
+        if s.improvement is not None:
+            out.print(s.improvement)
+        if s.table.notes:
+            out.print(rich_notes(s.table.notes))
+        if s.other_runs is not None:
+            out.print(s.other_runs)
+        out.print()
