@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from bench.cli.options import DataOption
 from bench.config import data_root
@@ -47,22 +46,24 @@ def list_() -> None:
 
     Example: bench splits list
     """
+    from bench.ui.tables import Column, Table, row
     from splits import SPLITS
 
-    table = Table(title="split protocols")
-    for column in ("name", "version", "folds", "seeded", "description", "origin"):
-        table.add_column(column)
+    rows = []
     for name in SPLITS.names():
         protocol = SPLITS.get(name)
-        table.add_row(
-            protocol.usage or name,
-            str(protocol.version),
-            str(protocol.n_folds) if protocol.n_folds else "from files",
-            "yes" if protocol.uses_seed else "no",
-            protocol.description,
-            SPLITS.entry(name).origin,
+        rows.append(
+            row(
+                protocol.usage or name,
+                str(protocol.version),
+                str(protocol.n_folds) if protocol.n_folds else "from files",
+                "yes" if protocol.uses_seed else "no",
+                protocol.description,
+                SPLITS.entry(name).origin,
+            )
         )
-    out.print(table)
+    columns = tuple(Column(h) for h in ("name", "version", "folds", "seeded", "description", "origin"))
+    out.print(Table(columns, tuple(rows), title="split protocols"))
 
 
 @group.command()
@@ -79,12 +80,16 @@ def show(
     """
     from splits import pick
     from splits.audit import audit
-    from splits.report import print_show
+    from splits.report import fold_table
 
     folds, index = _folds(name, data, seed, val_fraction)
     if fold is not None:
         folds = [pick(folds, fold, name)]
-    print_show(audit(folds, index, split=name), out)
+    report = audit(folds, index, split=name)
+    out.print(f"dataset {report.dataset}, labels {report.labels_version}", markup=False)
+    for f in report.folds:
+        out.print(fold_table(report, f))
+        out.print(f"fingerprint {f.fingerprint}", soft_wrap=True)  # never wrapped: it gets copied
 
 
 @group.command("audit")
@@ -101,16 +106,35 @@ def audit_(
     Example: bench splits audit custom:./my-split --data /data/nih --json
     """
     from splits.audit import audit
-    from splits.report import print_audit
 
     folds, index = _folds(name, data, seed, val_fraction)
     report = audit(folds, index, split=name)
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=2))
     else:
-        print_audit(report, out)
+        _print_audit(report)
     if not report.ok:
         raise BenchError(f"split {name!r}: {len(report.faults)} fault(s) found", exit_code=1)
+
+
+def _print_audit(report) -> None:
+    from rich.markup import escape
+
+    from splits.report import checks_table, coverage_line, positives_tables
+
+    out.print(f"dataset {report.dataset}, labels {report.labels_version}", markup=False)
+    out.print(checks_table(report))
+    line = coverage_line(report)
+    if line is not None:
+        out.print(line, markup=False)
+    for table in positives_tables(report):
+        out.print(table)
+    for warning in report.warnings:
+        out.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+    for fault in report.faults:
+        out.print(f"[red]fault:[/red] {escape(fault)}")
+    if report.ok:
+        out.print(f"[green]no faults[/green] in {len(report.folds)} fold(s)")
 
 
 @group.command()

@@ -5,11 +5,9 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from rich.markup import escape
-from rich.table import Table
-
 from bench.sweep.launchers import Outcome
 from bench.sweep.plan import PlannedCell
+from bench.ui.tables import Cell, Column, Table, row
 
 _STYLE = {"done": "green", "skipped": "dim", "failed": "bold red"}
 
@@ -19,13 +17,12 @@ def _auroc(value: float | None) -> str:
 
 
 def plan_table(planned: Sequence[PlannedCell]) -> Table:
-    table = Table(title=f"sweep plan: {len(planned)} cell(s)")
-    for name in ("#", "cell", "method (display name)", "plan"):
-        table.add_column(name)
-    for i, p in enumerate(planned, 1):
-        plan = f"skip: complete run {p.done.run_id}" if p.done else "run"
-        table.add_row(str(i), escape(p.cell.label), escape(p.key.display_name), escape(plan))
-    return table
+    rows = tuple(
+        row(str(i), p.cell.label, p.key.display_name, f"skip: complete run {p.done.run_id}" if p.done else "run")
+        for i, p in enumerate(planned, 1)
+    )
+    columns = tuple(Column(h) for h in ("#", "cell", "method (display name)", "plan"))
+    return Table(columns, rows, title=f"sweep plan: {len(planned)} cell(s)")
 
 
 def commands(planned: Sequence[PlannedCell]) -> list[str]:
@@ -44,19 +41,21 @@ def outcome_line(outcome: Outcome, index: int, total: int) -> str:
 
 def summary_table(outcomes: Sequence[Outcome]) -> Table:
     counts = {s: sum(o.status == s for o in outcomes) for s in _STYLE}
-    title = "sweep: " + ", ".join(f"{n} {s}" for s, n in counts.items())
-    table = Table(title=title)
-    table.add_column("cell")
-    table.add_column("status")
-    table.add_column("run id", overflow="fold")  # what `bench runs show` takes: folded when narrow, never cut
-    table.add_column("mean test AUROC", justify="right")
-    table.add_column("error")
-    for o in outcomes:
-        table.add_row(
-            escape(o.cell.label),
-            f"[{_STYLE[o.status]}]{o.status}[/{_STYLE[o.status]}]",
+    columns = (
+        Column("cell"),
+        Column("status"),
+        Column("run id", wrap="fold"),  # what `bench runs show` takes: folded when narrow, never cut
+        Column("mean test AUROC", "right"),
+        Column("error"),
+    )
+    rows = tuple(
+        row(
+            o.cell.label,
+            Cell(o.status, style=_STYLE[o.status]),
             o.run_id or "",
             "" if o.status == "failed" else _auroc(o.test_auroc),
-            escape(o.error or ""),
+            o.error or "",
         )
-    return table
+        for o in outcomes
+    )
+    return Table(columns, rows, title="sweep: " + ", ".join(f"{n} {s}" for s, n in counts.items()))

@@ -2,38 +2,38 @@
 
 from __future__ import annotations
 
-from rich.table import Table
-
 from bench.labels import LABELS
+from bench.ui.tables import Cell, Column, Table, row
+
+
+def _auroc(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.4f}"
 
 
 def result_table(record) -> Table:
     test = record.metrics.test
     ci = test.ci
-    table = Table(title=f"{record.method.display_name} on {record.split.protocol} fold {record.split.fold}: test AUROC")
-    table.add_column("class")
-    table.add_column("AUROC", justify="right")
+    columns = [Column("class"), Column("AUROC", "right")]
     if ci is not None:
-        table.add_column(f"{ci.level:.0%} CI (patients)", justify="right")
-    table.add_column("positives", justify="right")
-
-    def fmt(v):
-        return "n/a" if v is None else f"{v:.4f}"
+        columns.append(Column(f"{ci.level:.0%} CI (patients)", "right"))
+    columns.append(Column("positives", "right"))
 
     positives = record.positives.test if record.positives else {}
+    rows = []
     for label in LABELS:
-        row = [label, fmt(test.auroc[label])]
+        cells = [label, _auroc(test.auroc[label])]
         if ci is not None:
-            row.append("n/a" if ci.lo[label] is None else f"{ci.lo[label]:.4f}-{ci.hi[label]:.4f}")
-        row.append(str(positives.get(label, "")))
-        table.add_row(*row)
-    mean = fmt(test.mean) + ("" if test.n_defined == len(LABELS) else f" ({test.n_defined}/{len(LABELS)})")
-    row = ["[bold]Average[/bold]", f"[bold]{mean}[/bold]"]
+            cells.append("n/a" if ci.lo[label] is None else f"{ci.lo[label]:.4f}-{ci.hi[label]:.4f}")
+        cells.append(str(positives.get(label, "")))
+        rows.append(row(*cells))
+    mean = _auroc(test.mean) + ("" if test.n_defined == len(LABELS) else f" ({test.n_defined}/{len(LABELS)})")
+    average: list[str | Cell] = [Cell("Average", bold=True), Cell(mean, bold=True)]
     if ci is not None:
-        row.append("n/a" if ci.mean_lo is None else f"{ci.mean_lo:.4f}-{ci.mean_hi:.4f}")
-    row.append("")
-    table.add_row(*row, end_section=True)
-    return table
+        average.append("n/a" if ci.mean_lo is None else f"{ci.mean_lo:.4f}-{ci.mean_hi:.4f}")
+    average.append("")
+    rows.append(row(*average, end_section=True))
+    title = f"{record.method.display_name} on {record.split.protocol} fold {record.split.fold}: test AUROC"
+    return Table(tuple(columns), tuple(rows), title=title)
 
 
 def stage_lines(record) -> list[str]:
