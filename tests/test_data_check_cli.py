@@ -9,10 +9,10 @@ from typer.testing import CliRunner
 from bench.cli import app
 from bench.data import check as check_module
 from bench.data import demo
-from bench.data.check import check_dataset
 from bench.data.dataset import open_dataset
 from bench.data.nih import load_index
 from bench.labels import LABELS
+from splits.check import check_files, check_root
 
 runner = CliRunner()
 IDS = sorted(row[0] for row in ROWS)
@@ -26,7 +26,7 @@ def good_root(path):
 
 
 def check(root, **kw):
-    return check_dataset(load_index(root), progress=False, **kw)
+    return check_root(load_index(root), progress=False, **kw)
 
 
 def assert_one_error_line(result, *needles):
@@ -164,6 +164,18 @@ def test_split_files_are_read_as_their_protocols_read_them(tmp_path):
     assert "unreadable" in result.stdout
 
 
+def test_the_dataset_check_knows_split_files_only_from_the_split_protocols(tmp_path):
+    """bench.data's check reads no split file; splits.check reads each protocol's and hands them over."""
+    root = good_root(tmp_path / "nih")
+    (root / "test_list.txt").write_text("ghost.png\n")
+    alone = check_module.check_dataset(load_index(root), progress=False)
+    assert alone.ok and alone.split_files == ()
+    official = check_files("official", load_index(root))
+    assert [(c.name, c.unknown) for c in official] == [("train_val_list.txt", ()), ("test_list.txt", ("ghost.png",))]
+    assert check_files("weng", load_index(root))[0].present is False
+    assert check(root).split_files[:2] == official
+
+
 def test_cli_unknown_split_names(tmp_path):
     root = good_root(tmp_path / "nih")
     (root / "test_list.txt").write_text("ghost.png\r\n")
@@ -196,7 +208,7 @@ def test_cli_on_the_demo(demo_root):
     result = runner.invoke(app, ["data", "check", "--data", str(demo_root), "--sample", "20"])
     assert result.exit_code == 0, result.output
     assert f"(demo v{demo.VERSION})" in result.stdout and "warning" not in result.stdout
-    report = check_dataset(load_index(demo_root), sample=5, progress=False)
+    report = check_root(load_index(demo_root), sample=5, progress=False)
     assert report.kind == "demo" and report.ok and report.demo_version == demo.VERSION
     assert all(count > 0 for count in report.positives.values())
     assert all(c.present for c in report.split_files)

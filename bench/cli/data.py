@@ -25,17 +25,80 @@ def check(
 
     Example: bench data check --data /data/nih
     """
-    from bench.data.check import check_dataset, render_report
     from bench.data.dataset import open_dataset
+    from splits.check import check_root
 
     index = open_dataset(data_root(data))
-    report = check_dataset(index, full=full, sample=sample, workers=workers)
-    render_report(report)
+    report = check_root(index, full=full, sample=sample, workers=workers)
+    _print_report(report)
     if not report.ok:
         raise BenchError(
             f"dataset check found {len(report.errors)} problem(s) in {index.root}: {report.errors[0]}",
             hint="see the report above",
         )
+
+
+def _print_report(report) -> None:
+    from rich.markup import escape
+
+    from bench.ui.console import out
+    from bench.ui.tables import Column, Table, row
+
+    n = report.n_images
+    summary = [
+        ("labels", f"{report.labels_version} ({report.labels_file})"),
+        ("fingerprint", report.fingerprint[:16]),
+    ]
+    if report.images_checked:
+        sizes = ", ".join(f"{size}: {count}" for size, count in report.sizes.items()) or "-"
+        what = "all" if report.decoded == report.found else "a random sample"
+        summary += [
+            ("images", f"{n} listed, {report.found} found, {report.missing} missing, {report.extra} unlisted"),
+            ("decoded", f"{report.decoded} ({what}), {report.decode_failed} failed; sizes {sizes}"),
+        ]
+    else:
+        summary.append(("images", f"{n} listed (not looked for)"))
+    summary += [
+        ("patients", str(report.patients)),
+        ("views", ", ".join(f"{view} {count}" for view, count in report.views.items())),
+        ("no finding", f"{report.no_finding} ({100 * report.no_finding / n:.1f}%)"),
+    ]
+    if report.boxes is None:
+        summary.append(("boxes", "none (no BBox_List_2017.csv)"))
+    else:
+        classes = ", ".join(f"{name} {count}" for name, count in report.box_classes.items())
+        counts = f"{report.boxes} on {report.box_images} images, {len(report.box_classes)} classes"
+        summary.append(("boxes", f"{counts}: {classes}"))
+    kind = report.kind if report.demo_version is None else f"{report.kind} v{report.demo_version}"
+    out.print(Table((Column(key=True), Column()), tuple(row(*r) for r in summary),
+                    title=f"Dataset {report.root} ({kind})", show_header=False))
+
+    positives = tuple(
+        row(name, str(count), f"{100 * count / n:.2f}", style="red" if count == 0 else "")
+        for name, count in report.positives.items()
+    )
+    columns = (Column("class"), Column("positives", "right"), Column("%", "right"))
+    out.print(Table(columns, positives, title="Positives per class"))
+
+    files = []
+    for check in report.split_files:
+        if check.problem:
+            files.append(row(check.protocol, check.name, "unreadable", "-", "-", style="red"))
+        elif check.present:
+            files.append(row(check.protocol, check.name, "yes", str(check.n_ids), str(len(check.unknown)),
+                             style="red" if check.unknown else ""))
+        else:
+            files.append(row(check.protocol, check.name, "no", "-", "-", style="dim"))
+    columns = (Column("protocol"), Column("file"), Column("present"), Column("images", "right"),
+               Column("not in dataset", "right"))
+    out.print(Table(columns, tuple(files), title="Split files"))
+
+    for message in report.warnings:
+        out.print(f"[yellow]warning:[/yellow] {escape(message)}")
+    for message in report.errors:
+        out.print(f"[red]problem:[/red] {escape(message)}")
+    if report.ok:
+        out.print("[green]OK[/green]: no problems found")
 
 
 @group.command("demo")

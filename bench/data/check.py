@@ -1,33 +1,23 @@
-"""`bench data check`: what a dataset root holds and what is wrong with it."""
+"""`bench data check`'s look at a dataset root: images, labels, boxes, and the split files'
+checks it is given (the split protocols read their own files: splits.check)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from bench.ui.console import err, out
 from bench.data.cache import default_workers, parallel_map
+from bench.data.demo import VERSION as DEMO_VERSION
 from bench.data.images import ImageError, read_grey
 from bench.data.index import DatasetIndex
-from bench.data.demo import VERSION as DEMO_VERSION
 from bench.data.nih import demo_meta, find_images, unknown_ids
-from bench.errors import BenchError
 from bench.labels import LABELS
-from splits import official, weng
-from splits.listfiles import read_list
+from bench.ui.progress import progress_bar
 
-OFFICIAL_FILES = (official.TRAIN_VAL, official.TEST)
-WENG_DIR = weng.ROOT_FOLDER
-WENG_FILES = tuple(weng.FILES.values())
-LIST_FORMATS = {"official": official.LIST_FORMAT, "weng": weng.LIST_FORMAT}
 _SHOWN = 3  # examples quoted per problem
 _DECODE_ERRORS_KEPT = 5
 DECODE_CHUNK = 64  # images per decoding task: short tasks, so Ctrl-C stops soon
@@ -36,7 +26,7 @@ DECODE_CHUNK = 64  # images per decoding task: short tasks, so Ctrl-C stops soon
 @dataclass(frozen=True)
 class SplitFileCheck:
     name: str  # relative to the root, e.g. "weng/test_list.txt"
-    protocol: str  # "official" or "weng"
+    protocol: str  # the split protocol that reads it
     present: bool
     n_ids: int = 0
     unknown: tuple[str, ...] = ()  # names not in the dataset (all of them)
@@ -81,33 +71,6 @@ def _examples(names) -> str:
     return ", ".join(names[:_SHOWN]) + (", ..." if len(names) > _SHOWN else "")
 
 
-def split_file_paths(root: Path) -> list[tuple[str, str, Path]]:
-    """(protocol, shown name, path) of every split file a root may hold; weng lists in root/weng or root."""
-    paths = [("official", name, root / name) for name in OFFICIAL_FILES]
-    if (root / WENG_DIR).is_dir():
-        paths += [("weng", f"{WENG_DIR}/{name}", root / WENG_DIR / name) for name in WENG_FILES]
-    else:  # a flat root: its test_list.txt is the official one
-        paths += [("weng", name, root / name) for name in WENG_FILES if name not in OFFICIAL_FILES]
-    return paths
-
-
-def _check_split_files(index: DatasetIndex) -> tuple[SplitFileCheck, ...]:
-    """Each split file read with the reader and format its protocol uses, so a file that passes
-    here is one `bench run` accepts."""
-    checks = []
-    for protocol, name, path in split_file_paths(index.root):
-        if not path.is_file():
-            checks.append(SplitFileCheck(name, protocol, present=False))
-            continue
-        try:
-            ids = read_list(path, expect=LIST_FORMATS[protocol]).names
-        except BenchError as exc:
-            checks.append(SplitFileCheck(name, protocol, True, problem=exc.one_line()))
-            continue
-        checks.append(SplitFileCheck(name, protocol, True, len(ids), tuple(unknown_ids(ids, index))))
-    return tuple(checks)
-
-
 def _decode_chunk(task: tuple[int, list[str]]) -> tuple[int, int, list[str], Counter]:
     start, paths = task
     failed, sizes = [], Counter()
@@ -126,16 +89,14 @@ def _decode(paths: list[str], progress: bool, workers: int) -> tuple[list[str], 
     tasks = [(start, paths[start : start + DECODE_CHUNK]) for start in range(0, len(paths), DECODE_CHUNK)]
     failed: dict[int, list[str]] = {}
     sizes: Counter = Counter()
-    columns = (TextColumn("decoding images"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with (
-        Progress(*columns, console=err, disable=not progress or not paths, transient=True) as bar,
+        progress_bar("decoding images", len(paths), enabled=progress and bool(paths)) as bar,
         contextlib.closing(parallel_map(_decode_chunk, tasks, min(workers, len(tasks)))) as results,
     ):
-        task = bar.add_task("decode", total=len(paths))
         for start, n, chunk_failed, chunk_sizes in results:
             failed[start] = chunk_failed
             sizes.update(chunk_sizes)
-            bar.advance(task, n)
+            bar.advance(n)
     return [message for start in sorted(failed) for message in failed[start]], sizes
 
 
@@ -147,9 +108,10 @@ def check_dataset(
     seed: int = 0,
     progress: bool = True,
     workers: int | None = None,
+    split_files: Sequence[SplitFileCheck] = (),
 ) -> CheckReport:
     """Count and verify what `index` describes; decodes `sample` random images (all if `full`)
-    in `workers` processes (default: min(4, CPUs))."""
+    in `workers` processes (default: min(4, CPUs)). `split_files`' problems count as the root's."""
     frame = index.frame
     errors: list[str] = []
     warnings: list[str] = []
@@ -182,7 +144,6 @@ def check_dataset(
         decoded = 0
         warnings.append("images were not looked for")
 
-    split_files = _check_split_files(index)
     for check in split_files:
         if check.problem:
             errors.append(check.problem)
@@ -237,71 +198,10 @@ def check_dataset(
         no_finding=int((labels.sum(axis=1) == 0).sum()),
         views={str(k): int(v) for k, v in frame["view"].value_counts().items()},
         patients=int(frame["patient_id"].nunique()),
-        split_files=split_files,
+        split_files=tuple(split_files),
         boxes=None if boxes is None else len(boxes),
         box_images=0 if boxes is None else int(boxes["image_id"].nunique()),
         box_classes=box_classes,
         errors=tuple(errors),
         warnings=tuple(warnings),
     )
-
-
-def render_report(report: CheckReport, console: Console | None = None) -> None:
-    """Print `report` as Rich tables."""
-    console = console or out
-    n = report.n_images
-    kind = report.kind if report.demo_version is None else f"{report.kind} v{report.demo_version}"
-    summary = Table(title=f"Dataset {escape(report.root)} ({kind})", show_header=False, title_justify="left")
-    summary.add_column(style="bold")
-    summary.add_column()
-    summary.add_row("labels", escape(f"{report.labels_version} ({report.labels_file})"))
-    summary.add_row("fingerprint", report.fingerprint[:16])
-    if report.images_checked:
-        counts = f"{n} listed, {report.found} found, {report.missing} missing, {report.extra} unlisted"
-        summary.add_row("images", counts)
-        sizes = ", ".join(f"{size}: {count}" for size, count in report.sizes.items()) or "-"
-        what = "all" if report.decoded == report.found else "a random sample"
-        summary.add_row("decoded", f"{report.decoded} ({what}), {report.decode_failed} failed; sizes {sizes}")
-    else:
-        summary.add_row("images", f"{n} listed (not looked for)")
-    summary.add_row("patients", str(report.patients))
-    summary.add_row("views", ", ".join(f"{view} {count}" for view, count in report.views.items()))
-    summary.add_row("no finding", f"{report.no_finding} ({100 * report.no_finding / n:.1f}%)")
-    if report.boxes is None:
-        summary.add_row("boxes", "none (no BBox_List_2017.csv)")
-    else:
-        classes = ", ".join(f"{name} {count}" for name, count in report.box_classes.items())
-        counts = f"{report.boxes} on {report.box_images} images, {len(report.box_classes)} classes"
-        summary.add_row("boxes", f"{counts}: {classes}")
-    console.print(summary)
-
-    classes = Table(title="Positives per class", title_justify="left")
-    classes.add_column("class")
-    classes.add_column("positives", justify="right")
-    classes.add_column("%", justify="right")
-    for name, count in report.positives.items():
-        classes.add_row(name, str(count), f"{100 * count / n:.2f}", style="red" if count == 0 else None)
-    console.print(classes)
-
-    splits = Table(title="Split files", title_justify="left")
-    splits.add_column("protocol")
-    splits.add_column("file")
-    splits.add_column("present")
-    splits.add_column("images", justify="right")
-    splits.add_column("not in dataset", justify="right")
-    for check in report.split_files:
-        if check.problem:
-            splits.add_row(check.protocol, escape(check.name), "unreadable", "-", "-", style="red")
-        elif check.present:
-            splits.add_row(check.protocol, escape(check.name), "yes", str(check.n_ids), str(len(check.unknown)),
-                           style="red" if check.unknown else None)
-        else:
-            splits.add_row(check.protocol, escape(check.name), "no", "-", "-", style="dim")
-    console.print(splits)
-
-    for message in report.warnings:
-        console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
-    for message in report.errors:
-        console.print(f"[red]problem:[/red] {escape(message)}", highlight=False)
-    if report.ok:
-        console.print("[green]OK[/green]: no problems found")
