@@ -5,10 +5,17 @@ from __future__ import annotations
 import difflib
 import functools
 
-from torch import nn
+from typing import TYPE_CHECKING
 
 from bench.errors import BenchError
 from bench.labels import NUM_CLASSES
+
+if TYPE_CHECKING:  # torch loads only when a model is built: specs and run plans stay torch-free
+    from torch import nn
+
+# From scratch only: residual branches' last BatchNorm weight 0 (each block starts as the
+# identity) or 1 (PyTorch's default); None leaves the model as timm builds it.
+RESIDUAL_INITS = ("identity", "random")
 
 
 def timm_name(backbone: str, pretrained: str = "imagenet") -> str:
@@ -69,8 +76,7 @@ def init_residual_branches(model: nn.Module, how: str) -> nn.Module:
     weights near zero, so the network stays shallow (mean test AUROC 0.61 after 5 epochs; 0.70 random)."""
     from timm.models._efficientnet_blocks import DepthwiseSeparableConv, EdgeResidual, InvertedResidual
     from timm.models.resnet import BasicBlock, Bottleneck
-
-    from bench.method.spec import RESIDUAL_INITS
+    from torch import nn
 
     if how not in RESIDUAL_INITS:
         raise ValueError(f"residual init must be one of {RESIDUAL_INITS}, got {how!r}")

@@ -218,17 +218,18 @@ def test_stage_lr_defaults_to_optimizer_lr():
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: d.update(gamma=1), r"unknown key 'gamma'"),
-        (lambda d: d["loss"].update(gama=1.0), r"loss: unknown key 'gama' \(did you mean 'gamma'\?\)"),
-        (lambda d: d["optimizer"].update(lr="fast"), r"optimizer.lr: expected a number, got str 'fast'"),
+        (lambda d: d.update(gamma=1), r"method spec: unknown field 'gamma'"),
+        (lambda d: d["loss"].update(gama=1.0), r"unknown field 'loss\.gama' \(did you mean 'gamma'\?\)"),
+        (lambda d: d["optimizer"].update(lr="fast"), r"field 'optimizer\.lr' should be a number, got str 'fast'"),
         (
             lambda d: d["presets"]["demo"][0].update(image_size=64.5),
-            r"presets.demo\[0\].image_size: expected an integer",
+            r"field 'presets\.demo\[0\]\.image_size' should be an integer",
         ),
-        (lambda d: d["presets"].update(smoke={}), r"presets.smoke: expected a list"),
-        (lambda d: d.pop("backbone"), r"missing key\(s\) 'backbone'"),
-        (lambda d: d.update(augmentation="hflip"), r"augmentation: expected a list"),
-        (lambda d: d["schedule"].update(patience=True), r"schedule.patience: expected an integer, got bool"),
+        (lambda d: d["presets"].update(smoke={}), r"field 'presets\.smoke' should be a list"),
+        (lambda d: d.pop("backbone"), r"field 'backbone' is missing"),
+        (lambda d: d.update(augmentation="hflip"), r"field 'augmentation' should be a list"),
+        (lambda d: d["schedule"].update(patience=True), r"field 'schedule\.patience' should be an integer, got bool"),
+        (lambda d: d["loss"].update(beta=2.0), r"field 'loss': loss\.beta must be in \(0, 1\), got 2\.0"),
     ],
 )
 def test_from_dict_rejects_bad_input(mutate, message):

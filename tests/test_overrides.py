@@ -106,7 +106,7 @@ def test_run_with_set_records_overrides_and_display_name(demo_root, tmp_path, on
         "--limit", "40", "--quiet", "--set", "stages.0.batch_size=4", "--set", "optimizer.lr=3e-4",
     ])
     assert result.exit_code == 0, result.output
-    (record,) = RunStore(tmp_path).iter_records()
+    (record,) = RunStore(tmp_path).find()
     assert record.status == "complete"
     assert record.method.name == "chexnet"
     assert record.method.display_name == "chexnet[optimizer.lr=0.0003,stages.0.batch_size=4]"

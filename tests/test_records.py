@@ -38,7 +38,7 @@ def test_minimal_record_round_trips(tmp_path):
     path = store.write(record)
     assert path == tmp_path / "runs" / record.run_id / "record.json"
     data = json.loads(path.read_text())
-    assert list(data)[0] == "schema_version" and data["schema_version"] == SCHEMA_VERSION == 1
+    assert list(data)[0] == "schema_version" and data["schema_version"] == SCHEMA_VERSION == 2 and data["kind"] == "trained"
     assert data["ended"] is None and data["metrics"] == {"val": None, "test": None}
     assert store.load(record.run_id) == record
 
@@ -108,8 +108,12 @@ def test_missing_field_is_named(tmp_path):
         (("seed",), "0", r"field 'seed' should be an integer, got str"),
         (("split", "allow_leakage"), 1, r"field 'split\.allow_leakage' should be true or false"),
         (("stages",), [{"index": 0}], r"field 'stages\[0\]\.image_size' is missing"),
-        (("status",), "done", r"status 'done' is not one of running, complete, failed, interrupted"),
-        (("dataset", "kind"), "chexpert", r"dataset kind 'chexpert' is not demo or nih"),
+        (("status",), "done", r"field 'status' is 'done', not one of running, complete, failed, interrupted"),
+        (("dataset", "kind"), "chexpert", r"field 'dataset\.kind' is 'chexpert', not one of demo, nih"),
+        (("kind",), "borrowed", r"field 'kind' is 'borrowed', not one of trained, external"),
+        (("seed",), True, r"field 'seed' should be an integer, got bool True"),
+        (("stages",), [{"index": 0, "image_size": 64, "batch_size": 8, "epochs_planed": 1}],
+         r"unknown field 'stages\[0\]\.epochs_planed' \(did you mean 'epochs_planned'\?\)"),
         (("schema_version",), "1", r"field 'schema_version' should be an integer"),
         (("surprise",), 1, r"unknown field 'surprise'"),
     ],
@@ -127,13 +131,13 @@ def test_ill_typed_fields_are_refused(tmp_path, path, value, message):
 def test_per_class_keys_must_be_the_labels():
     data = minimal_record().to_json()
     data["positives"] = {"train": {"Atelectasis": 1}, "val": {}, "test": {}}
-    with pytest.raises(RecordError, match=r"field 'positives': Positives\.train must have one value per label"):
+    with pytest.raises(RecordError, match=r"r: field 'positives\.train' must have one value per label \(missing \['Cardiomegaly'"):
         RunRecord.from_json(data, source="r")
 
 
 def test_future_schema_is_a_distinct_error(tmp_path):
-    data = minimal_record().to_json() | {"schema_version": 2, "new_field": {}}
-    with pytest.raises(FutureSchemaError, match="schema_version 2 is newer.*upgrade cxr-bench"):
+    data = minimal_record().to_json() | {"schema_version": SCHEMA_VERSION + 1, "new_field": {}}
+    with pytest.raises(FutureSchemaError, match=f"schema_version {SCHEMA_VERSION + 1} is newer.*upgrade cxr-bench"):
         RunRecord.from_json(data, source="r")
 
 
@@ -159,7 +163,7 @@ def test_atomic_write_survives_a_crash(tmp_path, monkeypatch):
     assert list(store.run_dir(other.run_id).iterdir()) == []
 
 
-def test_iter_records_skips_corrupt_and_future_with_a_warning(tmp_path, capsys):
+def test_scan_returns_what_it_cannot_read_and_prints_nothing(tmp_path, capsys):
     store = RunStore(tmp_path)
     good = minimal_record("20261125-180000-m-official-f0-s0-0001")
     store.write(good)
@@ -172,11 +176,14 @@ def test_iter_records_skips_corrupt_and_future_with_a_warning(tmp_path, capsys):
     empty = store.runs_dir / "20261125-180300-m-official-f0-s0-0004"
     empty.mkdir()
 
-    assert [r.run_id for r in store.iter_records()] == [good.run_id]
-    err = capsys.readouterr().err
-    assert f"skipping {truncated}: not a readable JSON record" in err
-    assert f"skipping {future}: schema_version 99 is newer" in err
-    assert f"skipping {empty}: no record.json" in err
+    scan = store.scan()
+    assert [r.run_id for r in scan.records] == [good.run_id]
+    assert [r.run_id for r in store.find()] == [good.run_id]
+    assert capsys.readouterr().err == ""
+    assert len(scan.problems) == 3
+    assert scan.problems[0].startswith(f"skipping {truncated}: not a readable JSON record")
+    assert scan.problems[1].startswith(f"skipping {future}: schema_version 99 is newer")
+    assert scan.problems[2].startswith(f"skipping {empty}: no record.json")
 
 
 def test_find_filters_and_refuses_unknown_status(tmp_path):

@@ -47,6 +47,19 @@ PretrainedOption = Annotated[
     typer.Option("--pretrained/--no-pretrained", help="ImageNet weights; default on for NIH data, off for the demo.", show_default=False),
 ]
 PluginOption = Annotated[Optional[list[Path]], typer.Option("--plugin", help="A plugin file that registers methods (repeatable).")]
+SplitSeedOption = Annotated[int, typer.Option(help="Seed of the split protocol (validation carve-out, k-fold).")]
+ValFractionOption = Annotated[float, typer.Option(help="Share of train_val patients held out for validation (official).")]
+PatienceOption = Annotated[Optional[int], typer.Option(help="Early stopping: epochs without a better mean val AUROC.")]
+AllowLeakageOption = Annotated[bool, typer.Option(help="Run even if train/val/test share images or patients (recorded).")]
+WorkersOption = Annotated[
+    int,
+    typer.Option(help="Loader worker processes (0: load in this process); they also fill the image cache (0: min(4, CPUs))."),
+]
+NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Read the PNGs instead of the decode-once image cache.")]
+CompileOption = Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA only).")]
+PerRankBatchOption = Annotated[
+    bool, typer.Option("--per-rank-batch", help="With several processes, give each the whole batch instead of a share of it.")
+]
 
 
 def write_output(path: Path, text: str) -> None:

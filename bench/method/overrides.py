@@ -10,24 +10,21 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
-import re
-import types
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from bench.errors import BenchError
 from bench.method.spec import MethodSpec
+from bench.models import check_image_size
+from bench.schema import SchemaError, hints, parse_text, strip
 
 # MethodSpec fields that name or document the method, or pick the stages `resolve` already chose.
 FIXED = ("name", "description", "citation", "equations", "notes", "preset", "presets")
-_INT = re.compile(r"^[+-]?\d+$")
-_TRUE, _FALSE, _NONE = ("true", "yes", "on", "1"), ("false", "no", "off", "0"), ("none", "null")
 
 
-class OverrideError(BenchError):
+class OverrideError(SchemaError):
     """A `--set` that is malformed, names no settable field, or has a value of the wrong type."""
 
 
@@ -59,7 +56,7 @@ def apply_overrides(spec: MethodSpec, items: Sequence[str]) -> tuple[MethodSpec,
         seen.add(key)
         parts = key.split(".")
         tp, current = _locate(spec, parts, key)
-        value = _coerce(text, tp, current, key)
+        value = parse_text(text, tp, what=f"--set {key}={text}", current=current, error=OverrideError)
         try:
             spec = _replace(spec, parts, value)
             if key == "backbone" or key.endswith(".image_size"):
@@ -89,8 +86,6 @@ def settable_keys(spec: MethodSpec) -> list[str]:
 
 
 def _check_sizes(spec: MethodSpec) -> None:
-    from bench.models import check_image_size
-
     for stage in spec.stages:
         check_image_size(spec.backbone, stage.image_size)
 
@@ -108,8 +103,8 @@ def _unknown(spec: MethodSpec, key: str, why: str | None = None) -> OverrideErro
 
 
 def _fields(obj: Any, top: bool) -> dict[str, Any]:
-    hints = typing.get_type_hints(type(obj))
-    return {f.name: hints[f.name] for f in dataclasses.fields(obj) if not (top and f.name in FIXED)}
+    types_ = hints(type(obj))
+    return {f.name: strip(types_[f.name])[0] for f in dataclasses.fields(obj) if not (top and f.name in FIXED)}
 
 
 def _locate(spec: MethodSpec, parts: list[str], key: str) -> tuple[Any, Any]:
@@ -176,63 +171,6 @@ def _keys(obj: Any, prefix: str, top: bool = False) -> list[str]:
 
 
 # -- values --------------------------------------------------------------------------------------
-def _coerce(text: str, tp: Any, current: Any, key: str) -> Any:
-    def wrong(expected: str) -> OverrideError:
-        return OverrideError(f"--set {key}={text}: expected {expected}, got {text!r}")
-
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (Union, types.UnionType):
-        if type(None) in args and text.lower() in _NONE:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(text, inner, current, key)
-    if tp is Any:  # free-form params: read the value as a literal, keeping a float field a float
-        value = _literal(text)
-        return float(value) if isinstance(current, float) and type(value) is int else value
-    if origin is tuple:
-        items = [t.strip() for t in text.split(",")] if text else []
-        return tuple(_coerce(t, args[0], None, key) for t in items)
-    if tp is bool:
-        if text.lower() not in _TRUE + _FALSE:
-            raise wrong("true or false")
-        return text.lower() in _TRUE
-    if tp is int:
-        if not _INT.match(text):
-            raise wrong("an integer")
-        return int(text)
-    if tp is float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise wrong("a number") from None
-        if not math.isfinite(value):
-            raise wrong("a finite number")
-        return value
-    if tp is str:
-        if not text:
-            raise wrong("a non-empty string")
-        return text
-    raise TypeError(f"--set: no coercion for type {tp!r}")  # a spec field type this module misses: a bug
-
-
-def _literal(text: str) -> Any:
-    """An int, float, bool, None, a comma-separated tuple of those, else the string itself."""
-    if "," in text:
-        return tuple(_literal(t.strip()) for t in text.split(","))
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in _NONE:
-        return None
-    if _INT.match(text):
-        return int(text)
-    try:
-        value = float(text)
-    except ValueError:
-        return text
-    return value if math.isfinite(value) else text
-
-
 def _show(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()

@@ -11,12 +11,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
-import types
-import typing
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
-from bench.errors import BenchError
+from bench.models import RESIDUAL_INITS, check_image_size
+from bench.schema import SchemaError, decode, encode, freeze
 
 LOSS_NAMES = ("bce", "focal")
 WEIGHTINGS = ("none", "wang", "class_balanced", "cb_both")
@@ -29,16 +28,13 @@ OPTIMIZER_PARAMS: dict[str, tuple[str, ...]] = {
 SCHEDULES = ("plateau",)
 AUGMENTATIONS = ("hflip",)
 PRESETS = ("paper", "demo", "smoke")
-# From scratch only: residual branches' last BatchNorm weight 0 (each block starts as the
-# identity) or 1 (PyTorch's default); None leaves the model as timm builds it.
-RESIDUAL_INITS = ("identity", "random")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _PRETRAINED = re.compile(r"^imagenet(:[A-Za-z0-9_.-]+)?$")
 
 
-class SpecError(BenchError):
+class SpecError(SchemaError):
     """A method spec that is malformed or inconsistent."""
 
 
@@ -78,7 +74,7 @@ class LossSpec:
         _require(self.scale > 0.0, f"loss.scale must be positive, got {self.scale}")
         _require(0.0 <= self.alpha <= 1.0, f"loss.alpha must be in [0, 1], got {self.alpha}")
         _require(self.gamma >= 0.0, f"loss.gamma must be >= 0, got {self.gamma}")
-        _set(self, "params", _freeze(dict(self.params)))
+        _set(self, "params", freeze(dict(self.params)))
 
     def summary(self) -> str:
         if self.name == "focal":
@@ -106,7 +102,7 @@ class OptimizerSpec:
 
     def __post_init__(self) -> None:
         _require(self.lr > 0.0, f"optimizer.lr must be positive, got {self.lr}")
-        _set(self, "params", _freeze(dict(self.params)))
+        _set(self, "params", freeze(dict(self.params)))
         allowed = OPTIMIZER_PARAMS.get(self.name)
         unknown = sorted(set(self.params) - set(allowed or self.params))
         _require(
@@ -280,8 +276,6 @@ class MethodSpec:
             )
             for s in stages
         )
-        from bench.models import check_image_size
-
         for stage in stages:
             check_image_size(self.backbone, stage.image_size)
         return dataclasses.replace(self, preset=preset, stages=stages)
@@ -289,100 +283,9 @@ class MethodSpec:
     # -- JSON -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (tuples become lists); `from_dict` reads it back to an equal spec."""
-        return _thaw(dataclasses.asdict(self))
+        return encode(self)
 
     @classmethod
-    def from_dict(cls, data: Any) -> MethodSpec:
+    def from_dict(cls, data: Any, *, source: str = "method spec") -> MethodSpec:
         """Validate and build from `to_dict` output (e.g. a run record's method spec)."""
-        return _decode(cls, data, "")
-
-
-# -- decoding JSON into the dataclasses above ---------------------------------------------------
-def _freeze(value: Any) -> Any:
-    """JSON values with lists as tuples (comparable with hand-written specs after a round trip)."""
-    if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _freeze(v) for k, v in value.items()}
-    return value
-
-
-def _thaw(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return [_thaw(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _thaw(v) for k, v in value.items()}
-    return value
-
-
-def _type_name(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
-
-
-def _at(where: str) -> str:
-    return f"method spec, {where}" if where else "method spec"
-
-
-def _wrong(where: str, expected: str, value: Any) -> SpecError:
-    return SpecError(f"{_at(where)}: expected {expected}, got {_type_name(value)} {value!r}")
-
-
-def _decode(tp: Any, value: Any, where: str) -> Any:
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if tp is Any:
-        return _freeze(value)
-    if dataclasses.is_dataclass(tp):
-        return _decode_dataclass(tp, value, where)
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _decode(inner, value, where)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise _wrong(where, "a list", value)
-        return tuple(_decode(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
-    if origin is dict:
-        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-            raise _wrong(where, "an object with string keys", value)
-        return {k: _decode(args[1], v, f"{where}.{k}") for k, v in value.items()}
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise _wrong(where, "true or false", value)
-        return value
-    if tp is int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise _wrong(where, "an integer", value)
-        return value
-    if tp is float:
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise _wrong(where, "a number", value)
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise _wrong(where, "a string", value)
-        return value
-    raise TypeError(f"{_at(where)}: no decoder for type {tp!r}")  # a bug in the spec classes, not user input
-
-
-def _decode_dataclass(cls: type, data: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise _wrong(where, "an object", data)
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1)
-            raise SpecError(
-                f"{_at(where)}: unknown key {key!r}",
-                hint=f"did you mean {close[0]!r}?" if close else f"keys: {', '.join(fields)}",
-            )
-    missing = [
-        name
-        for name, f in fields.items()
-        if name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise SpecError(f"{_at(where)}: missing key(s) {', '.join(map(repr, missing))}")
-    kwargs = {key: _decode(hints[key], value, f"{where}.{key}" if where else key) for key, value in data.items()}
-    return cls(**kwargs)
+        return decode(cls, data, source=source, error=SpecError)

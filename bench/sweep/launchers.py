@@ -41,7 +41,7 @@ def last_line(text: str) -> Optional[str]:
 
 def finished(planned: PlannedCell, store: RunStore, before: set[str], returncode: int, error: Optional[str]) -> Outcome:
     """The outcome of a cell whose process exited: its new run in `store` (ids not in `before`)."""
-    new = [r for r in runs_of(list(store.iter_records()), planned.key) if r.run_id not in before]
+    new = [r for r in runs_of(list(store.find()), planned.key) if r.run_id not in before]
     complete = [r for r in new if r.status == "complete"]
     if returncode == 0 and complete:
         run = complete[-1]

@@ -34,10 +34,10 @@ def runs_of(records: list[RunRecord], key: CellKey) -> list[RunRecord]:
 
 def complete_runs(store: RunStore) -> dict[CellKey, RunRecord]:
     """The newest complete run of every cell in the store."""
-    return {CellKey.of(r): r for r in store.iter_records() if r.status == "complete"}
+    return {CellKey.of(r): r for r in store.find() if r.status == "complete"}
 
 
 def resumable_run(store: RunStore, key: CellKey) -> RunRecord | None:
     """The newest run of the cell that stopped before completing, if any."""
-    runs = [r for r in runs_of(list(store.iter_records()), key) if r.status in RESUMABLE]
+    runs = [r for r in runs_of(list(store.find()), key) if r.status in RESUMABLE]
     return runs[-1] if runs else None

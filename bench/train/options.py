@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional
+
+from bench.schema import decode, encode
 
 PRESETS = ("paper", "demo", "smoke")
 
@@ -39,18 +40,11 @@ class RunOptions:
     quiet: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["plugins"] = list(self.plugins)
-        data["overrides"] = list(self.overrides)
-        return data
+        return encode(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "RunOptions":
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        values["plugins"] = tuple(values.get("plugins", ()))
-        values["overrides"] = tuple(values.get("overrides", ()))
-        return cls(**values)
+    def from_json(cls, data: Any, *, source: str = "run options") -> RunOptions:
+        return decode(cls, data, source=source)
 
 
 def default_preset(preset: str | None, dataset_kind: str) -> str:

@@ -1,0 +1,296 @@
+"""The run record's schema: typed, frozen dataclasses, version 2 (`migrations` reads version 1).
+
+Per-class values are dicts keyed by the canonical label names; None marks a value that is not
+known yet or undefined (JSON has no NaN). Records are frozen: update one with
+`dataclasses.replace` (or `finished`) and `RunStore.write`. Field by field: docs/records.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal, Optional
+
+from bench.labels import LABELS
+from bench.schema import Check, SchemaError, checked, decode, encode
+
+SCHEMA_VERSION = 2
+STATUSES: tuple[str, ...] = ("running", "complete", "failed", "interrupted")
+DATASET_KINDS: tuple[str, ...] = ("demo", "nih")
+RUN_KINDS: tuple[str, ...] = ("trained", "external")
+# Below this test AUROC on real data a run is a failed sanity check (docs/domain.md section 6).
+SANITY_MIN_AUROC = 0.55
+
+
+class RecordError(SchemaError):
+    """A record.json that is unreadable, incomplete or ill-typed."""
+
+
+class FutureSchemaError(RecordError):
+    """A record written by a newer cxr-bench (schema_version above ours)."""
+
+
+def _one_per_label(value: Any) -> str | None:
+    if set(value) == set(LABELS):
+        return None
+    missing = [x for x in LABELS if x not in value]
+    unknown = [x for x in value if x not in LABELS]
+    return f"must have one value per label (missing {missing}, unknown {unknown})"
+
+
+PerClass = Annotated[dict[str, Optional[float]], Check(_one_per_label)]  # None: undefined or not yet known
+Counts = Annotated[dict[str, int], Check(_one_per_label)]  # label -> positives
+
+
+def _one_of(options: tuple[str, ...]) -> Check:
+    return Check(lambda value: None if value in options else f"is {value!r}, not one of {', '.join(options)}")
+
+
+class _Checked:
+    def __post_init__(self) -> None:
+        checked(self)
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    name: str  # the registry name, e.g. "wfocal-effb3"
+    display_name: str  # the name shown in tables; carries overrides, e.g. "wfocal-effb3[loss.beta=0.99998]"
+    spec: dict[str, Any]  # the fully resolved MethodSpec as plain JSON
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_spec(cls, spec: Any, *, display_name: str | None = None, overrides: dict | None = None) -> MethodInfo:
+        """From a MethodSpec dataclass (or a plain dict with a "name")."""
+        as_dict = encode(spec)
+        return cls(as_dict["name"], display_name or as_dict["name"], as_dict, dict(overrides or {}))
+
+
+@dataclass(frozen=True)
+class SplitInfo:
+    protocol: str  # "official", "kfold5", "weng", "custom:PATH"
+    version: int
+    fold: int
+    n_folds: int
+    seed: Optional[int]  # None for protocols that draw nothing at random (weng, custom)
+    fingerprint: str
+    params: dict[str, Any] = field(default_factory=dict)
+    allow_leakage: bool = False
+
+    @classmethod
+    def from_fold(cls, fold: Any, *, allow_leakage: bool = False) -> SplitInfo:
+        """From a `splits.base.Fold`."""
+        return cls(
+            fold.protocol, fold.version, fold.fold, fold.n_folds, fold.seed, fold.fingerprint,
+            encode(dict(fold.params)), allow_leakage,
+        )
+
+
+@dataclass(frozen=True)
+class DatasetInfo(_Checked):
+    kind: Annotated[str, _one_of(DATASET_KINDS)]
+    root: str
+    labels_file: Optional[str]
+    labels_version: str
+    fingerprint: str
+
+    @classmethod
+    def from_index(cls, index: Any) -> DatasetInfo:
+        """From a `bench.data.index.DatasetIndex`."""
+        return cls(index.kind, str(index.root), index.labels_file, index.labels_version, index.fingerprint)
+
+
+@dataclass(frozen=True)
+class EnvironmentInfo:
+    python: str
+    torch: Optional[str]
+    timm: Optional[str]
+    torchxrayvision: Optional[str]
+    cuda: Optional[str]  # the CUDA version torch was built with; None on CPU builds
+    gpu: str  # GPU name, or "cpu"
+    git_commit: Optional[str]
+    git_dirty: Optional[bool]
+    platform: str
+    world_size: int = 1
+    torch_threads: Optional[int] = None  # CPU results depend on it (summation order)
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    index: int
+    image_size: int
+    batch_size: int
+    epochs_planned: int
+    epochs_run: int = 0
+    wall_s: Optional[float] = None
+    train_images_per_s: Optional[float] = None
+    best_epoch: Optional[int] = None
+    best_val_auroc: Optional[float] = None
+    test_auroc_mean: Optional[float] = None  # this stage's best checkpoint on the test list
+
+
+@dataclass(frozen=True)
+class EpochRecord(_Checked):
+    stage: int
+    epoch: int
+    train_loss: Optional[float]  # None: not finite (the run stops on a NaN loss)
+    val_loss: Optional[float]
+    val_auroc_mean: Optional[float]
+    val_auroc: PerClass
+    lr: float
+    wall_s: float
+
+
+@dataclass(frozen=True)
+class Positives(_Checked):
+    train: Counts
+    val: Counts
+    test: Counts
+
+
+@dataclass(frozen=True)
+class ConfidenceIntervals(_Checked):
+    lo: PerClass
+    hi: PerClass
+    mean_lo: Optional[float]
+    mean_hi: Optional[float]
+    level: float = 0.95
+    n_resamples: int = 1000
+    unit: str = "patient"
+
+
+@dataclass(frozen=True)
+class EvalMetrics(_Checked):
+    auroc: PerClass
+    auprc: PerClass
+    mean: Optional[float]  # mean AUROC over the defined classes
+    n_defined: int
+    ci: Optional[ConfidenceIntervals] = None
+
+
+@dataclass(frozen=True)
+class Metrics:
+    val: Optional[EvalMetrics] = None
+    test: Optional[EvalMetrics] = None
+
+
+@dataclass(frozen=True)
+class Sanity:
+    test_auroc_ok: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    predictions: Optional[str] = None  # paths relative to the run directory
+    checkpoint: Optional[str] = None
+    history: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ClassLocalization:
+    """One class's box scores: shares of true boxes found at each threshold, the pointing game."""
+
+    n_boxes: int
+    n_images: int
+    iou: dict[str, float]  # threshold ("0.1", "0.25", ...) -> share of boxes with IoU above it
+    iobb: dict[str, float]  # the same for IoBB (intersection over the detected box)
+    pointing: float  # share of images whose heatmap peak lies inside a box of the class
+    mean_iou: float
+    mean_iobb: float
+
+
+@dataclass(frozen=True)
+class Localization:
+    """`bench cam`'s scores of a run's heatmaps against the ground-truth boxes."""
+
+    computed: str  # ISO 8601 UTC
+    cam: Literal["cam", "gradcam"]
+    layer: str  # what the maps come from (Grad-CAM: a module name)
+    checkpoint: str  # relative to the run directory
+    image_size: int  # the checkpoint's input size
+    box_level: float  # heatmap level (fraction of its range) for detected boxes
+    thresholds: tuple[float, ...]
+    images: str  # the list scored: "test"
+    n_images: int  # its images with at least one box
+    classes: dict[str, ClassLocalization]  # classes with boxes among them, label order
+
+
+@dataclass(frozen=True)
+class RunRecord(_Checked):
+    run_id: str
+    status: Annotated[str, _one_of(STATUSES)]
+    started: str  # ISO 8601 UTC, e.g. "2026-11-25T18:15:00Z"
+    ended: Optional[str]
+    error: Optional[str]  # one line, for failed runs
+    method: MethodInfo
+    split: SplitInfo
+    dataset: DatasetInfo
+    seed: int
+    preset: str
+    device: str
+    environment: EnvironmentInfo
+    stages: tuple[StageRecord, ...] = ()
+    history: tuple[EpochRecord, ...] = ()
+    positives: Optional[Positives] = None
+    metrics: Metrics = Metrics()
+    sanity: Optional[Sanity] = None
+    artifacts: Artifacts = Artifacts()
+    localization: Optional[Localization] = None  # filled by `bench cam`
+    invocation: dict[str, Any] = field(default_factory=dict)  # the run's options, for --resume
+    kind: Annotated[str, _one_of(RUN_KINDS)] = "trained"  # "external": scores of a model trained elsewhere
+    schema_version: int = SCHEMA_VERSION
+
+    def finished(self, status: str, *, error: str | None = None, **changes: Any) -> RunRecord:
+        """A copy with a final status, the end time now, and `changes` applied."""
+        if error is not None:
+            error = " ".join(str(error).split())
+        return dataclasses.replace(self, status=status, ended=utc_now(), error=error, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON types (lists, not tuples)."""
+        data = encode(self)
+        # schema_version first, so a human (or an old reader) sees it at the top.
+        return {"schema_version": data.pop("schema_version"), **data}
+
+    @classmethod
+    def from_json(cls, data: Any, *, source: str = "record") -> RunRecord:
+        """Validate, upgrade older versions in memory, and convert; RecordError names the first bad field."""
+        from bench.records.migrations import upgrade
+
+        return decode(cls, upgrade(data, source), source=source, error=RecordError)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def per_class(values: Any) -> dict[str, Optional[float]]:
+    """A length-14 sequence (canonical order; NaN = undefined) as a label -> value dict."""
+    seq = list(values)
+    if len(seq) != len(LABELS):
+        raise ValueError(f"expected {len(LABELS)} values, got {len(seq)}")
+    return {label: (None if v is None or v != v else float(v)) for label, v in zip(LABELS, seq)}
+
+
+def counts(values: Any) -> dict[str, int]:
+    """A length-14 sequence of positive counts as a label -> count dict."""
+    seq = [int(v) for v in values]
+    if len(seq) != len(LABELS):
+        raise ValueError(f"expected {len(LABELS)} counts, got {len(seq)}")
+    return dict(zip(LABELS, seq))
+
+
+def as_array(values: dict[str, Optional[float]]):
+    """A label -> value dict as a float array in canonical order (NaN where None)."""
+    import numpy as np
+
+    return np.array([np.nan if values.get(x) is None else values[x] for x in LABELS], dtype=float)
+
+
+__all__ = [
+    "SCHEMA_VERSION", "STATUSES", "DATASET_KINDS", "RUN_KINDS", "SANITY_MIN_AUROC", "RecordError",
+    "FutureSchemaError", "MethodInfo", "SplitInfo", "DatasetInfo", "EnvironmentInfo",
+    "StageRecord", "EpochRecord", "Positives", "ConfidenceIntervals", "EvalMetrics", "Metrics", "Sanity",
+    "Artifacts", "ClassLocalization", "Localization", "RunRecord", "utc_now", "per_class", "counts", "as_array",
+]
