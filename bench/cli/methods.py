@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich import box
-from rich.table import Table
 
-from bench.ui.console import out
 from bench.errors import BenchError
+from bench.ui.console import out
+from bench.ui.tables import Cell, Column, Table, row
 
 group = typer.Typer(help="Training methods (built-in and plugins): list, show.", no_args_is_help=True)
 
@@ -40,27 +39,23 @@ def list_(plugin: PluginOption = None) -> None:
     Example: bench methods list --plugin my_method.py
     """
     registry = _load(plugin)
-    table = Table(title="methods (stages: the paper preset's image sizes)", box=box.SIMPLE_HEAD)
-    table.add_column("name", no_wrap=True, style="bold")
-    for column in ("backbone", "loss", "optimizer", "stages", "origin"):
-        table.add_column(column, overflow="fold")  # narrow terminals: wrap, never cut
+    rows = []
     for name in registry.names():
         origin = registry.entry(name).origin
         try:
             spec = registry.get(name).spec
         except BenchError as exc:  # one broken plugin must not hide the others
-            table.add_row(name, "", f"[red]error: {exc.one_line()}[/red]", "", "", origin)
+            rows.append(row(name, "", Cell(f"error: {exc.one_line()}", style="red"), "", "", origin))
             continue
         loss, opt = spec.loss, spec.optimizer
-        table.add_row(
-            name,
-            spec.backbone,
-            f"{loss.name} {loss.weighting}",
-            f"{opt.name} {opt.lr:g}",
-            _stages(spec.presets["paper"]),
-            origin,
+        rows.append(
+            row(name, spec.backbone, f"{loss.name} {loss.weighting}", f"{opt.name} {opt.lr:g}",
+                _stages(spec.presets["paper"]), origin)
         )
-    out.print(table)
+    # Narrow terminals wrap every column but the name, never cut them.
+    columns = (Column("name", key=True, wrap="never"),
+               *(Column(h, wrap="fold") for h in ("backbone", "loss", "optimizer", "stages", "origin")))
+    out.print(Table(columns, tuple(rows), title="methods (stages: the paper preset's image sizes)", frame="compact"))
 
 
 @group.command("show")
@@ -80,9 +75,6 @@ def show(
     if as_json:
         out.print_json(json.dumps(spec.to_dict()))
         return
-    info = Table.grid(padding=(0, 2))
-    info.add_column(style="bold", no_wrap=True)
-    info.add_column(overflow="fold")
     norm = spec.normalisation
     rows = [
         ("name", spec.name),
@@ -104,18 +96,16 @@ def show(
         ("origin", METHODS.entry(name).origin),
     ]
     rows += [("note", note) for note in spec.notes]
-    for key, value in rows:
-        info.add_row(key, value)
-    out.print(info)
+    info = (Column(key=True, wrap="never"), Column(wrap="fold"))
+    out.print(Table(info, tuple(row(*r) for r in rows), frame="grid"))
 
-    stages = Table(title="presets (bench run --preset NAME)")
-    for column in ("preset", "stage", "image size", "batch", "epochs", "lr"):
-        stages.add_column(column, justify="right" if column not in ("preset",) else "left")
+    presets = []
     for preset, preset_stages in spec.presets.items():
         for i, s in enumerate(preset_stages, start=1):
             cells = (s.image_size, s.batch_size, s.epochs, f"{spec.stage_lr(s):g}")
-            stages.add_row(preset if i == 1 else "", str(i), *map(str, cells))
-    out.print(stages)
+            presets.append(row(preset if i == 1 else "", str(i), *map(str, cells)))
+    columns = (Column("preset"), *(Column(h, "right") for h in ("stage", "image size", "batch", "epochs", "lr")))
+    out.print(Table(columns, tuple(presets), title="presets (bench run --preset NAME)"))
 
 
 _RESIDUAL_INIT = {

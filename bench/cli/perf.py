@@ -34,11 +34,9 @@ def perf(
 
     Example: bench perf --method chexnet --preset paper --source-size 1024 --device cpu
     """
-    from rich import box
-    from rich.table import Table
-
-    from bench.ui.console import out
     from bench.perf import measure, table_rows
+    from bench.ui.console import out
+    from bench.ui.tables import Column, Table, row
 
     report = measure(
         method, data=data_root(data), source_size=source_size, stage=stage, batches=batches, device=device,
@@ -52,12 +50,8 @@ def perf(
         f"on {report.device} ({report.precision}{', compiled' if report.compiled else ''}), {report.batches} batches, "
         f"{report.workers} loader workers"
     )
-    table = Table(title=title, box=box.SIMPLE_HEAD)
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for name, value in table_rows(report):
-        table.add_row(name, value)
-    out.print(table)
+    rows = tuple(row(name, value) for name, value in table_rows(report))
+    out.print(Table((Column("measure"), Column("value", "right")), rows, title=title, frame="compact"))
 
 
 def mount(app: typer.Typer) -> None:

@@ -52,9 +52,7 @@ def list_runs(
 
     Example: bench runs list --split official --status complete
     """
-    from rich.markup import escape
-    from rich.table import Table
-
+    from bench.ui.tables import Cell, Column, Table, row
     from bench.records import RunStore
 
     store = RunStore(results_dir(results))
@@ -62,27 +60,25 @@ def list_runs(
     if not records:
         notice(f"no runs match in {store.runs_dir}")
         return
-    table = Table(title=f"Runs in {escape(str(store.runs_dir))}", title_justify="left")
-    # Narrow terminals fold the long ids (ratio) rather than cropping the last columns away.
-    table.add_column("run id", overflow="fold", ratio=1)
-    table.add_column("status")
-    table.add_column("method", overflow="fold")
-    table.add_column("split / fold")
-    table.add_column("test AUROC", justify="right")
-    table.add_column("wall", justify="right")
+    rows = []
     for r in records:
-        style = _STATUS_STYLE[r.status]
-        sanity = " [red](sanity failed)[/red]" if r.sanity is not None and not r.sanity.test_auroc_ok else ""
+        sanity_failed = r.sanity is not None and not r.sanity.test_auroc_ok
+        status = Cell(r.status + (" (sanity failed)" if sanity_failed else ""),
+                      style="red" if sanity_failed else _STATUS_STYLE[r.status])
         demo = " (demo)" if r.dataset.kind == "demo" else ""
-        table.add_row(
-            escape(r.run_id),
-            f"[{style}]{r.status}[/{style}]{sanity}",
-            escape(r.method.display_name),
-            escape(f"{r.split.protocol} {r.split.fold}/{r.split.n_folds}{demo}"),
-            _mean_text(r.metrics.test),
-            _duration(r),
+        rows.append(
+            row(r.run_id, status, r.method.display_name, f"{r.split.protocol} {r.split.fold}/{r.split.n_folds}{demo}",
+                _mean_text(r.metrics.test), _duration(r))
         )
-    out.print(table)
+    columns = (
+        Column("run id", wrap="fold"),  # narrow terminals fold the long ids rather than crop the last columns
+        Column("status"),
+        Column("method", wrap="fold"),
+        Column("split / fold"),
+        Column("test AUROC", "right"),
+        Column("wall", "right"),
+    )
+    out.print(Table(columns, tuple(rows), title=f"Runs in {store.runs_dir}"))
 
 
 @group.command("show")
@@ -106,12 +102,8 @@ def show(
 
 
 def _print_record(r, store) -> None:
-    from rich.markup import escape
-    from rich.table import Table
+    from bench.ui.tables import Column, Table, row
 
-    summary = Table.grid(padding=(0, 2))
-    summary.add_column(style="bold")
-    summary.add_column()
     env = r.environment
     rows = [
         ("run", r.run_id),
@@ -137,26 +129,21 @@ def _print_record(r, store) -> None:
         path = store.artifact(r, name)
         if path is not None:
             rows.append((name, f"{path}" + ("" if path.exists() else " (missing)")))
-    for key, value in rows:
-        summary.add_row(key, escape(str(value)))
+    summary = Table((Column(key=True), Column()), tuple(row(key, str(value)) for key, value in rows), frame="grid")
     out.print(summary)
 
     if r.stages:
-        stages = Table(title="Stages", title_justify="left")
-        for h in ("stage", "size", "batch", "epochs", "wall s", "train img/s", "best epoch", "best val AUROC"):
-            stages.add_column(h, justify="right")
-        for s in r.stages:
-            stages.add_row(
-                str(s.index), str(s.image_size), str(s.batch_size), f"{s.epochs_run}/{s.epochs_planned}",
+        headers = ("stage", "size", "batch", "epochs", "wall s", "train img/s", "best epoch", "best val AUROC")
+        stages = tuple(
+            row(str(s.index), str(s.image_size), str(s.batch_size), f"{s.epochs_run}/{s.epochs_planned}",
                 _num(s.wall_s, ".0f"), _num(s.train_images_per_s, ".1f"), _num(s.best_epoch, "d"),
-                _num(s.best_val_auroc, ".4f"),
-            )
-        out.print(stages)
+                _num(s.best_val_auroc, ".4f"))
+            for s in r.stages
+        )
+        out.print(Table(tuple(Column(h, "right") for h in headers), stages, title="Stages"))
 
     test, val = r.metrics.test, r.metrics.val
     if test is not None or val is not None:
-        per = Table(title="Per-class metrics", title_justify="left")
-        per.add_column("pathology")
         columns = []
         if val is not None:
             columns.append(("val AUROC", val.auroc))
@@ -167,8 +154,7 @@ def _print_record(r, store) -> None:
                 columns.append((f"{pct} CI ({test.ci.unit})", None))
         if r.positives is not None:
             columns.append(("test positives", r.positives.test))
-        for name, _ in columns:
-            per.add_column(name, justify="right")
+        per = []
         for label in LABELS:
             cells = []
             for name, values in columns:
@@ -176,8 +162,9 @@ def _print_record(r, store) -> None:
                     cells.append(f"[{_num(test.ci.lo[label], '.4f')}, {_num(test.ci.hi[label], '.4f')}]")
                 else:
                     cells.append(_num(values[label], "d" if name == "test positives" else ".4f"))
-            per.add_row(label, *cells)
-        out.print(per)
+            per.append(row(label, *cells))
+        header = (Column("pathology"), *(Column(name, "right") for name, _ in columns))
+        out.print(Table(header, tuple(per), title="Per-class metrics"))
 
 
 def _num(value, spec: str) -> str:
