@@ -133,18 +133,14 @@ def heatmaps(
     run: RunCam, index, image_ids: Sequence[str], classes: Sequence[str], *, quiet: bool = True
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per image: its maps (K, h, w) at the layer's resolution, K in `classes` order, and its 14 scores."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from bench.ui.console import err
     from bench.data.images import read_resized
     from bench.train.batches import to_input
+    from bench.ui.progress import progress_bar
 
     paths = [image_path(index, i) for i in image_ids]
     ks = [LABELS.index(c) for c in classes]
     found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=err, disable=quiet, transient=True) as progress:
-        task = progress.add_task(f"heatmaps of {run.record.run_id[-4:]}", total=len(paths))
+    with progress_bar(f"heatmaps of {run.record.run_id[-4:]}", len(paths), enabled=not quiet) as bar:
         for start in range(0, len(paths), BATCH_SIZE):
             chunk = paths[start : start + BATCH_SIZE]
             pixels = torch.from_numpy(np.stack([read_resized(p, run.image_size) for p in chunk]))
@@ -153,7 +149,7 @@ def heatmaps(
             scores = 1 / (1 + np.exp(-batch.logits.astype(np.float64)))
             for j, image_id in enumerate(image_ids[start : start + BATCH_SIZE]):
                 found[image_id] = (batch.maps[j], scores[j])
-            progress.advance(task, len(chunk))
+            bar.advance(len(chunk))
     return found
 
 

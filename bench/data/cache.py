@@ -31,7 +31,7 @@ import pandas as pd
 
 from bench.atomic import atomic_write
 from bench.config import cache_dir
-from bench.ui.console import err, notice
+from bench.ui.console import notice
 from bench.data.images import read_resized
 from bench.data.index import DatasetIndex
 from bench.data.nih import DEMO_MARKER
@@ -226,16 +226,6 @@ def parallel_map(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _progress(size: int, total: int, enabled: bool):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    progress = Progress(
-        TextColumn(f"caching images at {size}px"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=err, disable=not enabled, transient=True,
-    )
-    return progress, progress.add_task("cache", total=total)
-
-
 def prepare_cache(
     index: DatasetIndex,
     size: int,
@@ -285,6 +275,8 @@ def prepare_cache(
 
 
 def _fill(folder, pixels, done, paths, todo, size, workers, progress) -> None:
+    from bench.ui.progress import progress_bar
+
     need, free = len(todo) * size * size, shutil.disk_usage(folder).free
     if need > free:
         raise BenchError(
@@ -303,14 +295,16 @@ def _fill(folder, pixels, done, paths, todo, size, workers, progress) -> None:
         fresh.clear()
         _atomic_save(folder / DONE_FILE, done)
 
-    bar, task = _progress(size, len(todo), progress)
     last = time.monotonic()
     try:
-        with bar, contextlib.closing(parallel_map(_decode, tasks, workers)) as results:
+        with (
+            progress_bar(f"caching images at {size}px", len(todo), enabled=progress) as bar,
+            contextlib.closing(parallel_map(_decode, tasks, workers)) as results,
+        ):
             for rows, decoded in results:
                 pixels[rows] = decoded
                 fresh.append(rows)
-                bar.advance(task, len(rows))
+                bar.advance(len(rows))
                 if time.monotonic() - last >= FLUSH_SECONDS:
                     flush()
                     last = time.monotonic()

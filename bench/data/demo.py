@@ -24,7 +24,7 @@ from PIL import Image
 from threadpoolctl import threadpool_limits
 
 from bench.config import cache_dir
-from bench.ui.console import err, notice
+from bench.ui.console import notice
 from bench.data.nih import DEMO_MARKER, TXV_LABELS, demo_meta, txv_data_dir
 from bench.data.render import Box, render_chest
 from bench.errors import BenchError
@@ -259,16 +259,6 @@ def is_demo_root(root: Path) -> bool:
     return meta is not None and meta.get("generator") == GENERATOR
 
 
-def _progress_bar(total: int):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    progress = Progress(
-        TextColumn("[bold]Rendering demo images"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=err, transient=True,
-    )
-    return progress, progress.add_task("render", total=total)
-
-
 def _write_demo(root: Path, plan: DemoPlan, size: int, advance: Callable[[], None]) -> None:
     images = root / "images"
     images.mkdir()
@@ -297,6 +287,8 @@ def generate_demo(out: Path | str, *, seed: int = 0, size: int = 256, progress: 
     interrupted generation never looks complete. An existing demo at `out` is replaced; any
     other non-empty directory is refused.
     """
+    from bench.ui.progress import progress_bar
+
     out = Path(out).expanduser().absolute()
     _check_request(out, size)
     plan = plan_demo(seed)
@@ -304,13 +296,8 @@ def generate_demo(out: Path | str, *, seed: int = 0, size: int = 256, progress: 
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         # Rendering uses small matrix products: BLAS threads only add overhead.
-        with threadpool_limits(limits=1):
-            if progress:
-                bar, task = _progress_bar(len(plan.rows))
-                with bar:
-                    _write_demo(tmp, plan, size, lambda: bar.advance(task))
-            else:
-                _write_demo(tmp, plan, size, lambda: None)
+        with threadpool_limits(limits=1), progress_bar("rendering demo images", len(plan.rows), enabled=progress) as bar:
+            _write_demo(tmp, plan, size, bar.advance)
         _move_into_place(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

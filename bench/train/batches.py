@@ -10,16 +10,15 @@ from __future__ import annotations
 import copy
 import functools
 import signal
-
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from bench.ui.console import err
 from bench.data.cache import ImageCache
 from bench.data.images import read_resized
+from bench.ui.progress import progress_bar
 
 # Below this many bytes of resized pixels a stage decodes its images once into memory.
 PRELOAD_LIMIT_BYTES = 2 * 1024**3
@@ -137,15 +136,11 @@ class _Gather(torch.utils.data.Dataset):
 
 def preload(source: PngSource, *, label: str, quiet: bool) -> ArraySource:
     """Decode every image once into memory, with a progress bar."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     array = np.empty((len(source), source.size, source.size), dtype=np.uint8)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, disable=quiet, transient=True) as progress:
-        task = progress.add_task(f"decoding {label} at {source.size}px", total=len(source))
+    with progress_bar(f"decoding {label} at {source.size}px", len(source), enabled=not quiet) as bar:
         for i in range(len(source)):
             array[i] = source.read(i)
-            progress.advance(task)
+            bar.advance()
     return ArraySource(array)
 
 
