@@ -187,11 +187,11 @@ def measure(
 
 
 def _measure(resolved, spec, stage, index, batches, device_name, workers, png, compile, amp, progress, cache_root) -> PerfReport:
-    from bench.train.batches import CacheSource, PngSource, iterate, to_input
-    from bench.train.engine import autocast, pick_device, place_model
+    from bench.train.batches import CacheSource, PngSource, iterate
+    from bench.train.device import autocast, configure_backends, pick_device, place_input, place_model
 
     device = pick_device(device_name)
-    torch.backends.cudnn.benchmark = device.type == "cuda"
+    configure_backends(device)
     size, batch_size = spec.image_size, spec.batch_size
     n = batches * batch_size
     ids = _sample(index, n)
@@ -226,7 +226,7 @@ def _measure(resolved, spec, stage, index, batches, device_name, workers, png, c
 
     def step(pixels: torch.Tensor, targets: torch.Tensor) -> None:
         flip = torch.rand(len(pixels), generator=flips) < 0.5 if hflip else None
-        x = to_input(pixels, mean=norm.mean, std=norm.std, flip=flip, channels_last=device.type == "cuda")
+        x = place_input(pixels, norm, device, flip=flip)
         with autocast(device, enabled=amp):
             method.train_step(model, (x, targets), loss_fn, optimizer)
 

@@ -73,7 +73,7 @@ def open_run(store: RunStore, run_id: str, *, device: str = "auto") -> RunCam:
     from bench.method import MethodSpec, get_method
     from bench.predictions import load_predictions
     from bench.train.checkpoint import load_weights, read_manifest
-    from bench.train.engine import pick_device
+    from bench.train.device import pick_device
 
     record = store.load(run_id)
     rel = record.artifacts.checkpoint

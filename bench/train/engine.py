@@ -25,6 +25,7 @@ from bench.errors import BenchError
 from bench.labels import LABELS
 from bench.method.overrides import apply_overrides, display_name, overrides_json
 from bench.train import batches, checkpoint, distributed
+from bench.train.device import autocast, configure_backends, pick_device, place_model
 from bench.train.loss_meter import LossMeter
 from bench.train.options import RunOptions, default_preset
 from bench.train.seeding import derive_seed, seed_everything, torch_generator
@@ -51,50 +52,6 @@ def resume_command(run_id: str, world_size: int) -> str:
 
 class RunFailed(BenchError):
     exit_code = 1
-
-
-# -- device --------------------------------------------------------------------------------
-def pick_device(name: str, world: distributed.World = distributed.SINGLE) -> torch.device:
-    """The device `name` means; with several processes each one's GPU is cuda:LOCAL_RANK."""
-    if name == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        try:
-            device = torch.device(name)
-        except RuntimeError:
-            raise BenchError(f"unknown device {name!r}", hint="use auto, cpu, cuda or cuda:N") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise BenchError(f"device {name!r} asked for but CUDA is not available", hint="use --device cpu")
-    if device.type == "cuda" and world.parallel:
-        if device.index is not None:
-            raise BenchError(f"--device {name} with several processes: each uses cuda:LOCAL_RANK", hint="pass --device cuda or auto")
-        if world.local_rank >= torch.cuda.device_count():
-            raise BenchError(
-                f"local rank {world.local_rank} has no GPU: this machine has {torch.cuda.device_count()}",
-                hint="start at most one process per GPU",
-            )
-        device = torch.device("cuda", world.local_rank)
-    return device
-
-
-def autocast(device: torch.device, *, enabled: bool = True):
-    """bf16 autocast on CUDA; on the CPU (or disabled) plain float32."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def place_model(model: torch.nn.Module, device: torch.device, *, compile: bool = False) -> torch.nn.Module:
-    """`model` on `device`; on CUDA channels_last and, if asked, compiled in place
-    (nn.Module.compile keeps the state_dict keys, so checkpoints stay plain)."""
-    model.to(device)
-    if device.type == "cuda":
-        model.to(memory_format=torch.channels_last)
-        if compile:
-            model.compile()
-    elif compile:
-        warn(f"--compile applies on CUDA only; running uncompiled on {device}")
-    return model
 
 
 def _mean_quietly(auroc: np.ndarray):
@@ -303,7 +260,7 @@ class Run:
                 f"{len(self.lists['test']['ids'])} images), preset {self.preset}, {self.device}"
                 + (f", {self.world.size} processes" if self.world.parallel else "")
             )
-        torch.backends.cudnn.benchmark = self.device.type == "cuda"
+        configure_backends(self.device)
         try:
             with self.stop.installed():
                 for stage in range(state.stage, len(self.spec.stages)):

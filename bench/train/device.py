@@ -1,0 +1,67 @@
+"""Where and in what precision a model runs: the device, bf16 autocast, memory layout, cudnn."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from bench.errors import BenchError
+from bench.train import batches, distributed
+from bench.ui.console import warn
+
+
+def pick_device(name: str, world: distributed.World = distributed.SINGLE) -> torch.device:
+    """The device `name` means; with several processes each one's GPU is cuda:LOCAL_RANK."""
+    if name == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise BenchError(f"unknown device {name!r}", hint="use auto, cpu, cuda or cuda:N") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise BenchError(f"device {name!r} asked for but CUDA is not available", hint="use --device cpu")
+    if device.type == "cuda" and world.parallel:
+        if device.index is not None:
+            raise BenchError(f"--device {name} with several processes: each uses cuda:LOCAL_RANK", hint="pass --device cuda or auto")
+        if world.local_rank >= torch.cuda.device_count():
+            raise BenchError(
+                f"local rank {world.local_rank} has no GPU: this machine has {torch.cuda.device_count()}",
+                hint="start at most one process per GPU",
+            )
+        device = torch.device("cuda", world.local_rank)
+    return device
+
+
+def configure_backends(device: torch.device) -> None:
+    """cudnn autotuning on CUDA, where input sizes are fixed per stage; never on the CPU."""
+    torch.backends.cudnn.benchmark = device.type == "cuda"
+
+
+def autocast(device: torch.device, *, enabled: bool = True):
+    """bf16 autocast on CUDA; on the CPU (or disabled) plain float32."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def place_model(model: torch.nn.Module, device: torch.device, *, compile: bool = False) -> torch.nn.Module:
+    """`model` on `device`; on CUDA channels_last and, if asked, compiled in place
+    (nn.Module.compile keeps the state_dict keys, so checkpoints stay plain)."""
+    model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+        if compile:
+            model.compile()
+    elif compile:
+        warn(f"--compile applies on CUDA only; running uncompiled on {device}")
+    return model
+
+
+def place_input(pixels: torch.Tensor, normalisation, device: torch.device, *, flip: torch.Tensor | None = None) -> torch.Tensor:
+    """A batch of uint8 pixels as the model's input: normalised (a spec's `Normalisation`),
+    in the memory layout `place_model` gave the model."""
+    return batches.to_input(
+        pixels, mean=normalisation.mean, std=normalisation.std, flip=flip, channels_last=device.type == "cuda"
+    )
