@@ -384,7 +384,8 @@ def build_tables(
 
 
 def _latest_start(t: Table) -> str:
-    return max([r.started for c in t.columns for r in c.runs] + [o.record.started for o in t.other_runs])
+    # A table of incomplete k-fold runs only has neither columns nor excluded runs.
+    return max([r.started for c in t.columns for r in c.runs] + [o.record.started for o in t.other_runs], default="")
 
 
 def _note_split_siblings(tables: list[Table]) -> None:
