@@ -73,12 +73,12 @@ class Method:
         return WeightedBinaryLoss(w_pos, w_neg, kind=loss.name, **extra)
 
     def build_optimizer(self, params: Iterable[Any], stage: StageSpec) -> torch.optim.Optimizer:
-        from bench.optim import build_optimizer
+        from bench.method.optim import build_optimizer
 
         return build_optimizer(self.spec.optimizer, params, lr=self.spec.stage_lr(stage))
 
     def build_scheduler(self, optimizer: torch.optim.Optimizer) -> ReduceLROnPlateau:
-        from bench.optim import build_scheduler
+        from bench.method.optim import build_scheduler
 
         return build_scheduler(optimizer, self.spec.schedule)
 

@@ -19,7 +19,7 @@ from bench.schema import SchemaError, decode, encode, freeze
 
 LOSS_NAMES = ("bce", "focal")
 WEIGHTINGS = ("none", "wang", "class_balanced", "cb_both")
-# Keyword arguments each built-in optimizer accepts besides lr (see bench.optim).
+# Keyword arguments each built-in optimizer accepts besides lr (see bench.method.optim).
 OPTIMIZER_PARAMS: dict[str, tuple[str, ...]] = {
     "adam": ("betas", "eps", "weight_decay"),
     "sgd": ("momentum", "dampening", "weight_decay", "nesterov"),

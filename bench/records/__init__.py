@@ -1,7 +1,7 @@
 """Run records: the typed, versioned `record.json` of one run, and the store that holds them.
 
 - `schema`: the dataclasses (version 2) and per-class helpers;
-- `migrations`: older versions upgraded in memory before validation;
+- `migrations`: older versions upgraded in memory before validation (`versions`: the current one);
 - `store`: the results directory (`RunStore`), record files, run ids;
 - `environment`: versions and git state recorded with a run;
 - `history`: the per-epoch `history.csv`.
@@ -23,7 +23,7 @@ from bench.records.schema import (
     EpochRecord,
     EvalMetrics,
     FutureSchemaError,
-    Localization,
+    LocalizationRecord,
     MethodInfo,
     Metrics,
     Positives,
@@ -42,7 +42,7 @@ from bench.records.store import RECORD_FILE, RunStore, Scan, new_run_id, read_re
 __all__ = [
     "DATASET_KINDS", "RUN_KINDS", "SANITY_MIN_AUROC", "SCHEMA_VERSION", "STATUSES", "RECORD_FILE",
     "Artifacts", "ClassLocalization", "ConfidenceIntervals", "DatasetInfo", "EnvironmentInfo", "EpochRecord",
-    "EvalMetrics", "FutureSchemaError", "Localization", "MethodInfo", "Metrics", "Positives", "RecordError",
+    "EvalMetrics", "FutureSchemaError", "LocalizationRecord", "MethodInfo", "Metrics", "Positives", "RecordError",
     "RunRecord", "RunStore", "Sanity", "Scan", "SplitInfo", "StageRecord", "as_array", "counts",
     "environment_info", "new_run_id", "per_class", "read_record", "utc_now", "write_history",
 ]

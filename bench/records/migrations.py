@@ -2,7 +2,7 @@
 
 `MIGRATIONS[v]` turns a version-v record (parsed JSON) into a version-(v+1) one. Version 1 had
 no `kind` (every run was trained) and kept `bench cam`'s scores as a free-form dict with a
-`"format": 1` key; version 2 types them (`schema.Localization`).
+`"format": 1` key; version 2 types them (`schema.LocalizationRecord`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench.records.schema import SCHEMA_VERSION, FutureSchemaError, RecordError
+from bench.records.versions import SCHEMA_VERSION, FutureSchemaError, RecordError
 
 Record = dict[str, Any]
 

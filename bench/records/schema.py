@@ -13,22 +13,15 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, Optional
 
 from bench.labels import LABELS
-from bench.schema import Check, SchemaError, checked, decode, encode
+from bench.records.migrations import upgrade
+from bench.records.versions import SCHEMA_VERSION, FutureSchemaError, RecordError
+from bench.schema import Check, checked, decode, encode
 
-SCHEMA_VERSION = 2
 STATUSES: tuple[str, ...] = ("running", "complete", "failed", "interrupted")
 DATASET_KINDS: tuple[str, ...] = ("demo", "nih")
 RUN_KINDS: tuple[str, ...] = ("trained", "external")
 # Below this test AUROC on real data a run is a failed sanity check (docs/domain.md section 6).
 SANITY_MIN_AUROC = 0.55
-
-
-class RecordError(SchemaError):
-    """A record.json that is unreadable, incomplete or ill-typed."""
-
-
-class FutureSchemaError(RecordError):
-    """A record written by a newer cxr-bench (schema_version above ours)."""
 
 
 def _one_per_label(value: Any) -> str | None:
@@ -201,7 +194,7 @@ class ClassLocalization:
 
 
 @dataclass(frozen=True)
-class Localization:
+class LocalizationRecord:
     """`bench cam`'s scores of a run's heatmaps against the ground-truth boxes."""
 
     computed: str  # ISO 8601 UTC
@@ -236,7 +229,7 @@ class RunRecord(_Checked):
     metrics: Metrics = Metrics()
     sanity: Optional[Sanity] = None
     artifacts: Artifacts = Artifacts()
-    localization: Optional[Localization] = None  # filled by `bench cam`
+    localization: Optional[LocalizationRecord] = None  # filled by `bench cam`
     invocation: dict[str, Any] = field(default_factory=dict)  # the run's options, for --resume
     kind: Annotated[str, _one_of(RUN_KINDS)] = "trained"  # "external": scores of a model trained elsewhere
     schema_version: int = SCHEMA_VERSION
@@ -256,8 +249,6 @@ class RunRecord(_Checked):
     @classmethod
     def from_json(cls, data: Any, *, source: str = "record") -> RunRecord:
         """Validate, upgrade older versions in memory, and convert; RecordError names the first bad field."""
-        from bench.records.migrations import upgrade
-
         return decode(cls, upgrade(data, source), source=source, error=RecordError)
 
 
@@ -292,5 +283,5 @@ __all__ = [
     "SCHEMA_VERSION", "STATUSES", "DATASET_KINDS", "RUN_KINDS", "SANITY_MIN_AUROC", "RecordError",
     "FutureSchemaError", "MethodInfo", "SplitInfo", "DatasetInfo", "EnvironmentInfo",
     "StageRecord", "EpochRecord", "Positives", "ConfidenceIntervals", "EvalMetrics", "Metrics", "Sanity",
-    "Artifacts", "ClassLocalization", "Localization", "RunRecord", "utc_now", "per_class", "counts", "as_array",
+    "Artifacts", "ClassLocalization", "LocalizationRecord", "RunRecord", "utc_now", "per_class", "counts", "as_array",
 ]
