@@ -77,8 +77,8 @@ def _print_report(report) -> None:
         row(name, str(count), f"{100 * count / n:.2f}", style="red" if count == 0 else "")
         for name, count in report.positives.items()
     )
-    columns = (Column("class"), Column("positives", "right"), Column("%", "right"))
-    out.print(Table(columns, positives, title="Positives per class"))
+    out.print(Table((Column("class"), Column("positives", "right"), Column("%", "right")), positives,
+                    title="Positives per class"))
 
     files = []
     for check in report.split_files:

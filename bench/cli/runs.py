@@ -63,11 +63,11 @@ def list_runs(
     rows = []
     for r in records:
         sanity_failed = r.sanity is not None and not r.sanity.test_auroc_ok
-        status = Cell(r.status + (" (sanity failed)" if sanity_failed else ""),
+        state = Cell(r.status + (" (sanity failed)" if sanity_failed else ""),
                       style="red" if sanity_failed else _STATUS_STYLE[r.status])
         demo = " (demo)" if r.dataset.kind == "demo" else ""
         rows.append(
-            row(r.run_id, status, r.method.display_name, f"{r.split.protocol} {r.split.fold}/{r.split.n_folds}{demo}",
+            row(r.run_id, state, r.method.display_name, f"{r.split.protocol} {r.split.fold}/{r.split.n_folds}{demo}",
                 _mean_text(r.metrics.test), _duration(r))
         )
     columns = (
