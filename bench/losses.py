@@ -1,4 +1,4 @@
-"""Class weights and the weighted binary BCE / focal loss of the paper (DOMAIN.md section 4).
+"""Class weights and the weighted binary BCE / focal loss of the paper (docs/domain.md section 4).
 
 Weight functions take per-class positive counts from the training list and return float64
 numpy arrays; `WeightedBinaryLoss` turns them into buffers. How the built-in methods combine them:

@@ -1,6 +1,6 @@
 """Leaderboard tables from run records (and their stored predictions) plus published columns.
 
-Rules (issue 5): runs share a table only when split and dataset fingerprints match; k-fold
+Rules: runs share a table only when split and dataset fingerprints match; k-fold
 runs (n_folds > 1) are grouped across folds by (protocol, version, seed, params, dataset
 fingerprint), each fold checked against the others' split fingerprint; the latest complete run
 per (method, split fingerprint, fold) is used unless `all_runs`; failed, interrupted, running

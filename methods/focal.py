@@ -57,7 +57,7 @@ FOCAL_DENSENET121 = Method(
         notes=(
             "single stage, 224 px, batch 32: Table 5's setting",
             RANGER_NOTE,
-            "the paper's released code silently trained its weighted runs like this (DOMAIN.md section 5)",
+            "the paper's released code silently trained its weighted runs like this (docs/domain.md section 5)",
         ),
     )
 )

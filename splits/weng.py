@@ -1,4 +1,4 @@
-"""`weng`: the arnoweng/CheXNet train/val/test lists (DOMAIN.md section 3), and fetching them.
+"""`weng`: the arnoweng/CheXNet train/val/test lists (docs/domain.md section 3), and fetching them.
 
 The project does not ship the lists. They are looked up in `<root>/weng/`, then the dataset
 root itself, then `<cache>/splits/weng/` (where `bench splits fetch weng` puts them).

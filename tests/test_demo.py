@@ -25,7 +25,7 @@ NIH_COLUMNS = [
     "Image Index", "Finding Labels", "Follow-up #", "Patient ID", "Patient Age", "Patient Gender",
     "View Position", "OriginalImage[Width", "Height]", "OriginalImagePixelSpacing[x", "y]",
 ]
-# NIH's class frequencies, commonest first (DOMAIN.md section 1).
+# NIH's class frequencies, commonest first (docs/domain.md section 1).
 NIH_ORDER = [
     "Infiltration", "Effusion", "Atelectasis", "Nodule", "Mass", "Pneumothorax", "Consolidation",
     "Pleural_Thickening", "Cardiomegaly", "Emphysema", "Edema", "Fibrosis", "Pneumonia", "Hernia",

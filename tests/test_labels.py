@@ -7,7 +7,7 @@ import pytest
 from bench.errors import BenchError
 from bench.labels import LABELS, NO_FINDING, NUM_CLASSES, canonical, index_of, parse_finding_labels
 
-# DOMAIN.md section 2, typed out independently of bench.labels.
+# docs/domain.md section 2, typed out independently of bench.labels.
 PAPER_ORDER = (
     "Atelectasis, Cardiomegaly, Effusion, Infiltration, Mass, Nodule, Pneumonia, Pneumothorax, "
     "Consolidation, Edema, Emphysema, Fibrosis, Pleural_Thickening, Hernia"

@@ -19,7 +19,7 @@ from bench.losses import (
 )
 
 COUNTS = [10, 100, 1000]
-# DOMAIN.md section 1 / the paper's Table 3: positives over all 112,120 images, LABELS order.
+# docs/domain.md section 1 / the paper's Table 3: positives over all 112,120 images, LABELS order.
 NIH_COUNTS = [11559, 2776, 13317, 19894, 5782, 6331, 1431, 5302, 4667, 2303, 2516, 1686, 3385, 227]
 
 

@@ -3,7 +3,7 @@ pooling -> linear layer, Grad-CAM otherwise.
 
 The choice is checked, not assumed: CAM is used only if the linear layer's weights applied to
 the mean of `forward_features` reproduce the model's own logits on the first batch (so a CAM
-is never drawn from the wrong layer's weights; DOMAIN.md section 6). Grad-CAM weights the
+is never drawn from the wrong layer's weights; docs/domain.md section 6). Grad-CAM weights the
 last layer with a spatial output (the last module, in execution order, that returns a
 (B, C, h, w) tensor with h * w > 1) by the spatial mean of each class logit's gradient.
 """
