@@ -11,8 +11,8 @@ from rich.markup import escape
 
 from bench.cli.options import ResultsOption, write_output
 from bench.config import results_dir
-from bench.ui.console import notice, out, warn
 from bench.errors import BenchError
+from bench.ui.console import notice, out, warn
 
 if TYPE_CHECKING:
     from bench.ui.tables import Table
@@ -124,9 +124,9 @@ def _wanted(index, pool: tuple[str, ...], names: list[str], n: int, image_ids: l
 
 
 def _single(store, run_id, names, n, image_ids, out_dir, data, device, quiet) -> None:
+    from bench.atomic import atomic_write
     from bench.cam.pictures import write_class_grids
     from bench.cam.runs import localize, open_run, run_dataset, store_localization
-    from bench.atomic import atomic_write
     from bench.ui.tables import to_markdown
     from leaderboard.localization import run_table
 

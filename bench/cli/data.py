@@ -117,9 +117,9 @@ def demo(
     Example: bench data demo --out ./demo --size 128
     """
     from bench.config import cache_dir
-    from bench.ui.console import out as console
     from bench.data.demo import DEMO_DIRNAME, generate_demo
     from bench.data.nih import demo_meta
+    from bench.ui.console import out as console
 
     root = generate_demo(out if out is not None else cache_dir() / DEMO_DIRNAME, seed=seed, size=size)
     images = demo_meta(root)["images"]
@@ -140,9 +140,9 @@ def prepare(
 
     Example: bench data prepare --data /data/nih --size 224
     """
-    from bench.ui.console import out as console
     from bench.data.cache import prepare_cache
     from bench.data.dataset import open_dataset
+    from bench.ui.console import out as console
 
     index = open_dataset(data_root(data))
     cache = prepare_cache(index, size, workers=workers)

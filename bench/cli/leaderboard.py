@@ -11,8 +11,8 @@ from rich.markup import escape
 
 from bench.cli.options import ResultsOption, write_output
 from bench.config import results_dir
-from bench.ui.console import out, warn
 from bench.errors import BenchError
+from bench.ui.console import out, warn
 
 
 class Format(str, Enum):

@@ -10,8 +10,8 @@ import typer
 
 from bench.cli.options import ResultsOption
 from bench.config import results_dir
-from bench.ui.console import notice, out
 from bench.labels import LABELS, NUM_CLASSES
+from bench.ui.console import notice, out
 
 group = typer.Typer(help="List and inspect runs (their record.json files).", no_args_is_help=True)
 
@@ -52,8 +52,8 @@ def list_runs(
 
     Example: bench runs list --split official --status complete
     """
-    from bench.ui.tables import Cell, Column, Table, row
     from bench.records import RunStore
+    from bench.ui.tables import Cell, Column, Table, row
 
     store = RunStore(results_dir(results))
     records = store.find(method=method, split=split, status=status)

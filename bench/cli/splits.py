@@ -10,8 +10,8 @@ import typer
 
 from bench.cli.options import DataOption
 from bench.config import data_root
-from bench.ui.console import notice, out
 from bench.errors import BenchError
+from bench.ui.console import notice, out
 
 if TYPE_CHECKING:  # pandas and sklearn load only when a command runs, keeping `bench --help` fast
     from bench.data.index import DatasetIndex
