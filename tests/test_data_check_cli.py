@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from test_nih_reader import BOXES, ROWS, V2020, make_root  # the tiny NIH-root builder
 from typer.testing import CliRunner
 
