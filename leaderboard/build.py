@@ -31,7 +31,10 @@ def build_leaderboard(
         tables = published_only_tables(split)
     else:
         store = RunStore(results_dir)
-        records = list(store.iter_records())
+        scan = store.scan()
+        for problem in scan.problems:
+            warn(problem)
+        records = list(scan.records)
         if not records:
             raise BenchError(
                 f"no run records in {store.runs_dir}",

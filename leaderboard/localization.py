@@ -24,7 +24,7 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.labels import LABELS
-from bench.records import RunRecord
+from bench.records import ClassLocalization, LocalizationRecord, RunRecord
 from bench.ui import tables as ui
 from leaderboard.tables import exclusion, group_key, run_order
 
@@ -44,21 +44,10 @@ class LocTable:
     values: tuple[tuple[tuple[float | None, float | None], ...], ...]  # (IoBB@0.5, pointing) per cell
 
 
-def _scores(record: RunRecord, warn) -> dict | None:
-    loc = record.localization
-    if not loc:
-        return None
-    classes = loc.get("classes") if isinstance(loc, dict) else None
-    if loc.get("format") != 1 or not isinstance(classes, dict):
-        warn(f"run {record.run_id}: localization scores in an unknown layout; skipped (run `bench cam` again)")
-        return None
-    return classes
-
-
-def _pair(scores: dict | None) -> tuple[float | None, float | None]:
-    if not scores:
+def _pair(scores: ClassLocalization | None) -> tuple[float | None, float | None]:
+    if scores is None:
         return None, None
-    return scores.get("iobb", {}).get(CELL_THRESHOLD), scores.get("pointing")
+    return scores.iobb.get(CELL_THRESHOLD), scores.pointing
 
 
 def _text(pair: tuple[float | None, float | None]) -> str:
@@ -66,21 +55,20 @@ def _text(pair: tuple[float | None, float | None]) -> str:
     return "n/a" if a is None or b is None else f"{a:.2f} / {b:.2f}"
 
 
-def localization_tables(records: Iterable[RunRecord], *, split: str = "all", warn=lambda message: None) -> list[LocTable]:
+def localization_tables(records: Iterable[RunRecord], *, split: str = "all") -> list[LocTable]:
     """Tables of the complete runs with scores; BenchError when there are none (for `split`)."""
-    groups: dict[tuple, list[tuple[RunRecord, dict]]] = defaultdict(list)
+    groups: dict[tuple, list[tuple[RunRecord, dict[str, ClassLocalization]]]] = defaultdict(list)
     for r in records:
         if split not in ("all", r.split.protocol) or exclusion(r) is not None:
             continue
-        scores = _scores(r, warn)
-        if scores is not None:
-            groups[group_key(r)].append((r, scores))
+        if r.localization is not None:
+            groups[group_key(r)].append((r, r.localization.classes))
     if not groups:
         where = "" if split == "all" else f" on split {split}"
         raise BenchError(f"no complete run{where} has localization scores", hint="compute them with: bench cam RUN_ID")
     tables = []
     for members in groups.values():
-        latest: dict[str, tuple[RunRecord, dict]] = {}
+        latest: dict[str, tuple[RunRecord, dict[str, ClassLocalization]]] = {}
         for r, scores in sorted(members, key=lambda m: run_order(m[0])):
             latest[r.method.display_name] = (r, scores)
         names = sorted(latest)
@@ -106,19 +94,19 @@ def localization_tables(records: Iterable[RunRecord], *, split: str = "all", war
     return tables
 
 
-def run_table(localization: dict) -> ui.Table:
+def run_table(localization: LocalizationRecord) -> ui.Table:
     """One run's scores: boxes, IoU and IoBB accuracy at each threshold, pointing-game hit rate."""
-    ts = [f"{t:g}" for t in localization["thresholds"]]
+    ts = [f"{t:g}" for t in localization.thresholds]
     headers = ["n"] + [f"IoU>{t}" for t in ts] + [f"IoBB>{t}" for t in ts] + ["pointing"]
     rows = tuple(
         ui.row(
             label,
-            str(s["n_boxes"]),
-            *(f"{s['iou'][t]:.2f}" for t in ts),
-            *(f"{s['iobb'][t]:.2f}" for t in ts),
-            f"{s['pointing']:.2f}",
+            str(s.n_boxes),
+            *(f"{s.iou[t]:.2f}" for t in ts),
+            *(f"{s.iobb[t]:.2f}" for t in ts),
+            f"{s.pointing:.2f}",
         )
-        for label, s in localization["classes"].items()
+        for label, s in localization.classes.items()
     )
     return ui.Table((ui.Column("Pathology"), *(ui.Column(h, "right") for h in headers)), rows)
 

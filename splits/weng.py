@@ -106,6 +106,7 @@ def fetch(dest: Path | None = None) -> Path:
             raise BenchError(f"{url} has SHA-256 {digest}, expected {SHA256[file]}", hint="nothing was written; try again later")
         payloads[file] = data
     # Written only once all three are verified, so the cache never holds a mixed or partial set.
+    dest.mkdir(parents=True, exist_ok=True)
     for file, data in payloads.items():
         atomic_write(dest / file, data)
     return dest

@@ -188,7 +188,10 @@ def show_localization(results: Path, *, split: str, fmt: str, out_file: Path | N
     from leaderboard.localization import as_table, localization_tables, render
     from leaderboard.render import EXTENSIONS
 
-    tables = localization_tables(RunStore(results).iter_records(), split=split, warn=lambda m: warn(escape(m)))
+    scan = RunStore(results).scan()
+    for problem in scan.problems:
+        warn(escape(problem))
+    tables = localization_tables(scan.records, split=split)
     text = render(tables, fmt)
     if out_file is not None and str(out_file) == "-":
         typer.echo(text, nl=False)

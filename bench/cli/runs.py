@@ -11,7 +11,7 @@ import typer
 from bench.cli.options import ResultsOption
 from bench.config import results_dir
 from bench.labels import LABELS, NUM_CLASSES
-from bench.ui.console import notice, out
+from bench.ui.console import notice, out, warn
 
 group = typer.Typer(help="List and inspect runs (their record.json files).", no_args_is_help=True)
 
@@ -52,11 +52,16 @@ def list_runs(
 
     Example: bench runs list --split official --status complete
     """
+    from rich.markup import escape
+
     from bench.records import RunStore
     from bench.ui.tables import Cell, Column, Table, row
 
     store = RunStore(results_dir(results))
-    records = store.find(method=method, split=split, status=status)
+    scan = store.scan(method=method, split=split, status=status)
+    for problem in scan.problems:
+        warn(escape(problem))
+    records = scan.records
     if not records:
         notice(f"no runs match in {store.runs_dir}")
         return
