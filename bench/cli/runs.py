@@ -28,15 +28,35 @@ def _mean_text(metrics) -> str:
     return f"{metrics.mean:.4f}{count}"
 
 
-def _duration(record) -> str:
-    if not record.ended:
-        return "-"
-    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
-    seconds = int((parse(record.ended) - parse(record.started)).total_seconds())
+def _hms(seconds: float) -> str:
+    seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-_STATUS_STYLE = {"complete": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+def _span(record) -> str:
+    """ended - started, the clock time between the run's first start and its end."""
+    if not record.ended:
+        return "-"
+    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
+    return _hms((parse(record.ended) - parse(record.started)).total_seconds())
+
+
+def _duration(record) -> str:
+    """The run's working time. A run interrupted and resumed keeps its first `started`, so
+    ended - started would count the hours it lay stopped. Each stage's `wall_s` is its training
+    time, carried over a resume (the engine stores the accumulated train seconds), so their sum
+    is what the run really spent; the record holds no separate evaluation time, so the test
+    phase, which runs once after the last stage, is not in it. When a stage has no wall_s
+    (an older record, or a run that never trained) the span is all there is."""
+    walls = [s.wall_s for s in record.stages]
+    if walls and all(w is not None for w in walls):
+        return _hms(sum(walls))
+    return _span(record)
+
+
+_STATUS_STYLE = {
+    "complete": "green", "failed": "red", "interrupted": "yellow", "running": "cyan", "stale": "magenta",
+}
 
 
 @group.command("list")
@@ -44,7 +64,10 @@ def list_runs(
     method: Annotated[Optional[str], typer.Option("--method", help="Only this method (registry or display name).")] = None,
     split: Annotated[Optional[str], typer.Option("--split", help="Only this split protocol (official, kfold5, weng, ...).")] = None,
     status: Annotated[
-        Optional[str], typer.Option("--status", help="Only this status: running, complete, failed or interrupted.")
+        Optional[str], typer.Option(
+            "--status",
+            help="Only this status: running, stale (running, but its process is gone), complete, failed or interrupted.",
+        )
     ] = None,
     results: ResultsOption = None,
 ) -> None:
@@ -62,14 +85,17 @@ def list_runs(
     for problem in scan.problems:
         warn(escape(problem))
     records = scan.records
+    if status == "running":  # the live ones: a record whose process is gone shows under --status stale
+        records = tuple(r for r in records if store.liveness(r) == "running")
     if not records:
         notice(f"no runs match in {store.runs_dir}")
         return
     rows = []
     for r in records:
         sanity_failed = r.sanity is not None and not r.sanity.test_auroc_ok
-        state = Cell(r.status + (" (sanity failed)" if sanity_failed else ""),
-                      style="red" if sanity_failed else _STATUS_STYLE[r.status])
+        status_now = store.liveness(r)  # "stale": "running" in the record, but its process is gone
+        state = Cell(status_now + (" (sanity failed)" if sanity_failed else ""),
+                      style="red" if sanity_failed else _STATUS_STYLE[status_now])
         demo = " (demo)" if r.dataset.kind == "demo" else ""
         rows.append(
             row(r.run_id, state, r.method.display_name, f"{r.split.protocol} {r.split.fold}/{r.split.n_folds}{demo}",
@@ -106,14 +132,22 @@ def show(
     _print_record(record, store)
 
 
+def _status_text(r, store) -> str:
+    status = store.liveness(r)
+    if status == "stale":
+        return (f"stale: the record says running, but no process holds the run's lock "
+                f"(it crashed or was killed; continue it with: bench run --resume {r.run_id})")
+    return status + (f": {r.error}" if r.error else "")
+
+
 def _print_record(r, store) -> None:
     from bench.ui.tables import Column, Table, row
 
     env = r.environment
     rows = [
         ("run", r.run_id),
-        ("status", r.status + (f": {r.error}" if r.error else "")),
-        ("started / ended", f"{r.started} / {r.ended or '-'} ({_duration(r)})"),
+        ("status", _status_text(r, store)),
+        ("started / ended", f"{r.started} / {r.ended or '-'} ({_span(r)}; working time {_duration(r)})"),
         ("method", f"{r.method.display_name} (registry name {r.method.name})"),
         ("overrides", ", ".join(f"{k}={v}" for k, v in r.method.overrides.items()) or "none"),
         ("split", f"{r.split.protocol}@{r.split.version} fold {r.split.fold} of {r.split.n_folds}, split seed "
@@ -140,7 +174,7 @@ def _print_record(r, store) -> None:
     if r.stages:
         headers = ("stage", "size", "batch", "epochs", "wall s", "train img/s", "best epoch", "best val AUROC")
         stages = tuple(
-            row(str(s.index), str(s.image_size), str(s.batch_size), f"{s.epochs_run}/{s.epochs_planned}",
+            row(str(s.index + 1), str(s.image_size), str(s.batch_size), f"{s.epochs_run}/{s.epochs_planned}",
                 _num(s.wall_s, ".0f"), _num(s.train_images_per_s, ".1f"), _num(s.best_epoch, "d"),
                 _num(s.best_val_auroc, ".4f"))
             for s in r.stages

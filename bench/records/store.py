@@ -15,6 +15,7 @@ from typing import Any
 
 from bench.atomic import atomic_write
 from bench.errors import BenchError
+from bench.records import lock as run_lock
 from bench.records.environment import environment_info
 from bench.records.schema import (
     STATUSES,
@@ -30,6 +31,10 @@ from bench.records.schema import (
 from bench.schema import encode
 
 RECORD_FILE = "record.json"
+# What `RunStore.liveness` can say: a record's status, or "stale" for a "running" record whose
+# process is gone (nobody holds its folder lock: see bench/records/lock.py).
+STALE = "stale"
+LIVENESS: tuple[str, ...] = (*STATUSES, STALE)
 
 
 def _slug(text: str) -> str:
@@ -77,6 +82,21 @@ class RunStore:
         """Absolute path of an artifact ("predictions", "checkpoint", "history"), if recorded."""
         rel = getattr(record.artifacts, name)
         return None if rel is None else self.run_dir(record.run_id) / rel
+
+    def lock(self, run_id: str):
+        """A context manager holding the folder lock of `run_id` while its process works on it
+        (BenchError "run X is still running in process PID" if another process holds it)."""
+        return run_lock.hold(self.run_dir(run_id))
+
+    def is_locked(self, run_id: str) -> bool:
+        return run_lock.is_held(self.run_dir(run_id))
+
+    def liveness(self, record: RunRecord) -> str:
+        """The record's status, except "stale" for a "running" record whose folder lock no
+        process holds (its process crashed or was killed)."""
+        if record.status == "running" and not self.is_locked(record.run_id):
+            return STALE
+        return record.status
 
     def create(
         self,
@@ -144,9 +164,13 @@ class RunStore:
 
     def scan(self, *, method: str | None = None, split: str | None = None, status: str | None = None) -> Scan:
         """Every readable record matching the filters given (method: registry or display name;
-        split: protocol), and what could not be read."""
-        if status is not None and status not in STATUSES:
-            raise BenchError(f"unknown status {status!r}", hint=f"use one of: {', '.join(STATUSES)}")
+        split: protocol; status: the record's, so "running" matches stale runs too, and "stale"
+        the running records whose process is gone: see `liveness`), and what could not be read."""
+        if status == STALE:
+            scan = self.scan(method=method, split=split, status="running")
+            return Scan(tuple(r for r in scan.records if self.liveness(r) == STALE), scan.problems)
+        if status is not None and status not in LIVENESS:
+            raise BenchError(f"unknown status {status!r}", hint=f"use one of: {', '.join(LIVENESS)}")
         records, problems = [], []
         for run_id in self.run_ids():
             path = self.record_path(run_id)
