@@ -9,13 +9,13 @@ import sys
 import time
 
 import pytest
+from record_factory import minimal_record
 from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.errors import BenchError
 from bench.records import RunStore, StageRecord
 from bench.records.lock import hold, is_held
-from record_factory import minimal_record
 
 HOLDER = """
 import sys, time

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -61,10 +61,10 @@ _STATUS_STYLE = {
 
 @group.command("list")
 def list_runs(
-    method: Annotated[Optional[str], typer.Option("--method", help="Only this method (registry or display name).")] = None,
-    split: Annotated[Optional[str], typer.Option("--split", help="Only this split protocol (official, kfold5, weng, ...).")] = None,
+    method: Annotated[str | None, typer.Option("--method", help="Only this method (registry or display name).")] = None,
+    split: Annotated[str | None, typer.Option("--split", help="Only this split protocol (official, kfold5, weng, ...).")] = None,
     status: Annotated[
-        Optional[str], typer.Option(
+        str | None, typer.Option(
             "--status",
             help="Only this status: running, stale (running, but its process is gone), complete, failed or interrupted.",
         )
