@@ -13,7 +13,7 @@ from bench.errors import BenchError
 from splits.base import Fold, SplitProtocol
 from splits.registry import SPLITS, resolve
 
-__all__ = ["SPLITS", "Fold", "SplitProtocol", "get_fold", "get_folds", "pick", "resolve"]
+__all__ = ["SPLITS", "Fold", "SplitProtocol", "get_fold", "get_folds", "pick", "resolve", "validate_lists"]
 
 
 def get_folds(name: str, index: DatasetIndex, *, seed: int = 0, val_fraction: float = 0.1) -> list[Fold]:
@@ -30,3 +30,11 @@ def pick(folds: list[Fold], fold: int, name: str) -> Fold:
         span = "only fold 0" if len(folds) == 1 else f"folds 0..{len(folds) - 1}"
         raise BenchError(f"no fold {fold} in split {name!r}", hint=f"it has {span}")
     return folds[fold]
+
+
+def validate_lists(fold: Fold, index: DatasetIndex) -> None:
+    """BenchError for the first fault of `fold`'s lists: a repeated line, or a name not in `index`
+    (see splits.check.validate_lists; imported here on first use, it reads bench.data.check)."""
+    from splits.check import validate_lists as validate
+
+    validate(fold, index)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +69,7 @@ def _read_csv(path: Path, text: str) -> ImageList:
             continue
         if col >= len(row) or not row[col].strip():
             raise BenchError(f"{path}, line {n}: no {IMAGE_COLUMN!r} value")
+        _refuse_folder_prefix(path, n, row[col].strip())
         names.append(row[col].strip())
     return ImageList(path, "csv", tuple(names))
 
@@ -85,6 +85,7 @@ def _read_whitespace(path: Path, lines: list[tuple[int, str]]) -> ImageList:
     names, labels = [], []
     for n, line in lines:
         fields = line.split()
+        _refuse_folder_prefix(path, n, fields[0])
         if len(fields) != width or not _IMAGE_NAME.match(fields[0]) or any(f not in ("0", "1") for f in fields[1:]):
             raise BenchError(
                 f"unknown split list format in {path}, line {n}: {line[:60]!r}",
@@ -94,6 +95,20 @@ def _read_whitespace(path: Path, lines: list[tuple[int, str]]) -> ImageList:
         if fmt == "arnoweng":
             labels.append([int(f) for f in fields[1:]])
     return ImageList(path, fmt, tuple(names), np.asarray(labels, dtype="uint8") if labels else None)
+
+
+def _refuse_folder_prefix(path: Path, n: int, name: str) -> None:
+    """A line like `images_001/images/00000001_000.png`: an image name behind folders, which the
+    lists must not carry (images are found by name wherever they lie under the root)."""
+    if "/" not in name and "\\" not in name:
+        return
+    base = re.split(r"[/\\]", name)[-1]
+    if not _IMAGE_NAME.match(base):
+        return
+    raise BenchError(
+        f"{path}, line {n}: {name!r} has a folder prefix; split lists hold bare image names like {base!r}",
+        hint=f"strip the folders from every line, e.g. sed -i 's#.*/##' {path}",
+    )
 
 
 def write_list(path: Path, names, *, fmt: str = "names", labels: np.ndarray | None = None) -> Path:

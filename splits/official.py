@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bench.data.index import DatasetIndex
 from bench.errors import BenchError
 from splits.base import Lists, SplitProtocol, carve_by_patient, patients_of
@@ -33,3 +35,26 @@ class Official(SplitProtocol):
 
 
 PROTOCOL = Official()
+
+
+def files(root: Path) -> list[tuple[str, Path]]:
+    """(name shown, path) of NIH's two lists, in the root."""
+    root = Path(root)
+    return [(name, root / name) for name in (TRAIN_VAL, TEST)]
+
+
+def check_files(index: DatasetIndex):
+    """`bench data check`'s look at the two lists (splits.check.read_checks), and a missing
+    test_list.txt beside a train_val_list.txt is a fault: the split cannot be built without it."""
+    import dataclasses
+
+    from splits.check import read_checks
+
+    checks = read_checks(PROTOCOL.name, LIST_FORMAT, files(index.root), index)
+    train_val, test = checks
+    if train_val.present and not test.present:
+        checks[1] = dataclasses.replace(
+            test, required=f"{index.root / TRAIN_VAL} has no {TEST} beside it: the official split needs both "
+            f"(copy {TEST} from the NIH ChestX-ray14 download into {index.root})",
+        )
+    return tuple(checks)

@@ -12,11 +12,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from bench.atomic import atomic_write
 from bench.config import cache_dir
 from bench.data.index import DatasetIndex
 from bench.errors import BenchError
 from splits.base import Lists, SplitProtocol
-from bench.atomic import atomic_write
 from splits.listfiles import read_list
 
 COMMIT = "3d45ee77e2cfe6ec81bf1b87e2ed4e3fc10af6c1"
@@ -79,6 +79,33 @@ class Weng(SplitProtocol):
 
 
 PROTOCOL = Weng()
+
+
+def files(root: Path) -> list[tuple[str, Path]]:
+    """(name shown, path) of the weng lists: in root/weng, else in the root itself."""
+    root = Path(root)
+    folder = root / ROOT_FOLDER
+    if folder.is_dir():
+        return [(f"{ROOT_FOLDER}/{name}", folder / name) for name in FILES.values()]
+    # A flat root's test_list.txt is NIH's official one.
+    return [(name, root / name) for name in FILES.values() if name in _ROOT_MARKERS]
+
+
+def check_files(index: DatasetIndex):
+    """`bench data check`'s look at the weng lists (splits.check.read_checks); once one of them is
+    there, a missing other is a fault, as `find_lists` says when a run looks for them."""
+    import dataclasses
+
+    from splits.check import read_checks
+
+    checks = read_checks(PROTOCOL.name, LIST_FORMAT, files(index.root), index)
+    if any(c.present for c in checks):
+        for i, c in enumerate(checks):
+            if not c.present:
+                checks[i] = dataclasses.replace(
+                    c, required=f"missing weng list {index.root / c.name} beside the others ({_where_hint(index.root)})",
+                )
+    return tuple(checks)
 
 
 def _download(url: str) -> bytes:

@@ -81,7 +81,9 @@ def test_missing_corrupt_extra_and_unknown(tmp_path):
     weng = {c.name: c for c in report.split_files if c.protocol == "weng"}
     assert set(weng) == {"weng/train_list.txt", "weng/val_list.txt", "weng/test_list.txt"}
     assert weng["weng/test_list.txt"].unknown == ("nope.png",)
-    assert len(report.errors) == 3
+    # missing, corrupt, nope.png, and weng/ without its train and val lists (bench run refuses it too)
+    assert len(report.errors) == 5
+    assert sum("missing weng list" in e for e in report.errors) == 2
     assert "1 of 4 images" in report.errors[0] and "00000002_000.png" in report.errors[0]
 
 
@@ -151,6 +153,8 @@ def test_split_files_are_read_as_their_protocols_read_them(tmp_path):
     root = good_root(tmp_path / "nih")
     (root / "weng").mkdir()
     (root / "weng" / "val_list.txt").write_text(IDS[0] + " 0" * 14 + "\n" + IDS[1] + " 0 1\n")
+    for name in ("train_list.txt", "test_list.txt"):  # the other two, fine (a lone list is a fault of its own)
+        (root / "weng" / name).write_text(IDS[2] + " 0" * 14 + "\n")
     (root / "test_list.txt").write_text(IDS[3] + " 0" * 14 + "\n")  # arnoweng lines in an official list
     report = check(root)
     found = {c.name: c for c in report.split_files}

@@ -31,6 +31,19 @@ class SplitFileCheck:
     n_ids: int = 0
     unknown: tuple[str, ...] = ()  # names not in the dataset (all of them)
     problem: str | None = None  # why the file cannot be read as its protocol reads it
+    duplicates: tuple[str, ...] = ()  # the name of each line that repeats an earlier one, in file order
+    required: str | None = None  # for a file not present: why its protocol needs it (a fault), else None
+
+
+def duplicate_lines_problem(what: str, duplicates: Sequence[str]) -> str:
+    """One line for `duplicates` (each line repeating an earlier one) of `what` ("the train list",
+    a file path): the words of both `bench data check` and splits.validate_lists."""
+    return f"{len(duplicates)} duplicate line(s) in {what}, e.g. {duplicates[0]}"
+
+
+def unknown_names_problem(what: str, unknown: Sequence[str]) -> str:
+    """One line for the names of `what` that are not images of the dataset."""
+    return f"{len(unknown)} image name(s) of {what} are not in the dataset, e.g. {_examples(unknown)}"
 
 
 @dataclass(frozen=True)
@@ -145,13 +158,14 @@ def check_dataset(
         warnings.append("images were not looked for")
 
     for check in split_files:
+        if not check.present and check.required:
+            errors.append(check.required)
         if check.problem:
             errors.append(check.problem)
+        if check.duplicates:
+            errors.append(duplicate_lines_problem(str(index.root / check.name), check.duplicates))
         if check.unknown:
-            errors.append(
-                f"{len(check.unknown)} image name(s) in {index.root / check.name} are not in the dataset "
-                f"({_examples(check.unknown)})"
-            )
+            errors.append(unknown_names_problem(str(index.root / check.name), check.unknown))
 
     boxes = index.boxes
     box_classes: dict[str, int] = {}
