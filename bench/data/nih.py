@@ -227,6 +227,16 @@ def read_boxes(path: Path, shown: str | None = None) -> pd.DataFrame:
     if coords.isna().to_numpy().any():
         row = int(np.flatnonzero(coords.isna().any(axis=1).to_numpy())[0])
         raise BenchError(f"malformed box file {shown}: non-numeric box on line {row + 2}", hint=fix)
+    sizes = coords.iloc[:, 2:4].to_numpy(dtype=float)
+    flat = ~(sizes > 0).all(axis=1) | ~np.isfinite(coords.to_numpy(dtype=float)).all(axis=1)
+    if flat.any():
+        row = int(np.flatnonzero(flat)[0])
+        w, h = sizes[row]
+        raise BenchError(
+            f"malformed box file {shown}: line {row + 2} ({raw.iloc[row, 0].strip()}, {raw.iloc[row, 1].strip()}) "
+            f"has a box of width {w:g} and height {h:g}; a box needs a positive, finite width and height",
+            hint=f"fix or delete that line, or {fix}",
+        )
     try:
         labels = [canonical(name) for name in raw.iloc[:, 1]]
     except BenchError as exc:
