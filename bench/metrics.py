@@ -24,6 +24,13 @@ class UndefinedClassWarning(UserWarning):
     """A class metric is undefined (no positives or no negatives) and left out of a mean."""
 
 
+# Nothing prints an UndefinedClassWarning to the console: the count travels in the MeanValue
+# (`n_defined`, `undefined`) and a caller that wants to say so prints one line
+# (`undefined_notice`). The warning is still raised, so `pytest.warns` and `warnings.catch_warnings(
+# record=True)` see it, and a `-W error::UserWarning` (inserted before this filter) still wins.
+warnings.filterwarnings("ignore", category=UndefinedClassWarning, append=True)
+
+
 @dataclass(frozen=True)
 class MeanValue:
     """A mean over classes that remembers how many classes were defined."""
@@ -127,6 +134,16 @@ def mean_defined(values, names: Sequence[str] | None = None) -> MeanValue:
 
 # The name CONTRACTS.md uses.
 mean_auroc = mean_defined
+
+
+def undefined_notice(mean: MeanValue, what: str = "the test list") -> str | None:
+    """One line for the console when `mean` left classes out (None when every class was defined):
+    "AUROC undefined for Hernia in the test list (no positives or no negatives): mean over 13 of
+    14 classes"."""
+    if not mean.undefined:
+        return None
+    return (f"AUROC undefined for {', '.join(mean.undefined)} in {what} (no positives or no negatives): "
+            f"mean over {mean.n_defined} of {mean.n_total} classes")
 
 
 # --- Weighted AUROC for many resamples at once --------------------------------------------------
