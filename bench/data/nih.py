@@ -233,7 +233,7 @@ def read_boxes(path: Path, shown: str | None = None) -> pd.DataFrame:
         row = int(np.flatnonzero(flat)[0])
         w, h = sizes[row]
         raise BenchError(
-            f"malformed box file {shown}: line {row + 2} ({raw.iloc[row, 0].strip()}, {raw.iloc[row, 1].strip()}) "
+            f"malformed box file {shown}: line {row + 2} ({str(raw.iloc[row, 0]).strip()}, {str(raw.iloc[row, 1]).strip()}) "
             f"has a box of width {w:g} and height {h:g}; a box needs a positive, finite width and height",
             hint=f"fix or delete that line, or {fix}",
         )
