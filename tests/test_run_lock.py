@@ -95,3 +95,14 @@ def test_show_numbers_stages_from_one_and_list_sums_stage_walls(tmp_path):
     rows = [line.split() for line in stages.splitlines() if "224" in line or "448" in line]
     numbers = [r[1] if r[0] in "│|┃" else r[0] for r in rows]
     assert numbers == ["1", "2"], stages
+
+
+def test_a_folder_never_locked_keeps_running(tmp_path):
+    """A run from an engine that does not lock has no lock file: nothing tells it is dead."""
+    store = RunStore(tmp_path)
+    record = minimal_record("20261125-180000-m-official-f0-s0-0001")
+    store.write(record)
+    assert store.liveness(record) == "running"
+    with store.lock(record.run_id):
+        pass
+    assert store.liveness(record) == "stale"  # locked once, released without a final status

@@ -4,14 +4,22 @@ The lock is `fcntl.flock` (exclusive, non-blocking) on `<run_dir>/.lock`; the ho
 pid into that file so that a second process can say who holds it. The kernel drops an flock
 when its process exits, however it exits (a crash or `kill -9` included), so a record whose
 status is "running" but whose folder lock nobody holds belongs to a dead process: the store
-shows it as "stale" (`RunStore.liveness`).
+shows it as "stale" (`RunStore.liveness`). The lock file stays in the folder after the run
+(empty once released), so that a later look can tell "finished or killed" from "never locked":
+a folder without one (a run from before the engine locked) keeps the record's own status.
 
 API, for the engine and other writers of a run folder:
 
     from bench.records import RunStore
     store = RunStore(results)
-    with store.lock(run_id):          # or: with bench.records.lock.hold(store.run_dir(run_id)):
+    record = store.create(...)        # makes the run folder, status "running"
+    with store.lock(record.run_id):   # or: with bench.records.lock.hold(store.run_dir(run_id)):
         ...                           # train, write the record; the lock is released on exit
+    # --resume: take `store.lock(run_id)` before touching the folder; a second
+    # `bench run --resume` of a live run then fails with "still running in process PID".
+
+Take the lock as soon as the folder exists (right after `store.create`) and hold it until the
+final record is written; in a multi-process run, rank 0 alone holds it.
 
 `hold` raises a BenchError ("run X is still running in process PID") when another process
 holds the lock; `is_held(run_dir)` says whether some process holds it now (it tries to take the

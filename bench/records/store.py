@@ -93,8 +93,12 @@ class RunStore:
 
     def liveness(self, record: RunRecord) -> str:
         """The record's status, except "stale" for a "running" record whose folder lock no
-        process holds (its process crashed or was killed)."""
-        if record.status == "running" and not self.is_locked(record.run_id):
+        process holds (its process crashed or was killed). A run folder without a lock file at
+        all was written by a process that never locks (an older engine, or one in the moment
+        between creating the record and taking the lock): there is nothing to tell by, so it
+        keeps its "running"."""
+        if (record.status == "running" and run_lock.lock_path(self.run_dir(record.run_id)).is_file()
+                and not self.is_locked(record.run_id)):
             return STALE
         return record.status
 
