@@ -15,7 +15,6 @@ from bench.cli import app
 from bench.labels import LABELS
 from bench.records import RunStore, Sanity, as_array
 
-pytest.importorskip("bench.metrics")
 runner = CliRunner()
 EFFB3, DENSE, BCE = "wfocal-effb3", "wfocal-densenet121", "chexnet"
 

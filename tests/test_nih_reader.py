@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 
 import numpy as np
@@ -253,10 +252,9 @@ def test_torchxrayvision_fallback(real_label_index):
     assert boxes["label"].nunique() == 8 and "Infiltration" in set(boxes["label"])
 
 
-def test_torchxrayvision_fallback_is_fast(tmp_path):
-    start = time.perf_counter()
-    load_index(tmp_path, check_images=False)
-    assert time.perf_counter() - start < 5
+def test_torchxrayvision_fallback_needs_no_local_labels(tmp_path):
+    index = load_index(tmp_path, check_images=False)
+    assert len(index.frame) == 112_120 and index.labels_version == "v2020 (torchxrayvision)"
 
 
 def test_box_file_of_txv_not_used_with_local_labels(tmp_path):

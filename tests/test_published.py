@@ -18,12 +18,12 @@ runner = CliRunner()
 
 
 def test_shipped_csvs_are_the_reference_copies():
+    if not (SHARED_REFERENCE / "published").is_dir():
+        pytest.skip(f"the reference transcriptions are not beside this checkout ({SHARED_REFERENCE / 'published'})")
     for name in ("table4_official.csv", "table5_weng_focal_ablation.csv", "table7_kfold5.csv",
                  "table8_weng.csv", "table9_improvement.csv"):
         shipped = resources.files("leaderboard").joinpath("published", name).read_bytes()
-        reference = SHARED_REFERENCE / "published" / name
-        if reference.is_file():
-            assert shipped == reference.read_bytes(), name
+        assert shipped == (SHARED_REFERENCE / "published" / name).read_bytes(), name
 
 
 def test_columns_by_protocol():

@@ -44,7 +44,6 @@ def test_minimal_record_round_trips(tmp_path):
 
 
 def test_full_record_round_trips(tmp_path):
-    pytest.importorskip("bench.metrics")
     store = RunStore(tmp_path)
     record = complete_run(store, "wfocal-effb3")
     loaded = store.load(record.run_id)

@@ -46,3 +46,10 @@ def test_cache_loader_1024_to_224(benchmark, sources):
     png, cached, labels = sources
     pixels = benchmark(_epoch, cached, labels)
     assert np.array_equal(pixels, png.read_many(np.arange(N_IMAGES)))  # the same pixels, decoded once
+
+
+@pytest.mark.benchmark
+def test_label_index_from_the_torchxrayvision_copy(benchmark, tmp_path):
+    """The 112,120-row index from the labels inside the torchxrayvision wheel (no local labels file)."""
+    index = benchmark.pedantic(load_index, args=(tmp_path,), kwargs={"check_images": False}, rounds=3)
+    assert len(index.frame) == 112_120
