@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import shutil
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO

@@ -97,9 +97,7 @@ def _defined(y: np.ndarray) -> np.ndarray:
 def _per_class(metric, y_true, scores) -> np.ndarray:
     y, s = _check(y_true, scores)
     defined = _defined(y)
-    return np.array(
-        [metric(y[:, k], s[:, k]) if defined[k] else np.nan for k in range(y.shape[1])], dtype=np.float64
-    )
+    return np.array([metric(y[:, k], s[:, k]) if defined[k] else np.nan for k in range(y.shape[1])], dtype=np.float64)
 
 
 def per_class_auroc(y_true, scores) -> np.ndarray:
@@ -142,8 +140,10 @@ def undefined_notice(mean: MeanValue, what: str = "the test list") -> str | None
     14 classes"."""
     if not mean.undefined:
         return None
-    return (f"AUROC undefined for {', '.join(mean.undefined)} in {what} (no positives or no negatives): "
-            f"mean over {mean.n_defined} of {mean.n_total} classes")
+    return (
+        f"AUROC undefined for {', '.join(mean.undefined)} in {what} (no positives or no negatives): "
+        f"mean over {mean.n_defined} of {mean.n_total} classes"
+    )
 
 
 # --- Weighted AUROC for many resamples at once --------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-
 from typing import TYPE_CHECKING
 
 from bench.errors import BenchError
@@ -82,8 +81,11 @@ def init_residual_branches(model: nn.Module, how: str) -> nn.Module:
         raise ValueError(f"residual init must be one of {RESIDUAL_INITS}, got {how!r}")
     value = 0.0 if how == "identity" else 1.0
     last_norm = (
-        (InvertedResidual, "bn3"), (DepthwiseSeparableConv, "bn2"), (EdgeResidual, "bn2"),
-        (Bottleneck, "bn3"), (BasicBlock, "bn2"),
+        (InvertedResidual, "bn3"),
+        (DepthwiseSeparableConv, "bn2"),
+        (EdgeResidual, "bn2"),
+        (Bottleneck, "bn3"),
+        (BasicBlock, "bn2"),
     )
     for module in model.modules():
         for block, attr in last_norm:
@@ -126,7 +128,7 @@ def min_image_size(backbone: str) -> int:
     return _reduction(backbone)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _reduction(backbone: str) -> int:
     import timm
     import torch

@@ -6,7 +6,6 @@ for each of the 14 labels in canonical order. Columns are read by name, never by
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +52,12 @@ class Predictions:
             raise ValueError("true labels must be 0 or 1")
         if not np.isfinite(s).all():
             raise ValueError("scores must be finite (a NaN or infinite score means a broken model)")
-        for name, value in (("image_ids", ids), ("patient_ids", patients), ("y_true", y.astype(np.uint8)), ("scores", s)):
+        for name, value in (
+            ("image_ids", ids),
+            ("patient_ids", patients),
+            ("y_true", y.astype(np.uint8)),
+            ("scores", s),
+        ):
             object.__setattr__(self, name, value)
 
     def __len__(self) -> int:
@@ -66,7 +70,9 @@ class Predictions:
             rows = np.array([pos[str(i)] for i in image_ids], dtype=np.int64)
         except KeyError as exc:
             raise KeyError(f"image {exc.args[0]} is not in these predictions") from None
-        return Predictions(tuple(self.image_ids[k] for k in rows), self.patient_ids[rows], self.y_true[rows], self.scores[rows])
+        return Predictions(
+            tuple(self.image_ids[k] for k in rows), self.patient_ids[rows], self.y_true[rows], self.scores[rows]
+        )
 
     @classmethod
     def concat(cls, parts) -> Predictions:

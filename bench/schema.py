@@ -132,7 +132,9 @@ def decode(tp: Any, value: Any, *, source: str, where: str = "", error: type[Sch
     return out
 
 
-def _decode(tp: Any, value: Any, where: str, fail: Callable[..., SchemaError], source: str, error: type[SchemaError]) -> Any:
+def _decode(
+    tp: Any, value: Any, where: str, fail: Callable[..., SchemaError], source: str, error: type[SchemaError]
+) -> Any:
     def sub(item_tp: Any, item: Any, at: str) -> Any:
         return decode(item_tp, item, source=source, where=at, error=error)
 
@@ -238,9 +240,7 @@ def freeze(value: Any) -> Any:
 
 
 # -- command-line text ---------------------------------------------------------------------------
-def parse_text(
-    text: str, tp: Any, *, what: str, current: Any = None, error: type[SchemaError] = SchemaError
-) -> Any:
+def parse_text(text: str, tp: Any, *, what: str, current: Any = None, error: type[SchemaError] = SchemaError) -> Any:
     """`text` from the command line as type `tp` (`what` names the option in errors).
 
     For an untyped (`Any`) field the text is read as a literal, and a float field stays a float.

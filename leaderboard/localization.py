@@ -77,7 +77,9 @@ def localization_tables(records: Iterable[RunRecord], *, split: str = "all") -> 
         means = []
         for j in range(len(names)):
             got = [v[j] for v in values if v[j][0] is not None and v[j][1] is not None]
-            means.append((float(np.mean([a for a, _ in got])), float(np.mean([b for _, b in got]))) if got else (None, None))
+            means.append(
+                (float(np.mean([a for a, _ in got])), float(np.mean([b for _, b in got]))) if got else (None, None)
+            )
         values.append(means)
         newest = max((latest[n][0] for n in names), key=run_order)
         kind = "synthetic demo data" if newest.dataset.kind == "demo" else "NIH ChestX-ray14"
@@ -85,7 +87,11 @@ def localization_tables(records: Iterable[RunRecord], *, split: str = "all") -> 
         caption = f"{CAPTION}; Mean over the classes shown."
         tables.append(
             LocTable(
-                title, caption, (*classes, "Mean"), tuple(names), tuple(latest[n][0] for n in names),
+                title,
+                caption,
+                (*classes, "Mean"),
+                tuple(names),
+                tuple(latest[n][0] for n in names),
                 tuple(tuple(_text(p) for p in row) for row in values),
                 tuple(tuple(row) for row in values),
             )
@@ -125,7 +131,9 @@ def to_markdown(tables: list[LocTable]) -> str:
 
 
 def to_latex(tables: list[LocTable]) -> str:
-    return "\n".join(["% cxr-bench localization (needs no packages beyond LaTeX itself)", *map(ui.to_latex, map(as_table, tables))])
+    return "\n".join(
+        ["% cxr-bench localization (needs no packages beyond LaTeX itself)", *map(ui.to_latex, map(as_table, tables))]
+    )
 
 
 CSV_HEADERS = ("table", "pathology", "method", "run_id", "iobb_0.5", "pointing")

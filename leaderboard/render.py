@@ -117,9 +117,11 @@ def improvement_caption(imp: Improvement) -> str:
         "bootstrap": "paired patient-bootstrap 95% intervals of the mean difference over folds; * interval excludes 0",
         "none": "differences only: published figures come without predictions to test",
     }[imp.test]
-    tail = "; published columns: differences only" if imp.test != "none" and any(
-        c.key.startswith("published:") for c in imp.columns
-    ) else ""
+    tail = (
+        "; published columns: differences only"
+        if imp.test != "none" and any(c.key.startswith("published:") for c in imp.columns)
+        else ""
+    )
     return f"Improvement over {imp.reference.label} (AUROC percentage points; {what}{tail})"
 
 
@@ -149,6 +151,7 @@ def auroc_table(table: Table, *, ci: bool) -> ui.Table:
 
 def improvement_table(imp: Improvement) -> ui.Table:
     """Differences against the reference; significant ones bold, and green (better) or red (worse)."""
+
     def cell(text: str, significant: bool) -> ui.Cell:
         if not significant:
             return ui.Cell(text)
@@ -291,8 +294,13 @@ def _table_json(table: Table, ci: bool) -> dict:
         },
         "notes": list(table.notes),
         "other_runs": [
-            {"run_id": o.record.run_id, "method": o.record.method.display_name, "fold": o.record.split.fold,
-             "status": o.record.status, "reason": o.reason}
+            {
+                "run_id": o.record.run_id,
+                "method": o.record.method.display_name,
+                "fold": o.record.split.fold,
+                "status": o.record.status,
+                "reason": o.reason,
+            }
             for o in table.other_runs
         ],
         "plots": {label: str(path) for label, path in table.plots.items()},
@@ -311,12 +319,26 @@ def to_json(board: Leaderboard, *, ci: bool) -> str:
     )
 
 
-CSV_HEADERS = ("table", "section", "pathology", "column", "published", "value", "std", "lo", "hi", "p_value", "flag", "text")
+CSV_HEADERS = (
+    "table",
+    "section",
+    "pathology",
+    "column",
+    "published",
+    "value",
+    "std",
+    "lo",
+    "hi",
+    "p_value",
+    "flag",
+    "text",
+)
 
 
 def to_csv(board: Leaderboard, *, ci: bool) -> str:
     """Long format: one line per (table, section, pathology, column); AUROC on the 0-1 scale,
     improvement in points; `flag` is best (auroc) or significant (improvement)."""
+
     def fmt(x) -> str:
         return "" if not _finite(x) else f"{float(x):.6g}"
 
@@ -328,16 +350,42 @@ def to_csv(board: Leaderboard, *, ci: bool) -> str:
                 std = col.std[r] if col.std is not None else None
                 lo = col.lo[r] if ci and col.lo is not None else None
                 hi = col.hi[r] if ci and col.hi is not None else None
-                rows.append([t.title, "auroc", name, col.label, str(int(col.published is not None)), fmt(col.values[r]),
-                             fmt(std), fmt(lo), fmt(hi), "", str(int(cells[r][i][1])), cells[r][i][0]])
+                rows.append(
+                    [
+                        t.title,
+                        "auroc",
+                        name,
+                        col.label,
+                        str(int(col.published is not None)),
+                        fmt(col.values[r]),
+                        fmt(std),
+                        fmt(lo),
+                        fmt(hi),
+                        "",
+                        str(int(cells[r][i][1])),
+                        cells[r][i][0],
+                    ]
+                )
         if t.improvement is not None:
             icells = improvement_cells(t.improvement)
             for r, name in enumerate(ROWS):
                 for i, c in enumerate(t.improvement.columns):
-                    rows.append([t.title, f"improvement over {t.improvement.reference.label}", name, c.label,
-                                 str(int(c.key.startswith("published:"))), fmt(c.diff[r]), "",
-                                 fmt(c.lo[r] if c.lo is not None else None), fmt(c.hi[r] if c.hi is not None else None),
-                                 fmt(c.p[r] if c.p is not None else None), str(int(icells[r][i][1])), icells[r][i][0]])
+                    rows.append(
+                        [
+                            t.title,
+                            f"improvement over {t.improvement.reference.label}",
+                            name,
+                            c.label,
+                            str(int(c.key.startswith("published:"))),
+                            fmt(c.diff[r]),
+                            "",
+                            fmt(c.lo[r] if c.lo is not None else None),
+                            fmt(c.hi[r] if c.hi is not None else None),
+                            fmt(c.p[r] if c.p is not None else None),
+                            str(int(icells[r][i][1])),
+                            icells[r][i][0],
+                        ]
+                    )
     return ui.to_csv(ui.Table(tuple(ui.Column(h) for h in CSV_HEADERS), tuple(ui.row(*r) for r in rows)))
 
 

@@ -57,7 +57,13 @@ def cv_diff_interval(
     for fold, (ref, other) in enumerate(fold_pairs):
         ref, other = paired(ref, other)
         res = paired_bootstrap_diff(
-            ref.y_true, other.scores, ref.scores, ref.patient_ids, n_resamples=n_resamples, level=LEVEL, seed=seed + fold
+            ref.y_true,
+            other.scores,
+            ref.scores,
+            ref.patient_ids,
+            n_resamples=n_resamples,
+            level=LEVEL,
+            seed=seed + fold,
         )
         points.append(np.append(res.point, res.mean))
         ses.append((np.append(res.hi, res.mean_hi) - np.append(res.lo, res.mean_lo)) / (2 * z))

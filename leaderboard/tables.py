@@ -358,7 +358,7 @@ def build_tables(
             hidden = len(good) - len(latest)
             if hidden:
                 notes.append(f"{hidden} older complete run(s) of the same methods hidden (--all-runs shows them)")
-            for k, r in sorted(latest.items(), key=lambda kv: (kv[1].method.display_name, kv[0])):
+            for _key, r in sorted(latest.items(), key=lambda kv: (kv[1].method.display_name, kv[0])):
                 label = f"{r.method.display_name} #{r.run_id[-4:]}" if all_runs else r.method.display_name
                 columns.append(_run_column(label, label, [r], ci, cache, warn))
         published = _published_allowed(newest.split.protocol, n_folds, demo) if show_published else ()

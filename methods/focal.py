@@ -11,9 +11,7 @@ RANGER = OptimizerSpec("ranger", lr=1e-3, params={"betas": (0.9, 0.999), "k": 5,
 WFOCAL = LossSpec(name="focal", weighting="class_balanced", beta=0.9998, scale=0.1, alpha=0.5, gamma=1.0)
 WFOCAL_EQUATIONS = "Eq. 3-6 (weights), Eq. 8 (weighted focal loss)"
 RANGER_NOTE = "Ranger = RAdam + Lookahead (k 5, alpha 0.5), lr 1e-3; alpha 0.5, gamma 1 as the paper"
-SCALE_NOTE = (
-    "scale 0.1: the released code's factor; the printed Eq. 5 (scale 1) gives w_neg < 0 for rare classes"
-)
+SCALE_NOTE = "scale 0.1: the released code's factor; the printed Eq. 5 (scale 1) gives w_neg < 0 for rare classes"
 TWO_STAGE_NOTE = "stage 2 doubles the image size, halves the batch and starts from stage 1's best checkpoint"
 TF_WEIGHTS_NOTE = (
     "ImageNet weights: the original TensorFlow checkpoints (timm tag aa_in1k), which Keras EfficientNet ports "

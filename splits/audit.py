@@ -142,11 +142,17 @@ def audit(folds: list[Fold], index: DatasetIndex, *, split: str | None = None) -
         stats = {name: _list_stats(ids, lookup) for name, ids in fold.lists().items()}
         for name, s in stats.items():
             if s.unknown.count:
-                faults.append(f"{where}{name}: {s.unknown.count:,} image ids not in the dataset ({_examples(s.unknown)})")
+                faults.append(
+                    f"{where}{name}: {s.unknown.count:,} image ids not in the dataset ({_examples(s.unknown)})"
+                )
             if s.duplicates.count:
-                faults.append(f"{where}{name}: {s.duplicates.count:,} image ids listed more than once ({_examples(s.duplicates)})")
+                faults.append(
+                    f"{where}{name}: {s.duplicates.count:,} image ids listed more than once ({_examples(s.duplicates)})"
+                )
             if s.undefined_auroc and name != "train":
-                message = f"{where}{name}: AUROC undefined (no positives or no negatives) for {', '.join(s.undefined_auroc)}"
+                message = (
+                    f"{where}{name}: AUROC undefined (no positives or no negatives) for {', '.join(s.undefined_auroc)}"
+                )
                 (faults if name == "test" else warnings).append(message)
         shared_images, shared_patients = _shared(fold, lookup)
         faults.extend(_leak_messages(where, shared_images, shared_patients))

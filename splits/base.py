@@ -85,7 +85,9 @@ class SplitProtocol:
 
     def folds(self, index: DatasetIndex, *, seed: int = 0, val_fraction: float = 0.1) -> list[Fold]:
         if self.takes_argument:
-            raise BenchError(f"split {self.name!r} needs an argument", hint=f"write it as {self.usage or self.name + ':ARG'}")
+            raise BenchError(
+                f"split {self.name!r} needs an argument", hint=f"write it as {self.usage or self.name + ':ARG'}"
+            )
         if self.uses_val_fraction and not 0.0 < val_fraction < 1.0:
             raise BenchError(f"--val-fraction must be between 0 and 1 (got {val_fraction})")
         built = self.build(index, seed=seed, val_fraction=val_fraction)
@@ -117,7 +119,9 @@ def patients_of(index: DatasetIndex, image_ids) -> np.ndarray:
     return result
 
 
-def carve_by_patient(image_ids, patients: np.ndarray, fraction: float, seed: int | tuple[int, ...]) -> tuple[list[str], list[str]]:
+def carve_by_patient(
+    image_ids, patients: np.ndarray, fraction: float, seed: int | tuple[int, ...]
+) -> tuple[list[str], list[str]]:
     """Split images into (rest, held_out) with `fraction` of the patients held out, seeded."""
     ids = np.asarray(list(image_ids), dtype=object)
     unique = np.unique(patients)

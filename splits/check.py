@@ -54,7 +54,9 @@ def duplicates_of(names: Iterable[str]) -> list[str]:
     return repeats
 
 
-def read_checks(protocol: str, fmt: str, files: Sequence[tuple[str, Path]], index: DatasetIndex) -> list[SplitFileCheck]:
+def read_checks(
+    protocol: str, fmt: str, files: Sequence[tuple[str, Path]], index: DatasetIndex
+) -> list[SplitFileCheck]:
     """One check per (name shown, path): present, readable in `fmt`, no repeated lines, every
     name an image of `index`."""
     checks = []
@@ -68,8 +70,9 @@ def read_checks(protocol: str, fmt: str, files: Sequence[tuple[str, Path]], inde
             checks.append(SplitFileCheck(name, protocol, True, problem=exc.one_line()))
             continue
         checks.append(
-            SplitFileCheck(name, protocol, True, len(ids), tuple(unknown_ids(ids, index)),
-                           duplicates=tuple(duplicates_of(ids)))
+            SplitFileCheck(
+                name, protocol, True, len(ids), tuple(unknown_ids(ids, index)), duplicates=tuple(duplicates_of(ids))
+            )
         )
     return checks
 
@@ -94,9 +97,12 @@ def validate_lists(fold, index: DatasetIndex) -> None:
         what = f"the {name} list"
         repeats = duplicates_of(ids)
         if repeats:
-            raise BenchError(duplicate_lines_problem(what, repeats),
-                             hint=f"split {fold.key} fold {fold.fold}: {DUPLICATES_HINT}")
+            raise BenchError(
+                duplicate_lines_problem(what, repeats), hint=f"split {fold.key} fold {fold.fold}: {DUPLICATES_HINT}"
+            )
         unknown = unknown_ids(ids, index)
         if unknown:
-            raise BenchError(unknown_names_problem(what, unknown),
-                             hint=f"split {fold.key} fold {fold.fold}, dataset {index.root}: {UNKNOWN_HINT}")
+            raise BenchError(
+                unknown_names_problem(what, unknown),
+                hint=f"split {fold.key} fold {fold.fold}, dataset {index.root}: {UNKNOWN_HINT}",
+            )

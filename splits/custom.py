@@ -22,7 +22,9 @@ LIST_FILE = re.compile(r"^(train|val|test)(?:idation)?(?:[_-]?(\d+))?(?:[_-][^.]
 def discover(folder: Path) -> dict[int | None, dict[str, Path]]:
     """Fold number (None for a single unnumbered fold) -> {"train"|"val"|"test": file}."""
     if not folder.is_dir():
-        raise BenchError(f"custom split folder not found: {folder}", hint="write custom:PATH with PATH a folder of list files")
+        raise BenchError(
+            f"custom split folder not found: {folder}", hint="write custom:PATH with PATH a folder of list files"
+        )
     found: dict[int | None, dict[str, list[Path]]] = defaultdict(lambda: defaultdict(list))
     for path in sorted(folder.iterdir()):
         match = LIST_FILE.match(path.name)

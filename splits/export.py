@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench.atomic import atomic_write
 from bench.data.index import DatasetIndex
 from bench.errors import BenchError
 from splits.base import Fold
 from splits.custom import LIST_FILE
-from bench.atomic import atomic_write
 from splits.listfiles import FORMATS, SUFFIX, write_list
 
 MANIFEST = "SPLIT.json"
@@ -41,7 +41,10 @@ def export(folds: list[Fold], out: Path, *, index: DatasetIndex, fmt: str = "nam
             if fmt == "arnoweng":
                 missing = [i for i in ids if i not in index.frame.index]
                 if missing:
-                    raise BenchError(f"cannot write labels for {len(missing)} ids not in the dataset (e.g. {missing[0]})", hint="use --format names")
+                    raise BenchError(
+                        f"cannot write labels for {len(missing)} ids not in the dataset (e.g. {missing[0]})",
+                        hint="use --format names",
+                    )
                 labels = index.labels(ids)
             written.append(write_list(out / f"{name}{fold.fold}{SUFFIX[fmt]}", ids, fmt=fmt, labels=labels))
     manifest = {
@@ -57,4 +60,3 @@ def export(folds: list[Fold], out: Path, *, index: DatasetIndex, fmt: str = "nam
     }
     atomic_write(out / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
     return written
-

@@ -52,7 +52,9 @@ class KFold(SplitProtocol):
         ids = frame.index.to_numpy(dtype=object)
         patients = frame["patient_id"].to_numpy()
         if len(np.unique(patients)) < self.k:
-            raise BenchError(f"{self.name} needs at least {self.k} patients; the dataset has {len(np.unique(patients))}")
+            raise BenchError(
+                f"{self.name} needs at least {self.k} patients; the dataset has {len(np.unique(patients))}"
+            )
         strata = rarest_label_strata(index.labels())
         splitter = StratifiedGroupKFold(self.k, shuffle=True, random_state=seed)
         with warnings.catch_warnings():

@@ -61,7 +61,9 @@ def _read_csv(path: Path, text: str) -> ImageList:
     rows = csv.reader(io.StringIO(text))
     header = [cell.strip() for cell in next(rows)]
     if IMAGE_COLUMN not in header:
-        raise BenchError(f"unknown split list format in {path}: a CSV without an {IMAGE_COLUMN!r} column", hint=_formats_hint())
+        raise BenchError(
+            f"unknown split list format in {path}: a CSV without an {IMAGE_COLUMN!r} column", hint=_formats_hint()
+        )
     col = header.index(IMAGE_COLUMN)
     names = []
     for n, row in enumerate(rows, 2):
@@ -126,8 +128,6 @@ def write_list(path: Path, names, *, fmt: str = "names", labels: np.ndarray | No
         raise BenchError(f"unknown list format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(Path(path), text)
-
-
 
 
 def _describe(fmt: str) -> str:

@@ -54,7 +54,8 @@ def check_files(index: DatasetIndex):
     train_val, test = checks
     if train_val.present and not test.present:
         checks[1] = dataclasses.replace(
-            test, required=f"{index.root / TRAIN_VAL} has no {TEST} beside it: the official split needs both "
+            test,
+            required=f"{index.root / TRAIN_VAL} has no {TEST} beside it: the official split needs both "
             f"(copy {TEST} from the NIH ChestX-ray14 download into {index.root})",
         )
     return tuple(checks)

@@ -103,7 +103,8 @@ def check_files(index: DatasetIndex):
         for i, c in enumerate(checks):
             if not c.present:
                 checks[i] = dataclasses.replace(
-                    c, required=f"missing weng list {index.root / c.name} beside the others ({_where_hint(index.root)})",
+                    c,
+                    required=f"missing weng list {index.root / c.name} beside the others ({_where_hint(index.root)})",
                 )
     return tuple(checks)
 
@@ -130,7 +131,9 @@ def fetch(dest: Path | None = None) -> Path:
             ) from None
         digest = hashlib.sha256(data).hexdigest()
         if digest != SHA256[file]:
-            raise BenchError(f"{url} has SHA-256 {digest}, expected {SHA256[file]}", hint="nothing was written; try again later")
+            raise BenchError(
+                f"{url} has SHA-256 {digest}, expected {SHA256[file]}", hint="nothing was written; try again later"
+            )
         payloads[file] = data
     # Written only once all three are verified, so the cache never holds a mixed or partial set.
     dest.mkdir(parents=True, exist_ok=True)

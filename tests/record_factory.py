@@ -30,8 +30,15 @@ from bench.records import (
 )
 
 ENV = EnvironmentInfo(
-    python="3.11.7", torch="2.14.1", timm="1.0.0", torchxrayvision=None, cuda=None, gpu="cpu",
-    git_commit="0" * 40, git_dirty=False, platform="Linux",
+    python="3.11.7",
+    torch="2.14.1",
+    timm="1.0.0",
+    torchxrayvision=None,
+    cuda=None,
+    gpu="cpu",
+    git_commit="0" * 40,
+    git_dirty=False,
+    platform="Linux",
 )
 T0 = datetime(2026, 11, 25, 18, 0, tzinfo=timezone.utc)
 
@@ -51,9 +58,18 @@ def split(protocol: str = "official", fold: int = 0, n_folds: int = 1, fp: str |
 
 def minimal_record(run_id: str = "20261125-180000-m-official-f0-s0-abcd", **changes) -> RunRecord:
     base = dict(
-        run_id=run_id, status="running", started="2026-11-25T18:00:00Z", ended=None, error=None,
+        run_id=run_id,
+        status="running",
+        started="2026-11-25T18:00:00Z",
+        ended=None,
+        error=None,
         method=MethodInfo("m", "m", {"name": "m", "stages": [{"image_size": 224}]}),
-        split=split(), dataset=dataset(), seed=0, preset="smoke", device="cpu", environment=ENV,
+        split=split(),
+        dataset=dataset(),
+        seed=0,
+        preset="smoke",
+        device="cpu",
+        environment=ENV,
     )
     return RunRecord(**(base | changes))
 
@@ -101,17 +117,27 @@ def complete_run(
         res = bootstrap_ci(preds.y_true, preds.scores, preds.patient_ids, n_resamples=200, seed=0)
         intervals = ConfidenceIntervals(per_class(res.lo), per_class(res.hi), res.mean_lo, res.mean_hi, 0.95, 200)
     test = EvalMetrics(
-        per_class(auroc), per_class(per_class_auprc(preds.y_true, preds.scores)),
-        float(np.nanmean(auroc)), int(defined.sum()), intervals,
+        per_class(auroc),
+        per_class(per_class_auprc(preds.y_true, preds.scores)),
+        float(np.nanmean(auroc)),
+        int(defined.sum()),
+        intervals,
     )
     started = T0 + timedelta(minutes=minutes)
     rid = new_run_id(method, protocol, fold, 0, now=started)
     record = RunRecord(
-        run_id=rid, status="complete", started=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        ended=(started + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"), error=None,
+        run_id=rid,
+        status="complete",
+        started=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        ended=(started + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        error=None,
         method=MethodInfo(method, method, {"name": method}),
-        split=split(protocol, fold, n_folds, split_fp), dataset=dataset(kind), seed=0, preset="smoke",
-        device="cpu", environment=ENV,
+        split=split(protocol, fold, n_folds, split_fp),
+        dataset=dataset(kind),
+        seed=0,
+        preset="smoke",
+        device="cpu",
+        environment=ENV,
         stages=(StageRecord(0, 64, 8, 1, 1, 2.5, 40.0, 0, float(np.nanmean(auroc))),),
         history=(EpochRecord(0, 0, 0.7, 0.6, 0.7, per_class([0.7] * NUM_CLASSES), 1e-3, 2.5),),
         positives=Positives(counts([5] * 14), counts([2] * 14), counts(preds.y_true.sum(axis=0))),

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TEST_DEMO_SIZE
 from PIL import Image
 from sklearn.model_selection import StratifiedGroupKFold
 from typer.testing import CliRunner
@@ -18,17 +19,37 @@ from bench.data.render import BOX_CLASSES, render_chest
 from bench.errors import BenchError
 from bench.labels import LABELS
 from splits.kfold import rarest_label_strata
-from conftest import TEST_DEMO_SIZE
 
 MIN_TEST_POSITIVES = 15
 NIH_COLUMNS = [
-    "Image Index", "Finding Labels", "Follow-up #", "Patient ID", "Patient Age", "Patient Gender",
-    "View Position", "OriginalImage[Width", "Height]", "OriginalImagePixelSpacing[x", "y]",
+    "Image Index",
+    "Finding Labels",
+    "Follow-up #",
+    "Patient ID",
+    "Patient Age",
+    "Patient Gender",
+    "View Position",
+    "OriginalImage[Width",
+    "Height]",
+    "OriginalImagePixelSpacing[x",
+    "y]",
 ]
 # NIH's class frequencies, commonest first (docs/domain.md section 1).
 NIH_ORDER = [
-    "Infiltration", "Effusion", "Atelectasis", "Nodule", "Mass", "Pneumothorax", "Consolidation",
-    "Pleural_Thickening", "Cardiomegaly", "Emphysema", "Edema", "Fibrosis", "Pneumonia", "Hernia",
+    "Infiltration",
+    "Effusion",
+    "Atelectasis",
+    "Nodule",
+    "Mass",
+    "Pneumothorax",
+    "Consolidation",
+    "Pleural_Thickening",
+    "Cardiomegaly",
+    "Emphysema",
+    "Edema",
+    "Fibrosis",
+    "Pneumonia",
+    "Hernia",
 ]
 
 
@@ -49,7 +70,11 @@ def test_layout_and_file_formats(demo_root):
     with Image.open(demo_root / "images" / ids[0]) as image:
         assert (image.mode, image.size) == ("L", (TEST_DEMO_SIZE, TEST_DEMO_SIZE))
     assert json.loads((demo_root / "DEMO.json").read_text()) == {
-        "generator": "cxr-bench-demo", "version": 2, "seed": 0, "size": TEST_DEMO_SIZE, "images": len(ids),
+        "generator": "cxr-bench-demo",
+        "version": 2,
+        "seed": 0,
+        "size": TEST_DEMO_SIZE,
+        "images": len(ids),
     }
     assert _lines(demo_root / "BBox_List_2017.csv")[0] == "Image Index,Finding Label,Bbox [x,y,w,h],,,"
     # Official lists: one name per line, a partition of the images.

@@ -108,7 +108,9 @@ def test_kfold_table_needs_all_folds_and_shows_mean_std(results):
     from leaderboard.render import auroc_cell
 
     k = LABELS.index("Hernia")
-    assert auroc_cell(t, col, k, ci=False) == f"{100 * per_fold[:, k].mean():.2f} ± {100 * per_fold[:, k].std(ddof=1):.2f}"
+    assert (
+        auroc_cell(t, col, k, ci=False) == f"{100 * per_fold[:, k].mean():.2f} ± {100 * per_fold[:, k].std(ddof=1):.2f}"
+    )
     imp = t.improvement
     assert imp.test == "bootstrap"
     (c,) = imp.columns
@@ -155,8 +157,23 @@ def _pipes(line: str) -> int:
 def test_markdown_is_valid_and_demo_is_separate(results, tmp_path):
     out = tmp_path / "LEADERBOARD.md"
     plots = tmp_path / "plots"
-    result = runner.invoke(app, ["leaderboard", "--results", str(results), "--split", "official", "--ci",
-                                 "--reference", BCE, "--out", str(out), "--plots", str(plots)])
+    result = runner.invoke(
+        app,
+        [
+            "leaderboard",
+            "--results",
+            str(results),
+            "--split",
+            "official",
+            "--ci",
+            "--reference",
+            BCE,
+            "--out",
+            str(out),
+            "--plots",
+            str(plots),
+        ],
+    )
     assert result.exit_code == 0, result.output
     text = out.read_text()
     blocks = _md_tables(text)
@@ -178,8 +195,9 @@ def test_markdown_is_valid_and_demo_is_separate(results, tmp_path):
 
 
 def test_formats_csv_json_latex(results, tmp_path):
-    result = runner.invoke(app, ["leaderboard", "--results", str(results), "--format", "json", "--out", "-",
-                                 "--reference", BCE])
+    result = runner.invoke(
+        app, ["leaderboard", "--results", str(results), "--format", "json", "--out", "-", "--reference", BCE]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     kfold = next(t for t in data["tables"] if t["protocol"] == "kfold5")
@@ -213,8 +231,20 @@ def test_bad_input(results, tmp_path):
     assert len(result.output.strip().splitlines()) == 1
     result = runner.invoke(app, ["leaderboard", "--results", str(results), "--split", "chexpert", "--out", "-"])
     assert result.exit_code == 2 and "no runs on split 'chexpert'" in result.output
-    result = runner.invoke(app, ["leaderboard", "--results", str(results), "--out", "-",
-                                 "--reference", "published:agcnn_third_party", "--split", "official"])
+    result = runner.invoke(
+        app,
+        [
+            "leaderboard",
+            "--results",
+            str(results),
+            "--out",
+            "-",
+            "--reference",
+            "published:agcnn_third_party",
+            "--split",
+            "official",
+        ],
+    )
     assert result.exit_code == 2 and "is in none of these tables" in result.output
 
 
@@ -244,8 +274,12 @@ def test_undefined_class_gives_a_counted_average(tmp_path):
     y[:, LABELS.index("Hernia")] = 0  # no positives: Hernia's AUROC is undefined
     save_predictions(path, dataclasses.replace(preds, y_true=y))
     auroc = per_class_auroc(y, preds.scores)
-    test = dataclasses.replace(record.metrics.test, auroc=dict(zip(LABELS, [None if np.isnan(v) else v for v in auroc])),
-                               mean=float(np.nanmean(auroc)), n_defined=13)
+    test = dataclasses.replace(
+        record.metrics.test,
+        auroc=dict(zip(LABELS, [None if np.isnan(v) else v for v in auroc])),
+        mean=float(np.nanmean(auroc)),
+        n_defined=13,
+    )
     store.write(dataclasses.replace(record, metrics=dataclasses.replace(record.metrics, test=test)))
     board, _ = _board(tmp_path, ci=True)
     (t,) = board.tables

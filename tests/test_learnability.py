@@ -36,8 +36,14 @@ def _small_cnn() -> nn.Module:
         return nn.Sequential(conv, nn.BatchNorm2d(c_out), nn.ReLU())
 
     return nn.Sequential(
-        down(1, 16, 5), down(16, 32), down(32, 64), down(64, 96),
-        nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Dropout(0.2), nn.Linear(96 * 4, len(LABELS)),
+        down(1, 16, 5),
+        down(16, 32),
+        down(32, 64),
+        down(64, 96),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(0.2),
+        nn.Linear(96 * 4, len(LABELS)),
     )
 
 
@@ -78,4 +84,3 @@ def test_small_cnn_learns_the_demo(demo_root):
     # Not trivial either: faint findings keep some classes well below perfect.
     assert mean <= 0.97, summary
     assert min(auroc.values()) < 0.9, summary
-

@@ -30,7 +30,13 @@ from bench.method import (
 
 PLUGIN = Path(__file__).parent / "plugins" / "my_method.py"
 BUILTIN_NAMES = [
-    "cb-bce", "chexnet", "focal-densenet121", "wang-wbce", "wfocal-densenet121", "wfocal-effb0", "wfocal-effb3",
+    "cb-bce",
+    "chexnet",
+    "focal-densenet121",
+    "wang-wbce",
+    "wfocal-densenet121",
+    "wfocal-effb0",
+    "wfocal-effb3",
 ]
 # Positive counts on the weng training list would do; any 14 positive counts below n_train work.
 COUNTS = [8000, 2000, 9000, 14000, 4000, 4500, 1000, 3800, 3300, 1600, 1800, 1200, 2400, 160]
@@ -124,7 +130,10 @@ def test_paper_presets_match_the_paper():
     assert paper["wang-wbce"] == [(224, 16, 25, 0.01)]
     effb3 = get_method("wfocal-effb3").spec
     assert (effb3.backbone, effb3.loss.weighting, effb3.loss.beta, effb3.loss.scale) == (
-        "tf_efficientnet_b3", "class_balanced", 0.9998, 0.1,
+        "tf_efficientnet_b3",
+        "class_balanced",
+        0.9998,
+        0.1,
     )
     assert get_method("wfocal-effb0").spec.backbone == "tf_efficientnet_b0"
 

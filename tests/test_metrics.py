@@ -206,7 +206,6 @@ def test_paired_bootstrap_difference():
     assert same.mean == 0.0
 
 
-
 def test_patient_resamples_weight_each_image_by_its_patients_draws():
     from bench.metrics import _patient_resamples, _resampled_aurocs
 

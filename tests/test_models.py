@@ -94,8 +94,11 @@ def test_identity_residual_init_makes_efficientnet_blocks_start_as_the_identity(
     # Without the option the model is timm's, whose EfficientNet branches start random.
     torch.manual_seed(0)
     plain = build_model(backbone, pretrained=False)
-    assert all(torch.count_nonzero(b.bn3.weight).item() == b.bn3.num_features
-               for b in plain.modules() if isinstance(b, InvertedResidual))
+    assert all(
+        torch.count_nonzero(b.bn3.weight).item() == b.bn3.num_features
+        for b in plain.modules()
+        if isinstance(b, InvertedResidual)
+    )
 
 
 def test_random_residual_init_undoes_timms_zeroed_resnet_branches():

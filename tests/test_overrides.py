@@ -23,8 +23,16 @@ def spec():
 def test_values_are_coerced_to_the_field_types(spec):
     new, done = apply_overrides(
         spec,
-        ["loss.beta=0.99998", "stages.0.epochs=10", "optimizer.lr=3e-4", "loss.gamma=2", "stages.1.lr=none",
-         "optimizer.params.weight_decay=1e-4", "normalisation.mean=0.5,0.5,0.5", "augmentation="],
+        [
+            "loss.beta=0.99998",
+            "stages.0.epochs=10",
+            "optimizer.lr=3e-4",
+            "loss.gamma=2",
+            "stages.1.lr=none",
+            "optimizer.params.weight_decay=1e-4",
+            "normalisation.mean=0.5,0.5,0.5",
+            "augmentation=",
+        ],
     )
     assert new.loss.beta == 0.99998 and new.loss.gamma == 2.0 and isinstance(new.loss.gamma, float)
     assert new.stages[0].epochs == 10 and new.stages[1].epochs == spec.stages[1].epochs == 1
@@ -101,10 +109,27 @@ def test_run_options_keep_overrides_for_resume():
 
 
 def test_run_with_set_records_overrides_and_display_name(demo_root, tmp_path, one_thread):
-    result = CliRunner().invoke(app, [
-        "run", "--method", "chexnet", "--data", str(demo_root), "--results", str(tmp_path), "--preset", "smoke",
-        "--limit", "40", "--quiet", "--set", "stages.0.batch_size=4", "--set", "optimizer.lr=3e-4",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--method",
+            "chexnet",
+            "--data",
+            str(demo_root),
+            "--results",
+            str(tmp_path),
+            "--preset",
+            "smoke",
+            "--limit",
+            "40",
+            "--quiet",
+            "--set",
+            "stages.0.batch_size=4",
+            "--set",
+            "optimizer.lr=3e-4",
+        ],
+    )
     assert result.exit_code == 0, result.output
     (record,) = RunStore(tmp_path).find()
     assert record.status == "complete"
@@ -119,23 +144,38 @@ def test_run_with_set_records_overrides_and_display_name(demo_root, tmp_path, on
 
 
 def test_bad_set_on_the_command_line_exits_2_before_a_run(demo_root, tmp_path):
-    result = CliRunner().invoke(app, [
-        "run", "--method", "chexnet", "--data", str(demo_root), "--results", str(tmp_path), "--preset", "smoke",
-        "--set", "loss.beta=abc",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--method",
+            "chexnet",
+            "--data",
+            str(demo_root),
+            "--results",
+            str(tmp_path),
+            "--preset",
+            "smoke",
+            "--set",
+            "loss.beta=abc",
+        ],
+    )
     assert result.exit_code == 2
     assert "error: --set loss.beta=abc: expected a number, got 'abc'" in result.output
     assert "Traceback" not in result.output and RunStore(tmp_path).run_ids() == []
 
 
 def test_leaderboard_keeps_display_names_apart(tmp_path):
-    from leaderboard.build import build_leaderboard
     from record_factory import complete_run
+
+    from leaderboard.build import build_leaderboard
 
     store = RunStore(tmp_path)
     complete_run(store, "cb-bce", model_seed=0)
     tuned = complete_run(store, "cb-bce", model_seed=1, minutes=10)
-    store.write(dataclasses.replace(tuned, method=dataclasses.replace(tuned.method, display_name="cb-bce[loss.beta=0.99]")))
+    store.write(
+        dataclasses.replace(tuned, method=dataclasses.replace(tuned.method, display_name="cb-bce[loss.beta=0.99]"))
+    )
     (table,) = build_leaderboard(tmp_path).tables
     assert [c.key for c in table.columns] == ["cb-bce", "cb-bce[loss.beta=0.99]"]
     assert table.columns[1].runs[0].run_id == tuned.run_id

@@ -14,9 +14,7 @@ from bench.predictions import COLUMNS, Predictions, PredictionsError, load_predi
 def _preds(n: int = 6) -> Predictions:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, size=(n, 14))
-    return Predictions(
-        tuple(f"{i:08d}_000.png" for i in range(n)), np.arange(n) // 2, y, rng.random((n, 14))
-    )
+    return Predictions(tuple(f"{i:08d}_000.png" for i in range(n)), np.arange(n) // 2, y, rng.random((n, 14)))
 
 
 def test_round_trip_and_columns(tmp_path):

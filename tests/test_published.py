@@ -20,8 +20,13 @@ runner = CliRunner()
 def test_shipped_csvs_are_the_reference_copies():
     if not (SHARED_REFERENCE / "published").is_dir():
         pytest.skip(f"the reference transcriptions are not beside this checkout ({SHARED_REFERENCE / 'published'})")
-    for name in ("table4_official.csv", "table5_weng_focal_ablation.csv", "table7_kfold5.csv",
-                 "table8_weng.csv", "table9_improvement.csv"):
+    for name in (
+        "table4_official.csv",
+        "table5_weng_focal_ablation.csv",
+        "table7_kfold5.csv",
+        "table8_weng.csv",
+        "table9_improvement.csv",
+    ):
         shipped = resources.files("leaderboard").joinpath("published", name).read_bytes()
         assert shipped == (SHARED_REFERENCE / "published" / name).read_bytes(), name
 
@@ -37,7 +42,9 @@ def test_columns_by_protocol():
     assert "focal_densenet121_val" not in weng and weng["focal_densenet121_test"].values[0] == 0.8079
     kfold = {c.name: c for c in pub.published_columns("kfold5")}
     eff = kfold["wfocal_effb3_two_stage"]
-    assert eff.values[LABELS.index("Hernia")] == pytest.approx(0.92) and eff.std[LABELS.index("Hernia")] == pytest.approx(0.013)
+    assert eff.values[LABELS.index("Hernia")] == pytest.approx(0.92) and eff.std[
+        LABELS.index("Hernia")
+    ] == pytest.approx(0.013)
     assert eff.text[-1] == "85.3" and eff.std_text[-1] == "0.6"
     assert pub.published_columns("custom:x") == ()
 
@@ -56,7 +63,9 @@ def test_table9_reproduced_from_table8():
 
 
 def test_published_only_cli_weng_has_the_default_reference():
-    result = runner.invoke(app, ["leaderboard", "--published-only", "--split", "weng", "--format", "json", "--out", "-"])
+    result = runner.invoke(
+        app, ["leaderboard", "--published-only", "--split", "weng", "--format", "json", "--out", "-"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     (table,) = data["tables"]
@@ -72,8 +81,11 @@ def test_published_only_all_protocols_markdown(tmp_path):
     result = runner.invoke(app, ["leaderboard", "--published-only", "--out", str(out)])
     assert result.exit_code == 0, result.output
     text = out.read_text()
-    for heading in ("## official split: published figures (Table 4)", "## weng split: published figures (Table 5, Table 8)",
-                    "## kfold5 split: published figures (Table 7)"):
+    for heading in (
+        "## official split: published figures (Table 4)",
+        "## weng split: published figures (Table 5, Table 8)",
+        "## kfold5 split: published figures (Table 7)",
+    ):
         assert heading in text
     assert "Improvement over baltruschat2019 (published)" in text and "83.3 ± 0.7" in text
     assert "Synthetic demo data" not in text

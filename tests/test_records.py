@@ -38,7 +38,11 @@ def test_minimal_record_round_trips(tmp_path):
     path = store.write(record)
     assert path == tmp_path / "runs" / record.run_id / "record.json"
     data = json.loads(path.read_text())
-    assert list(data)[0] == "schema_version" and data["schema_version"] == SCHEMA_VERSION == 2 and data["kind"] == "trained"
+    assert (
+        list(data)[0] == "schema_version"
+        and data["schema_version"] == SCHEMA_VERSION == 2
+        and data["kind"] == "trained"
+    )
     assert data["ended"] is None and data["metrics"] == {"val": None, "test": None}
     assert store.load(record.run_id) == record
 
@@ -87,7 +91,9 @@ def test_run_id_is_sortable_and_safe():
     later = new_run_id("a", "official", 0, 0, now=t.replace(minute=16))
     assert sorted([later, rid]) == [rid, later]
     odd = new_run_id("wfocal-effb3[loss.beta=0.99998]", "custom:/data/My Split.csv", 2, 7, now=t)
-    assert re.fullmatch(r"20261125-181500-wfocal-effb3-loss.beta-0.99998-custom-data-my-split.csv-f2-s7-[0-9a-f]{4}", odd)
+    assert re.fullmatch(
+        r"20261125-181500-wfocal-effb3-loss.beta-0.99998-custom-data-my-split.csv-f2-s7-[0-9a-f]{4}", odd
+    )
 
 
 def test_missing_field_is_named(tmp_path):
@@ -111,8 +117,11 @@ def test_missing_field_is_named(tmp_path):
         (("dataset", "kind"), "chexpert", r"field 'dataset\.kind' is 'chexpert', not one of demo, nih"),
         (("kind",), "borrowed", r"field 'kind' is 'borrowed', not one of trained, external"),
         (("seed",), True, r"field 'seed' should be an integer, got bool True"),
-        (("stages",), [{"index": 0, "image_size": 64, "batch_size": 8, "epochs_planed": 1}],
-         r"unknown field 'stages\[0\]\.epochs_planed' \(did you mean 'epochs_planned'\?\)"),
+        (
+            ("stages",),
+            [{"index": 0, "image_size": 64, "batch_size": 8, "epochs_planed": 1}],
+            r"unknown field 'stages\[0\]\.epochs_planed' \(did you mean 'epochs_planned'\?\)",
+        ),
         (("schema_version",), "1", r"field 'schema_version' should be an integer"),
         (("surprise",), 1, r"unknown field 'surprise'"),
     ],
@@ -130,7 +139,9 @@ def test_ill_typed_fields_are_refused(tmp_path, path, value, message):
 def test_per_class_keys_must_be_the_labels():
     data = minimal_record().to_json()
     data["positives"] = {"train": {"Atelectasis": 1}, "val": {}, "test": {}}
-    with pytest.raises(RecordError, match=r"r: field 'positives\.train' must have one value per label \(missing \['Cardiomegaly'"):
+    with pytest.raises(
+        RecordError, match=r"r: field 'positives\.train' must have one value per label \(missing \['Cardiomegaly'"
+    ):
         RunRecord.from_json(data, source="r")
 
 
@@ -218,20 +229,40 @@ def test_create_writes_a_running_record(tmp_path):
     store = RunStore(tmp_path)
     base = minimal_record()
     record = store.create(
-        method=base.method, split=base.split, dataset=base.dataset, seed=3, preset="smoke", device="cpu",
+        method=base.method,
+        split=base.split,
+        dataset=base.dataset,
+        seed=3,
+        preset="smoke",
+        device="cpu",
         environment=ENV,
     )
     assert record.status == "running" and record.ended is None and record.seed == 3
     assert re.search(r"-m-official-f0-s3-[0-9a-f]{4}$", record.run_id)
     assert store.load(record.run_id) == record
     with pytest.raises(BenchError, match="already exists"):
-        store.create(method=base.method, split=base.split, dataset=base.dataset, seed=3, preset="smoke",
-                     device="cpu", environment=ENV, run_id=record.run_id)
+        store.create(
+            method=base.method,
+            split=base.split,
+            dataset=base.dataset,
+            seed=3,
+            preset="smoke",
+            device="cpu",
+            environment=ENV,
+            run_id=record.run_id,
+        )
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(BenchError, match="cannot create a run directory"):
-        RunStore(blocker).create(method=base.method, split=base.split, dataset=base.dataset, seed=0,
-                                 preset="smoke", device="cpu", environment=ENV)
+        RunStore(blocker).create(
+            method=base.method,
+            split=base.split,
+            dataset=base.dataset,
+            seed=0,
+            preset="smoke",
+            device="cpu",
+            environment=ENV,
+        )
 
 
 def test_from_objects_helpers():
@@ -248,7 +279,9 @@ def test_from_objects_helpers():
     class Fold:
         protocol, version, fold, n_folds, seed, fingerprint, params = "kfold5", 1, 2, 5, 0, "ab" * 32, {"v": 0.1}
 
-    assert SplitInfo.from_fold(Fold(), allow_leakage=True) == SplitInfo("kfold5", 1, 2, 5, 0, "ab" * 32, {"v": 0.1}, True)
+    assert SplitInfo.from_fold(Fold(), allow_leakage=True) == SplitInfo(
+        "kfold5", 1, 2, 5, 0, "ab" * 32, {"v": 0.1}, True
+    )
 
     class Index:
         kind, root, labels_file, labels_version, fingerprint = "nih", "/d", "x.csv", "2017", "f"

@@ -17,13 +17,27 @@ from bench.records.migrations import upgrade
 FIXTURE = Path(__file__).parent / "fixtures" / "results_v1"
 RUN_ID = "20261201-105856-chexnet-official-f0-s0-e82d"
 LOCALIZATION_V1 = {
-    "format": 1, "computed": "2026-11-25T18:15:00Z", "cam": "cam", "layer": "forward_features",
-    "checkpoint": "checkpoints/stage1_best.pt", "image_size": 64, "box_level": 0.70588,
-    "thresholds": [0.1, 0.25, 0.5, 0.75], "images": "test", "n_images": 3,
-    "classes": {"Cardiomegaly": {
-        "n_boxes": 2, "n_images": 2, "iou": {"0.1": 1.0, "0.25": 0.5, "0.5": 0.0, "0.75": 0.0},
-        "iobb": {"0.1": 1.0, "0.25": 1.0, "0.5": 0.5, "0.75": 0.0}, "pointing": 0.5, "mean_iou": 0.3, "mean_iobb": 0.6,
-    }},
+    "format": 1,
+    "computed": "2026-11-25T18:15:00Z",
+    "cam": "cam",
+    "layer": "forward_features",
+    "checkpoint": "checkpoints/stage1_best.pt",
+    "image_size": 64,
+    "box_level": 0.70588,
+    "thresholds": [0.1, 0.25, 0.5, 0.75],
+    "images": "test",
+    "n_images": 3,
+    "classes": {
+        "Cardiomegaly": {
+            "n_boxes": 2,
+            "n_images": 2,
+            "iou": {"0.1": 1.0, "0.25": 0.5, "0.5": 0.0, "0.75": 0.0},
+            "iobb": {"0.1": 1.0, "0.25": 1.0, "0.5": 0.5, "0.75": 0.0},
+            "pointing": 0.5,
+            "mean_iou": 0.3,
+            "mean_iobb": 0.6,
+        }
+    },
 }
 
 

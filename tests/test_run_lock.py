@@ -44,8 +44,10 @@ def test_killed_run_shows_as_stale(tmp_path):
         out = _list(tmp_path)
         assert "running" in out and "stale" not in out
         assert "official 0/1" in _list(tmp_path, "--status", "running")
-        assert "no runs match" in CliRunner().invoke(
-            app, ["runs", "list", "--results", str(tmp_path), "--status", "stale"]).output
+        assert (
+            "no runs match"
+            in CliRunner().invoke(app, ["runs", "list", "--results", str(tmp_path), "--status", "stale"]).output
+        )
         with pytest.raises(BenchError, match=rf"run {record.run_id} is still running in process {proc.pid}"):
             with store.lock(record.run_id):
                 pass
@@ -59,8 +61,10 @@ def test_killed_run_shows_as_stale(tmp_path):
     out = _list(tmp_path)
     assert "stale" in out and "running" not in out
     assert "official 0/1" in _list(tmp_path, "--status", "stale")
-    assert "no runs match" in CliRunner().invoke(
-        app, ["runs", "list", "--results", str(tmp_path), "--status", "running"]).output
+    assert (
+        "no runs match"
+        in CliRunner().invoke(app, ["runs", "list", "--results", str(tmp_path), "--status", "running"]).output
+    )
     show = CliRunner().invoke(app, ["runs", "show", record.run_id, "--results", str(tmp_path)])
     assert show.exit_code == 0 and "stale" in show.stdout
     with store.lock(record.run_id):  # a dead holder's lock can be taken again
@@ -83,7 +87,9 @@ def test_show_numbers_stages_from_one_and_list_sums_stage_walls(tmp_path):
     store = RunStore(tmp_path)
     # Started at 18:00, interrupted, resumed the next day: the span is a day, the work 1:01:40.
     record = minimal_record(
-        "20261125-180000-m-official-f0-s0-0001", ended="2026-11-26T18:00:00Z", status="complete",
+        "20261125-180000-m-official-f0-s0-0001",
+        ended="2026-11-26T18:00:00Z",
+        status="complete",
         stages=(StageRecord(0, 224, 16, 2, 2, wall_s=3000.0), StageRecord(1, 448, 8, 1, 1, wall_s=700.0)),
     )
     store.write(record)

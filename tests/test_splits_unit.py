@@ -166,9 +166,14 @@ def _write(folder: Path, files: dict[str, str]) -> Path:
 
 
 def test_custom_single_and_numbered_folds(tmp_path):
-    one = _write(tmp_path / "one", {"train_list.txt": "a.png\n", "val.txt": "b.png\n", "test.csv": "Image Index\nc.png\n", "notes.md": "x"})
+    one = _write(
+        tmp_path / "one",
+        {"train_list.txt": "a.png\n", "val.txt": "b.png\n", "test.csv": "Image Index\nc.png\n", "notes.md": "x"},
+    )
     assert [sorted(f) for f in discover(one).values()] == [["test", "train", "val"]]
-    many = _write(tmp_path / "many", {f"{r}_{k}.txt": f"{r}{k}.png\n" for r in ("train", "val", "test") for k in (2, 10)})
+    many = _write(
+        tmp_path / "many", {f"{r}_{k}.txt": f"{r}{k}.png\n" for r in ("train", "val", "test") for k in (2, 10)}
+    )
     index = make_index(tmp_path, {1: 1})
     folds = splits.get_folds(f"custom:{many}", index)
     assert [(f.fold, f.n_folds, f.test) for f in folds] == [(0, 2, ("test2.png",)), (1, 2, ("test10.png",))]
@@ -180,8 +185,20 @@ def test_custom_single_and_numbered_folds(tmp_path):
     [
         ({}, "no split lists in"),
         ({"readme.txt": "x"}, "no split lists in"),
-        ({"train1.txt": "a.png", "val1.txt": "a.png", "test1.txt": "a.png", "train2.txt": "a.png", "val2.txt": "a.png"}, "fold 2 has train2.txt, val2.txt but no test list"),
-        ({"train.txt": "a.png", "val.txt": "a.png", "test.txt": "a.png", "test1.txt": "a.png"}, "mixes numbered and unnumbered"),
+        (
+            {
+                "train1.txt": "a.png",
+                "val1.txt": "a.png",
+                "test1.txt": "a.png",
+                "train2.txt": "a.png",
+                "val2.txt": "a.png",
+            },
+            "fold 2 has train2.txt, val2.txt but no test list",
+        ),
+        (
+            {"train.txt": "a.png", "val.txt": "a.png", "test.txt": "a.png", "test1.txt": "a.png"},
+            "mixes numbered and unnumbered",
+        ),
         ({"train.txt": "a.png", "train_list.txt": "a.png", "val.txt": "a.png", "test.txt": "a.png"}, "ambiguous"),
     ],
 )

@@ -11,7 +11,23 @@ from bench.cam.runs import Localization, RunCam, localize, open_run, run_dataset
 from bench.cam.scoring import BOX_LEVEL, THRESHOLDS, ClassScores, heatmap_boxes, iobb, iou, peak, score_image, summarise
 
 __all__ = [
-    "BOX_LEVEL", "CAM", "GRADCAM", "THRESHOLDS", "CamBatch", "CamExtractor", "ClassScores", "Localization", "RunCam",
-    "heatmap_boxes", "iobb", "iou", "localize", "open_run", "peak", "run_dataset", "score_image",
-    "store_localization", "summarise",
+    "BOX_LEVEL",
+    "CAM",
+    "GRADCAM",
+    "THRESHOLDS",
+    "CamBatch",
+    "CamExtractor",
+    "ClassScores",
+    "Localization",
+    "RunCam",
+    "heatmap_boxes",
+    "iobb",
+    "iou",
+    "localize",
+    "open_run",
+    "peak",
+    "run_dataset",
+    "score_image",
+    "store_localization",
+    "summarise",
 ]

@@ -52,7 +52,9 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
 
 
-def write_class_grids(run: RunCam, index, wanted: dict[str, list[str]], out_dir: Path, *, quiet: bool = True) -> list[Path]:
+def write_class_grids(
+    run: RunCam, index, wanted: dict[str, list[str]], out_dir: Path, *, quiet: bool = True
+) -> list[Path]:
     """`<out_dir>/<Label>.png` per label with images."""
     drawn = panels(run, index, {k: v for k, v in wanted.items() if v}, quiet=quiet)
     method = f"{run.extractor.method.upper()} ({run.extractor.layer})"
@@ -63,7 +65,9 @@ def write_class_grids(run: RunCam, index, wanted: dict[str, list[str]], out_dir:
     return written
 
 
-def write_comparison(runs: Sequence[RunCam], index, wanted: dict[str, list[str]], path: Path, *, quiet: bool = True) -> Path:
+def write_comparison(
+    runs: Sequence[RunCam], index, wanted: dict[str, list[str]], path: Path, *, quiet: bool = True
+) -> Path:
     """Rows = (class, image), columns = runs, on the same images."""
     per_run = [panels(run, index, wanted, quiet=quiet) for run in runs]
     rows, labels = [], []

@@ -50,7 +50,9 @@ def heatmap_boxes(heatmap: np.ndarray, level: float = BOX_LEVEL) -> list[BoxXYWH
     regions, _ = ndimage.label(np.asarray(heatmap) >= level, structure=np.ones((3, 3), dtype=bool))
     boxes = []
     for rows, cols in ndimage.find_objects(regions):
-        boxes.append((float(cols.start), float(rows.start), float(cols.stop - cols.start), float(rows.stop - rows.start)))
+        boxes.append(
+            (float(cols.start), float(rows.start), float(cols.stop - cols.start), float(rows.stop - rows.start))
+        )
     return boxes
 
 
@@ -113,7 +115,9 @@ def score_image(
     best_iou = tuple(max((iou(t, d) for d in detected), default=0.0) for t in truth)
     best_iobb = tuple(max((iobb(t, d) for d in detected), default=0.0) for t in truth)
     point = peak(native, size)
-    return ImageScore(image_id, label, detected, truth, best_iou, best_iobb, point, any(inside(point, t) for t in truth))
+    return ImageScore(
+        image_id, label, detected, truth, best_iou, best_iobb, point, any(inside(point, t) for t in truth)
+    )
 
 
 @dataclass(frozen=True)

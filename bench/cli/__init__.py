@@ -8,8 +8,8 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from bench.ui.console import err
 from bench.errors import BenchError
+from bench.ui.console import err
 
 
 class _BenchGroup(TyperGroup):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -26,26 +26,38 @@ def mount(app: typer.Typer) -> None:
 
 def cam(
     run_ids: Annotated[
-        list[str], typer.Argument(help="Run id (a unique prefix is enough); two or more with --compare.", show_default=False)
+        list[str],
+        typer.Argument(help="Run id (a unique prefix is enough); two or more with --compare.", show_default=False),
     ],
     compare: Annotated[
-        bool, typer.Option("--compare", help="Draw the runs side by side on the same images (rows classes, columns methods).")
+        bool,
+        typer.Option(
+            "--compare", help="Draw the runs side by side on the same images (rows classes, columns methods)."
+        ),
     ] = False,
     classes: Annotated[
-        Optional[list[str]],
-        typer.Option("--classes", "-c", help="Classes to draw (repeatable or comma-separated); default: every class with boxes."),
+        list[str] | None,
+        typer.Option(
+            "--classes", "-c", help="Classes to draw (repeatable or comma-separated); default: every class with boxes."
+        ),
     ] = None,
     images: Annotated[
-        Optional[int], typer.Option("--images", "-n", help=f"Images per class (default {DEFAULT_IMAGES}; 1 with --compare).")
+        int | None,
+        typer.Option("--images", "-n", help=f"Images per class (default {DEFAULT_IMAGES}; 1 with --compare)."),
     ] = None,
-    image: Annotated[Optional[list[str]], typer.Option("--image", help="Draw these image ids instead (repeatable).")] = None,
+    image: Annotated[
+        list[str] | None, typer.Option("--image", help="Draw these image ids instead (repeatable).")
+    ] = None,
     out_dir: Annotated[
-        Optional[Path],
-        typer.Option("--out", help="Folder for the pictures (default: <results>/runs/<run>/cam; <results>/cam with --compare)."),
+        Path | None,
+        typer.Option(
+            "--out", help="Folder for the pictures (default: <results>/runs/<run>/cam; <results>/cam with --compare)."
+        ),
     ] = None,
     results: ResultsOption = None,
     data: Annotated[
-        Optional[Path], typer.Option("--data", help="The run's dataset root, if it moved (default: the root in its record).")
+        Path | None,
+        typer.Option("--data", help="The run's dataset root, if it moved (default: the root in its record)."),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -62,7 +74,9 @@ def cam(
     if compare and len(run_ids) < 2:
         raise BenchError("--compare needs two or more run ids")
     if not compare and len(run_ids) > 1:
-        raise BenchError(f"{len(run_ids)} run ids given", hint="give one, or pass --compare to draw several side by side")
+        raise BenchError(
+            f"{len(run_ids)} run ids given", hint="give one, or pass --compare to draw several side by side"
+        )
     if images is not None and image:
         raise BenchError(
             "--images and --image exclude each other", hint="--images N picks N images per class; --image ID names them"
@@ -88,7 +102,9 @@ def _class_names(given: list[str] | None) -> list[str]:
 def _check_images(index, image_ids: list[str], pool: tuple[str, ...], who: str) -> None:
     for image_id in image_ids:
         if image_id not in index.frame.index:
-            raise BenchError(f"image {image_id} is not in dataset {index.root}", hint="image ids look like 00000001_000.png")
+            raise BenchError(
+                f"image {image_id} is not in dataset {index.root}", hint="image ids look like 00000001_000.png"
+            )
         if image_id not in pool:
             warn(escape(f"image {image_id} is not one of {who}'s test images: the model may have trained on it"))
 
@@ -105,7 +121,8 @@ def _wanted(index, pool: tuple[str, ...], names: list[str], n: int, image_ids: l
             names = [c for c in with_boxes if c in set(boxes.loc[boxes["image_id"].isin(image_ids), "label"])]
             if not names:
                 raise BenchError(
-                    "none of the images named has a ground-truth box", hint="pass --classes to draw their heatmaps anyway"
+                    "none of the images named has a ground-truth box",
+                    hint="pass --classes to draw their heatmaps anyway",
                 )
         for image_id in sorted(set(image_ids) - set(boxes["image_id"])):
             warn(escape(f"image {image_id} has no ground-truth box: its heatmaps are drawn without one"))

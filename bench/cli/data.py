@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -70,27 +70,51 @@ def _print_report(report) -> None:
         counts = f"{report.boxes} on {report.box_images} images, {len(report.box_classes)} classes"
         summary.append(("boxes", f"{counts}: {classes}"))
     kind = report.kind if report.demo_version is None else f"{report.kind} v{report.demo_version}"
-    out.print(Table((Column(key=True), Column()), tuple(row(*r) for r in summary),
-                    title=f"Dataset {report.root} ({kind})", show_header=False))
+    out.print(
+        Table(
+            (Column(key=True), Column()),
+            tuple(row(*r) for r in summary),
+            title=f"Dataset {report.root} ({kind})",
+            show_header=False,
+        )
+    )
 
     positives = tuple(
         row(name, str(count), f"{100 * count / n:.2f}", style="red" if count == 0 else "")
         for name, count in report.positives.items()
     )
-    out.print(Table((Column("class"), Column("positives", "right"), Column("%", "right")), positives,
-                    title="Positives per class"))
+    out.print(
+        Table(
+            (Column("class"), Column("positives", "right"), Column("%", "right")),
+            positives,
+            title="Positives per class",
+        )
+    )
 
     files = []
     for check in report.split_files:
         if check.problem:
             files.append(row(check.protocol, check.name, "unreadable", "-", "-", style="red"))
         elif check.present:
-            files.append(row(check.protocol, check.name, "yes", str(check.n_ids), str(len(check.unknown)),
-                             style="red" if check.unknown else ""))
+            files.append(
+                row(
+                    check.protocol,
+                    check.name,
+                    "yes",
+                    str(check.n_ids),
+                    str(len(check.unknown)),
+                    style="red" if check.unknown else "",
+                )
+            )
         else:
             files.append(row(check.protocol, check.name, "no", "-", "-", style="dim"))
-    columns = (Column("protocol"), Column("file"), Column("present"), Column("images", "right"),
-               Column("not in dataset", "right"))
+    columns = (
+        Column("protocol"),
+        Column("file"),
+        Column("present"),
+        Column("images", "right"),
+        Column("not in dataset", "right"),
+    )
     out.print(Table(columns, tuple(files), title="Split files"))
 
     for message in report.warnings:
@@ -104,7 +128,7 @@ def _print_report(report) -> None:
 @group.command("demo")
 def demo(
     out: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--out", help="Directory to write (default: the cache used when no --data is given).", show_default=False
         ),
@@ -130,7 +154,9 @@ def demo(
 @group.command("prepare")
 def prepare(
     data: DataOption = None,
-    size: Annotated[int, typer.Option("--size", min=8, max=4096, help="Side in pixels the images are resized to.")] = ...,
+    size: Annotated[
+        int, typer.Option("--size", min=8, max=4096, help="Side in pixels the images are resized to.")
+    ] = ...,
     workers: DecodeWorkersOption = None,
 ) -> None:
     """Decode every image once, resized to SIZE x SIZE, into the memory-mapped image cache that training reads.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -28,9 +28,11 @@ def mount(app: typer.Typer) -> None:
 
 def leaderboard(
     results: ResultsOption = None,
-    split: Annotated[str, typer.Option("--split", help="A split protocol (official, weng, kfold5, ...) or all.")] = "all",
+    split: Annotated[
+        str, typer.Option("--split", help="A split protocol (official, weng, kfold5, ...) or all.")
+    ] = "all",
     reference: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--reference",
             help="Baseline of the improvement tables: a method name or published:<column>. "
@@ -39,7 +41,7 @@ def leaderboard(
     ] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Format of the file written to --out.")] = Format.md,
     out_file: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--out",
             help="File to write (default: <results>/leaderboard/LEADERBOARD.<ext>); '-' prints it to stdout "
@@ -57,7 +59,7 @@ def leaderboard(
         bool, typer.Option("--all-runs", help="Every complete run, not only the latest per method, split and fold.")
     ] = False,
     plots: Annotated[
-        Optional[Path], typer.Option("--plots", help="Write one ROC-curve PNG per class here, linked from the markdown.")
+        Path | None, typer.Option("--plots", help="Write one ROC-curve PNG per class here, linked from the markdown.")
     ] = None,
     localization: Annotated[
         bool,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,7 +15,7 @@ from bench.ui.tables import Cell, Column, Table, row
 group = typer.Typer(help="Training methods (built-in and plugins): list, show.", no_args_is_help=True)
 
 PluginOption = Annotated[
-    Optional[list[Path]],
+    list[Path] | None,
     typer.Option("--plugin", help="A plugin file to load first (repeatable).", show_default=False),
 ]
 
@@ -49,12 +49,20 @@ def list_(plugin: PluginOption = None) -> None:
             continue
         loss, opt = spec.loss, spec.optimizer
         rows.append(
-            row(name, spec.backbone, f"{loss.name} {loss.weighting}", f"{opt.name} {opt.lr:g}",
-                _stages(spec.presets["paper"]), origin)
+            row(
+                name,
+                spec.backbone,
+                f"{loss.name} {loss.weighting}",
+                f"{opt.name} {opt.lr:g}",
+                _stages(spec.presets["paper"]),
+                origin,
+            )
         )
     # Narrow terminals wrap every column but the name, never cut them.
-    columns = (Column("name", key=True, wrap="never"),
-               *(Column(h, wrap="fold") for h in ("backbone", "loss", "optimizer", "stages", "origin")))
+    columns = (
+        Column("name", key=True, wrap="never"),
+        *(Column(h, wrap="fold") for h in ("backbone", "loss", "optimizer", "stages", "origin")),
+    )
     out.print(Table(columns, tuple(rows), title="methods (stages: the paper preset's image sizes)", frame="compact"))
 
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from bench.config import DATA_ENV, RESULTS_ENV
-from bench.ui.console import notice
 from bench.errors import BenchError
+from bench.ui.console import notice
 
 DataOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--data",
         envvar=DATA_ENV,
@@ -21,7 +21,7 @@ DataOption = Annotated[
     ),
 ]
 ResultsOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--results",
         envvar=RESULTS_ENV,
@@ -32,33 +32,52 @@ ResultsOption = Annotated[
 
 
 # Training options of `bench run`, passed through by `bench sweep` (and some by `bench perf`).
-PresetOption = Annotated[Optional[str], typer.Option(help="paper, demo or smoke; default: demo on demo data, paper on NIH data.")]
-EpochsOption = Annotated[Optional[int], typer.Option(help="Epochs per stage (overrides the preset).")]
-BatchSizeOption = Annotated[Optional[int], typer.Option(help="Stage 1 batch size; later stages keep their ratio.")]
-ImageSizeOption = Annotated[Optional[int], typer.Option(help="Stage 1 image size; later stages keep their ratio.")]
-LrOption = Annotated[Optional[float], typer.Option(help="Learning rate for every stage (overrides the method's).")]
-LimitOption = Annotated[Optional[int], typer.Option(help="Use at most N images per list (quick checks).")]
+PresetOption = Annotated[
+    str | None, typer.Option(help="paper, demo or smoke; default: demo on demo data, paper on NIH data.")
+]
+EpochsOption = Annotated[int | None, typer.Option(help="Epochs per stage (overrides the preset).")]
+BatchSizeOption = Annotated[int | None, typer.Option(help="Stage 1 batch size; later stages keep their ratio.")]
+ImageSizeOption = Annotated[int | None, typer.Option(help="Stage 1 image size; later stages keep their ratio.")]
+LrOption = Annotated[float | None, typer.Option(help="Learning rate for every stage (overrides the method's).")]
+LimitOption = Annotated[int | None, typer.Option(help="Use at most N images per list (quick checks).")]
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
 DecodeWorkersOption = Annotated[
-    Optional[int], typer.Option("--workers", min=1, help="Decoding processes (default: min(4, CPUs)).", show_default=False)
+    int | None, typer.Option("--workers", min=1, help="Decoding processes (default: min(4, CPUs)).", show_default=False)
 ]
 PretrainedOption = Annotated[
-    Optional[bool],
-    typer.Option("--pretrained/--no-pretrained", help="ImageNet weights; default on for NIH data, off for the demo.", show_default=False),
+    bool | None,
+    typer.Option(
+        "--pretrained/--no-pretrained",
+        help="ImageNet weights; default on for NIH data, off for the demo.",
+        show_default=False,
+    ),
 ]
-PluginOption = Annotated[Optional[list[Path]], typer.Option("--plugin", help="A plugin file that registers methods (repeatable).")]
+PluginOption = Annotated[
+    list[Path] | None, typer.Option("--plugin", help="A plugin file that registers methods (repeatable).")
+]
 SplitSeedOption = Annotated[int, typer.Option(help="Seed of the split protocol (validation carve-out, k-fold).")]
-ValFractionOption = Annotated[float, typer.Option(help="Share of train_val patients held out for validation (official).")]
-PatienceOption = Annotated[Optional[int], typer.Option(help="Early stopping: epochs without a better mean val AUROC.")]
-AllowLeakageOption = Annotated[bool, typer.Option(help="Run even if train/val/test share images or patients (recorded).")]
+ValFractionOption = Annotated[
+    float, typer.Option(help="Share of train_val patients held out for validation (official).")
+]
+PatienceOption = Annotated[int | None, typer.Option(help="Early stopping: epochs without a better mean val AUROC.")]
+AllowLeakageOption = Annotated[
+    bool, typer.Option(help="Run even if train/val/test share images or patients (recorded).")
+]
 WorkersOption = Annotated[
     int,
-    typer.Option(help="Loader worker processes (0: load in this process); they also fill the image cache (0: min(4, CPUs))."),
+    typer.Option(
+        help="Loader worker processes (0: load in this process); they also fill the image cache (0: min(4, CPUs))."
+    ),
 ]
-NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Read the PNGs instead of the decode-once image cache.")]
+NoCacheOption = Annotated[
+    bool, typer.Option("--no-cache", help="Read the PNGs instead of the decode-once image cache.")
+]
 CompileOption = Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA only).")]
 PerRankBatchOption = Annotated[
-    bool, typer.Option("--per-rank-batch", help="With several processes, give each the whole batch instead of a share of it.")
+    bool,
+    typer.Option(
+        "--per-rank-batch", help="With several processes, give each the whole batch instead of a share of it."
+    ),
 ]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -19,14 +19,21 @@ def perf(
     workers: Annotated[int, typer.Option(min=0, help="Loader worker processes (0: load in this process).")] = 0,
     png: Annotated[bool, typer.Option("--png", help="Also measure the PNG decode + resize loader.")] = False,
     source_size: Annotated[
-        Optional[int],
-        typer.Option(min=32, max=1024, help="Measure on demo images rendered at this size in a temporary folder (implies --png; e.g. 1024, NIH's size).", show_default=False),
+        int | None,
+        typer.Option(
+            min=32,
+            max=1024,
+            help="Measure on demo images rendered at this size in a temporary folder (implies --png; e.g. 1024, NIH's size).",
+            show_default=False,
+        ),
     ] = None,
     preset: PresetOption = None,
     image_size: ImageSizeOption = None,
     batch_size: BatchSizeOption = None,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA only).")] = False,
-    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="bf16 autocast on CUDA (--no-amp: float32, to see what bf16 buys).")] = True,
+    amp: Annotated[
+        bool, typer.Option("--amp/--no-amp", help="bf16 autocast on CUDA (--no-amp: float32, to see what bf16 buys).")
+    ] = True,
     data: DataOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON on stdout.")] = False,
 ) -> None:
@@ -39,8 +46,20 @@ def perf(
     from bench.ui.tables import Column, Table, row
 
     report = measure(
-        method, data=data_root(data), source_size=source_size, stage=stage, batches=batches, device=device,
-        workers=workers, png=png, preset=preset, image_size=image_size, batch_size=batch_size, compile=compile, amp=amp, progress=not as_json,
+        method,
+        data=data_root(data),
+        source_size=source_size,
+        stage=stage,
+        batches=batches,
+        device=device,
+        workers=workers,
+        png=png,
+        preset=preset,
+        image_size=image_size,
+        batch_size=batch_size,
+        compile=compile,
+        amp=amp,
+        progress=not as_json,
     )
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=2))

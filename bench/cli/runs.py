@@ -55,19 +55,26 @@ def _duration(record) -> str:
 
 
 _STATUS_STYLE = {
-    "complete": "green", "failed": "red", "interrupted": "yellow", "running": "cyan", "stale": "magenta",
+    "complete": "green",
+    "failed": "red",
+    "interrupted": "yellow",
+    "running": "cyan",
+    "stale": "magenta",
 }
 
 
 @group.command("list")
 def list_runs(
     method: Annotated[str | None, typer.Option("--method", help="Only this method (registry or display name).")] = None,
-    split: Annotated[str | None, typer.Option("--split", help="Only this split protocol (official, kfold5, weng, ...).")] = None,
+    split: Annotated[
+        str | None, typer.Option("--split", help="Only this split protocol (official, kfold5, weng, ...).")
+    ] = None,
     status: Annotated[
-        str | None, typer.Option(
+        str | None,
+        typer.Option(
             "--status",
             help="Only this status: running, stale (running, but its process is gone), complete, failed or interrupted.",
-        )
+        ),
     ] = None,
     results: ResultsOption = None,
 ) -> None:
@@ -94,12 +101,20 @@ def list_runs(
     for r in records:
         sanity_failed = r.sanity is not None and not r.sanity.test_auroc_ok
         status_now = store.liveness(r)  # "stale": "running" in the record, but its process is gone
-        state = Cell(status_now + (" (sanity failed)" if sanity_failed else ""),
-                      style="red" if sanity_failed else _STATUS_STYLE[status_now])
+        state = Cell(
+            status_now + (" (sanity failed)" if sanity_failed else ""),
+            style="red" if sanity_failed else _STATUS_STYLE[status_now],
+        )
         demo = " (demo)" if r.dataset.kind == "demo" else ""
         rows.append(
-            row(r.run_id, state, r.method.display_name, f"{r.split.protocol} {r.split.fold}/{r.split.n_folds}{demo}",
-                _mean_text(r.metrics.test), _duration(r))
+            row(
+                r.run_id,
+                state,
+                r.method.display_name,
+                f"{r.split.protocol} {r.split.fold}/{r.split.n_folds}{demo}",
+                _mean_text(r.metrics.test),
+                _duration(r),
+            )
         )
     columns = (
         Column("run id", wrap="fold"),  # narrow terminals fold the long ids rather than crop the last columns
@@ -114,7 +129,9 @@ def list_runs(
 
 @group.command("show")
 def show(
-    run_id: Annotated[str, typer.Argument(help="A run id (or a unique prefix of one), as `bench runs list` prints it.")],
+    run_id: Annotated[
+        str, typer.Argument(help="A run id (or a unique prefix of one), as `bench runs list` prints it.")
+    ],
     results: ResultsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
 ) -> None:
@@ -135,8 +152,10 @@ def show(
 def _status_text(r, store) -> str:
     status = store.liveness(r)
     if status == "stale":
-        return (f"stale: the record says running, but no process holds the run's lock "
-                f"(it crashed or was killed; continue it with: bench run --resume {r.run_id})")
+        return (
+            f"stale: the record says running, but no process holds the run's lock "
+            f"(it crashed or was killed; continue it with: bench run --resume {r.run_id})"
+        )
     return status + (f": {r.error}" if r.error else "")
 
 
@@ -150,14 +169,23 @@ def _print_record(r, store) -> None:
         ("started / ended", f"{r.started} / {r.ended or '-'} ({_span(r)}; working time {_duration(r)})"),
         ("method", f"{r.method.display_name} (registry name {r.method.name})"),
         ("overrides", ", ".join(f"{k}={v}" for k, v in r.method.overrides.items()) or "none"),
-        ("split", f"{r.split.protocol}@{r.split.version} fold {r.split.fold} of {r.split.n_folds}, split seed "
-                  f"{r.split.seed}, fingerprint {r.split.fingerprint[:16]}"
-                  + (", LEAKAGE ALLOWED" if r.split.allow_leakage else "")),
-        ("dataset", f"{r.dataset.kind} at {r.dataset.root}, labels {r.dataset.labels_version}, "
-                    f"fingerprint {r.dataset.fingerprint[:16]}"),
+        (
+            "split",
+            f"{r.split.protocol}@{r.split.version} fold {r.split.fold} of {r.split.n_folds}, split seed "
+            f"{r.split.seed}, fingerprint {r.split.fingerprint[:16]}"
+            + (", LEAKAGE ALLOWED" if r.split.allow_leakage else ""),
+        ),
+        (
+            "dataset",
+            f"{r.dataset.kind} at {r.dataset.root}, labels {r.dataset.labels_version}, "
+            f"fingerprint {r.dataset.fingerprint[:16]}",
+        ),
         ("seed / preset / device", f"{r.seed} / {r.preset} / {r.device}"),
-        ("environment", f"python {env.python}, torch {env.torch}, timm {env.timm}, torchxrayvision "
-                        f"{env.torchxrayvision}, cuda {env.cuda}, gpu {env.gpu}, world size {env.world_size}"),
+        (
+            "environment",
+            f"python {env.python}, torch {env.torch}, timm {env.timm}, torchxrayvision "
+            f"{env.torchxrayvision}, cuda {env.cuda}, gpu {env.gpu}, world size {env.world_size}",
+        ),
         ("git", f"{env.git_commit or 'unknown'}" + (" (dirty)" if env.git_dirty else "")),
         ("test AUROC", _mean_text(r.metrics.test)),
         ("val AUROC", _mean_text(r.metrics.val)),
@@ -174,9 +202,16 @@ def _print_record(r, store) -> None:
     if r.stages:
         headers = ("stage", "size", "batch", "epochs", "wall s", "train img/s", "best epoch", "best val AUROC")
         stages = tuple(
-            row(str(s.index + 1), str(s.image_size), str(s.batch_size), f"{s.epochs_run}/{s.epochs_planned}",
-                _num(s.wall_s, ".0f"), _num(s.train_images_per_s, ".1f"), _num(s.best_epoch, "d"),
-                _num(s.best_val_auroc, ".4f"))
+            row(
+                str(s.index + 1),
+                str(s.image_size),
+                str(s.batch_size),
+                f"{s.epochs_run}/{s.epochs_planned}",
+                _num(s.wall_s, ".0f"),
+                _num(s.train_images_per_s, ".1f"),
+                _num(s.best_epoch, "d"),
+                _num(s.best_val_auroc, ".4f"),
+            )
             for s in r.stages
         )
         out.print(Table(tuple(Column(h, "right") for h in headers), stages, title="Stages"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,7 +22,9 @@ group = typer.Typer(
     no_args_is_help=True,
 )
 
-NameArgument = Annotated[str, typer.Argument(help="Protocol name (see `bench splits list`) or custom:PATH.", show_default=False)]
+NameArgument = Annotated[
+    str, typer.Argument(help="Protocol name (see `bench splits list`) or custom:PATH.", show_default=False)
+]
 SeedOption = Annotated[int, typer.Option("--seed", min=0, help="Seed of seeded protocols (official, kfold5).")]
 ValFractionOption = Annotated[
     float, typer.Option("--val-fraction", help="Share of patients held out for validation (official, kfold5).")
@@ -69,7 +71,9 @@ def list_() -> None:
 @group.command()
 def show(
     name: NameArgument,
-    fold: Annotated[Optional[int], typer.Option("--fold", min=0, help="Show only this fold (0-based); default: all.")] = None,
+    fold: Annotated[
+        int | None, typer.Option("--fold", min=0, help="Show only this fold (0-based); default: all.")
+    ] = None,
     data: DataOption = None,
     seed: SeedOption = 0,
     val_fraction: ValFractionOption = 0.1,
@@ -160,7 +164,9 @@ def export(
     data: DataOption = None,
     seed: SeedOption = 0,
     val_fraction: ValFractionOption = 0.1,
-    fmt: Annotated[str, typer.Option("--format", help="names (one per line), arnoweng (name + 14 labels) or csv.")] = "names",
+    fmt: Annotated[
+        str, typer.Option("--format", help="names (one per line), arnoweng (name + 14 labels) or csv.")
+    ] = "names",
     force: Annotated[bool, typer.Option("--force", help="Replace split lists already in --out.")] = False,
 ) -> None:
     """Write every fold's lists (train{k}, val{k}, test{k}, k from 0) and SPLIT.json, re-importable as custom:DIR.

@@ -31,11 +31,11 @@ import pandas as pd
 
 from bench.atomic import atomic_write
 from bench.config import cache_dir
-from bench.ui.console import notice
 from bench.data.images import read_resized
 from bench.data.index import DatasetIndex
 from bench.data.nih import DEMO_MARKER
 from bench.errors import BenchError
+from bench.ui.console import notice
 
 FORMAT = "cxr-bench-image-cache"
 VERSION = 1
@@ -128,7 +128,9 @@ def _meta(index: DatasetIndex, size: int) -> dict:
 
 def _check_meta(folder: Path, found: dict, wanted: dict) -> None:
     if found.get("format") != FORMAT or found.get("version") != VERSION:
-        raise _refuse(folder, f"has format {found.get('format')!r} version {found.get('version')!r}, not {FORMAT} {VERSION}")
+        raise _refuse(
+            folder, f"has format {found.get('format')!r} version {found.get('version')!r}, not {FORMAT} {VERSION}"
+        )
     if found.get("fingerprint") != wanted["fingerprint"]:
         raise _refuse(
             folder,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.ui.console import notice
 from bench.data.index import DatasetIndex
 from bench.data.nih import load_index
+from bench.ui.console import notice
 
 
 def open_dataset(root: str | Path | None, *, check_images: bool = True, quiet: bool = False) -> DatasetIndex:

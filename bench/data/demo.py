@@ -24,11 +24,11 @@ from PIL import Image
 from threadpoolctl import threadpool_limits
 
 from bench.config import cache_dir
-from bench.ui.console import notice
 from bench.data.nih import DEMO_MARKER, TXV_LABELS, demo_meta, txv_data_dir
 from bench.data.render import Box, render_chest
 from bench.errors import BenchError
 from bench.labels import LABELS, NUM_CLASSES, parse_finding_labels
+from bench.ui.console import notice
 
 GENERATOR = "cxr-bench-demo"
 VERSION = 2
@@ -45,14 +45,36 @@ BBOX_SPELLING = {"Infiltration": "Infiltrate"}
 # Classes from rarest to commonest (NIH's frequency order) and the positives each should at
 # least reach. Hernia >= 100 leaves >= 15 per test set of any patient-wise 5-fold or 20% split.
 RARE_TO_COMMON: tuple[str, ...] = (
-    "Hernia", "Pneumonia", "Fibrosis", "Edema", "Emphysema", "Cardiomegaly",
-    "Pleural_Thickening", "Consolidation", "Pneumothorax", "Mass", "Nodule",
-    "Atelectasis", "Effusion", "Infiltration",
+    "Hernia",
+    "Pneumonia",
+    "Fibrosis",
+    "Edema",
+    "Emphysema",
+    "Cardiomegaly",
+    "Pleural_Thickening",
+    "Consolidation",
+    "Pneumothorax",
+    "Mass",
+    "Nodule",
+    "Atelectasis",
+    "Effusion",
+    "Infiltration",
 )
 MIN_POSITIVES: dict[str, int] = {
-    "Hernia": 120, "Pneumonia": 135, "Fibrosis": 150, "Edema": 165, "Emphysema": 180,
-    "Cardiomegaly": 200, "Pleural_Thickening": 225, "Consolidation": 255, "Pneumothorax": 290,
-    "Mass": 330, "Nodule": 375, "Atelectasis": 450, "Effusion": 530, "Infiltration": 650,
+    "Hernia": 120,
+    "Pneumonia": 135,
+    "Fibrosis": 150,
+    "Edema": 165,
+    "Emphysema": 180,
+    "Cardiomegaly": 200,
+    "Pleural_Thickening": 225,
+    "Consolidation": 255,
+    "Pneumothorax": 290,
+    "Mass": 330,
+    "Nodule": 375,
+    "Atelectasis": 450,
+    "Effusion": 530,
+    "Infiltration": 650,
 }
 ORDER_GAP = 8  # each class has at least this many more positives than the next rarer one
 MAX_IMAGES_PER_PATIENT = 8  # whole patients only; long follow-up series make folds lumpy
@@ -296,7 +318,10 @@ def generate_demo(out: Path | str, *, seed: int = 0, size: int = 256, progress: 
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         # Rendering uses small matrix products: BLAS threads only add overhead.
-        with threadpool_limits(limits=1), progress_bar("rendering demo images", len(plan.rows), enabled=progress) as bar:
+        with (
+            threadpool_limits(limits=1),
+            progress_bar("rendering demo images", len(plan.rows), enabled=progress) as bar,
+        ):
             _write_demo(tmp, plan, size, bar.advance)
         _move_into_place(tmp, out)
     finally:

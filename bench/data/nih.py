@@ -312,4 +312,3 @@ def require_known(ids: Iterable[str], index: DatasetIndex, *, source: str) -> No
             f"{len(unknown)} image name(s) in {source} are not in the dataset at {index.root} ({shown})",
             hint="use a split list made for this dataset, or point --data at the matching root",
         )
-

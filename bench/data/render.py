@@ -17,20 +17,49 @@ import numpy as np
 
 # Findings whose rendering yields a box (the 8 classes of NIH's BBox_List_2017.csv).
 BOX_CLASSES: tuple[str, ...] = (
-    "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax",
+    "Atelectasis",
+    "Cardiomegaly",
+    "Effusion",
+    "Infiltration",
+    "Mass",
+    "Nodule",
+    "Pneumonia",
+    "Pneumothorax",
 )
 # Per class: signal strength of a clear case (1 = plainly visible) and the share of faint
 # cases (a tenth to a third of that). Most findings are clear, so even a briefly trained
 # network picks them up; the faint ones keep every class short of perfect separation.
 STRENGTH: dict[str, float] = {
-    "Atelectasis": 0.9, "Cardiomegaly": 1.0, "Effusion": 0.8, "Infiltration": 1.1, "Mass": 1.0,
-    "Nodule": 1.2, "Pneumonia": 1.0, "Pneumothorax": 1.0, "Consolidation": 0.8, "Edema": 0.9,
-    "Emphysema": 1.0, "Fibrosis": 1.1, "Pleural_Thickening": 1.1, "Hernia": 0.9,
+    "Atelectasis": 0.9,
+    "Cardiomegaly": 1.0,
+    "Effusion": 0.8,
+    "Infiltration": 1.1,
+    "Mass": 1.0,
+    "Nodule": 1.2,
+    "Pneumonia": 1.0,
+    "Pneumothorax": 1.0,
+    "Consolidation": 0.8,
+    "Edema": 0.9,
+    "Emphysema": 1.0,
+    "Fibrosis": 1.1,
+    "Pleural_Thickening": 1.1,
+    "Hernia": 0.9,
 }
 FAINT_SHARE: dict[str, float] = {
-    "Atelectasis": 0.2, "Cardiomegaly": 0.2, "Effusion": 0.15, "Infiltration": 0.25, "Mass": 0.2,
-    "Nodule": 0.25, "Pneumonia": 0.25, "Pneumothorax": 0.2, "Consolidation": 0.15, "Edema": 0.15,
-    "Emphysema": 0.2, "Fibrosis": 0.2, "Pleural_Thickening": 0.2, "Hernia": 0.15,
+    "Atelectasis": 0.2,
+    "Cardiomegaly": 0.2,
+    "Effusion": 0.15,
+    "Infiltration": 0.25,
+    "Mass": 0.2,
+    "Nodule": 0.25,
+    "Pneumonia": 0.25,
+    "Pneumothorax": 0.2,
+    "Consolidation": 0.15,
+    "Edema": 0.15,
+    "Emphysema": 0.2,
+    "Fibrosis": 0.2,
+    "Pleural_Thickening": 0.2,
+    "Hernia": 0.15,
 }
 RIGHT, LEFT = 0, 1  # the patient's sides: image left, image right
 
@@ -207,13 +236,19 @@ def _anatomy(rng, findings: Collection[str], view: str, s: dict[str, float], fin
         f = 0.14 + 0.22 * k
         medial = 1.0 if side == RIGHT else -1.0
         inner = Lung(
-            cx=lung.cx + medial * lung.ax * f * 0.6, cy=lung.cy + lung.ay * f * 0.75,
-            ax=lung.ax * (1 - f), ay=lung.ay * (1 - 0.75 * f),
+            cx=lung.cx + medial * lung.ax * f * 0.6,
+            cy=lung.cy + lung.ay * f * 0.75,
+            ax=lung.ax * (1 - f),
+            ay=lung.ay * (1 - 0.75 * f),
         )
         collapsed = (side, inner, k)
     return Anatomy(
-        lungs=(right, left), heart=tuple(heart), lung_air=air, markings=markings,
-        heart_density=heart_density, collapsed=collapsed,
+        lungs=(right, left),
+        heart=tuple(heart),
+        lung_air=air,
+        markings=markings,
+        heart_density=heart_density,
+        collapsed=collapsed,
     )
 
 
@@ -326,7 +361,7 @@ def _effusion(canvas: Canvas, a: Anatomy, masks, k: float, rng) -> list[Box]:
         x0, x1 = lung.cx - 1.1 * lung.ax, lung.cx + 1.1 * lung.ax
         amp = 0.4 * k
 
-        def draw(X, Y, rows, cols, lung=lung, level=level, lateral=lateral, side=side):
+        def draw(X, Y, rows, cols, lung=lung, level=level, lateral=lateral, side=side, amp=amp):
             rise = 0.07 * np.clip((X - lung.cx) * lateral / lung.ax + 0.3, 0, 1.3)
             return amp * masks[side][rows, cols] * np.clip((Y - level + rise) / 0.03, 0, 1)
 

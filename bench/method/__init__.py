@@ -24,8 +24,19 @@ from bench.method.spec import (
 from bench.registry import Registry, registration_helper
 
 __all__ = [
-    "METHODS", "LossSpec", "Method", "MethodSpec", "Normalisation", "OptimizerSpec", "ScheduleSpec",
-    "SpecError", "StageSpec", "class_weights", "get_method", "make_registry", "register_method",
+    "METHODS",
+    "LossSpec",
+    "Method",
+    "MethodSpec",
+    "Normalisation",
+    "OptimizerSpec",
+    "ScheduleSpec",
+    "SpecError",
+    "StageSpec",
+    "class_weights",
+    "get_method",
+    "make_registry",
+    "register_method",
 ]
 
 ENTRY_POINT_GROUP = "cxr_bench.methods"
@@ -42,9 +53,7 @@ BUILTINS: dict[str, str] = {
 
 def make_registry() -> Registry[Method]:
     """A fresh method registry holding the built-ins (METHODS is one; tests make their own)."""
-    return Registry(
-        "method", Method, builtins=BUILTINS, entry_point_group=ENTRY_POINT_GROUP, name_of=lambda m: m.name
-    )
+    return Registry("method", Method, builtins=BUILTINS, entry_point_group=ENTRY_POINT_GROUP, name_of=lambda m: m.name)
 
 
 METHODS: Registry[Method] = make_registry()

@@ -21,7 +21,7 @@ DEFAULTS: dict[str, dict[str, object]] = {
 def build_optimizer(
     spec: OptimizerSpec, params: Iterable[torch.nn.Parameter] | Iterable[dict], *, lr: float | None = None
 ) -> torch.optim.Optimizer:
-    """"adam", "sgd" (momentum 0.9 unless given) or "ranger" (timm's Lookahead over RAdam)."""
+    """ "adam", "sgd" (momentum 0.9 unless given) or "ranger" (timm's Lookahead over RAdam)."""
     if spec.name not in OPTIMIZER_PARAMS:
         raise BenchError(
             f"optimizer {spec.name!r} is not built in ({', '.join(OPTIMIZER_PARAMS)})",

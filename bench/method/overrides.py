@@ -131,8 +131,10 @@ def _locate(spec: MethodSpec, parts: list[str], key: str) -> tuple[Any, Any]:
             obj, tp = obj.get(part), typing.get_args(tp)[1]
         else:
             raise _unknown(spec, key)
-    if dataclasses.is_dataclass(obj) or typing.get_origin(tp) is dict or (
-        typing.get_origin(tp) is tuple and not _is_scalar_tuple(tp)
+    if (
+        dataclasses.is_dataclass(obj)
+        or typing.get_origin(tp) is dict
+        or (typing.get_origin(tp) is tuple and not _is_scalar_tuple(tp))
     ):
         raise _unknown(spec, key, f"--set: {key!r} is a group of settings, not one value")
     return tp, obj

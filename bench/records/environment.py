@@ -20,9 +20,7 @@ def _version(dist: str) -> str | None:
 def _git(*args: str) -> str | None:
     repo = Path(__file__).resolve().parents[2]
     try:
-        done = subprocess.run(
-            ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=10, check=False
-        )
+        done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout if done.returncode == 0 else None

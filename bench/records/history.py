@@ -14,8 +14,13 @@ def write_history(history: Sequence[EpochRecord], path: Path) -> None:
 
     rows = [
         {
-            "stage": h.stage + 1, "epoch": h.epoch + 1, "train_loss": h.train_loss, "val_loss": h.val_loss,
-            "val_auroc_mean": h.val_auroc_mean, "lr": h.lr, "wall_s": h.wall_s,
+            "stage": h.stage + 1,
+            "epoch": h.epoch + 1,
+            "train_loss": h.train_loss,
+            "val_loss": h.val_loss,
+            "val_auroc_mean": h.val_auroc_mean,
+            "lr": h.lr,
+            "wall_s": h.wall_s,
             **{f"val_auroc_{label}": value for label, value in h.val_auroc.items()},
         }
         for h in history

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal
 
 from bench.labels import LABELS
 from bench.records.migrations import upgrade
@@ -32,7 +32,7 @@ def _one_per_label(value: Any) -> str | None:
     return f"must have one value per label (missing {missing}, unknown {unknown})"
 
 
-PerClass = Annotated[dict[str, Optional[float]], Check(_one_per_label)]  # None: undefined or not yet known
+PerClass = Annotated[dict[str, float | None], Check(_one_per_label)]  # None: undefined or not yet known
 Counts = Annotated[dict[str, int], Check(_one_per_label)]  # label -> positives
 
 
@@ -65,7 +65,7 @@ class SplitInfo:
     version: int
     fold: int
     n_folds: int
-    seed: Optional[int]  # None for protocols that draw nothing at random (weng, custom)
+    seed: int | None  # None for protocols that draw nothing at random (weng, custom)
     fingerprint: str
     params: dict[str, Any] = field(default_factory=dict)
     allow_leakage: bool = False
@@ -74,8 +74,14 @@ class SplitInfo:
     def from_fold(cls, fold: Any, *, allow_leakage: bool = False) -> SplitInfo:
         """From a `splits.base.Fold`."""
         return cls(
-            fold.protocol, fold.version, fold.fold, fold.n_folds, fold.seed, fold.fingerprint,
-            encode(dict(fold.params)), allow_leakage,
+            fold.protocol,
+            fold.version,
+            fold.fold,
+            fold.n_folds,
+            fold.seed,
+            fold.fingerprint,
+            encode(dict(fold.params)),
+            allow_leakage,
         )
 
 
@@ -83,7 +89,7 @@ class SplitInfo:
 class DatasetInfo(_Checked):
     kind: Annotated[str, _one_of(DATASET_KINDS)]
     root: str
-    labels_file: Optional[str]
+    labels_file: str | None
     labels_version: str
     fingerprint: str
 
@@ -96,16 +102,16 @@ class DatasetInfo(_Checked):
 @dataclass(frozen=True)
 class EnvironmentInfo:
     python: str
-    torch: Optional[str]
-    timm: Optional[str]
-    torchxrayvision: Optional[str]
-    cuda: Optional[str]  # the CUDA version torch was built with; None on CPU builds
+    torch: str | None
+    timm: str | None
+    torchxrayvision: str | None
+    cuda: str | None  # the CUDA version torch was built with; None on CPU builds
     gpu: str  # GPU name, or "cpu"
-    git_commit: Optional[str]
-    git_dirty: Optional[bool]
+    git_commit: str | None
+    git_dirty: bool | None
     platform: str
     world_size: int = 1
-    torch_threads: Optional[int] = None  # CPU results depend on it (summation order)
+    torch_threads: int | None = None  # CPU results depend on it (summation order)
 
 
 @dataclass(frozen=True)
@@ -115,20 +121,20 @@ class StageRecord:
     batch_size: int
     epochs_planned: int
     epochs_run: int = 0
-    wall_s: Optional[float] = None
-    train_images_per_s: Optional[float] = None
-    best_epoch: Optional[int] = None
-    best_val_auroc: Optional[float] = None
-    test_auroc_mean: Optional[float] = None  # this stage's best checkpoint on the test list
+    wall_s: float | None = None
+    train_images_per_s: float | None = None
+    best_epoch: int | None = None
+    best_val_auroc: float | None = None
+    test_auroc_mean: float | None = None  # this stage's best checkpoint on the test list
 
 
 @dataclass(frozen=True)
 class EpochRecord(_Checked):
     stage: int
     epoch: int
-    train_loss: Optional[float]  # None: not finite (the run stops on a NaN loss)
-    val_loss: Optional[float]
-    val_auroc_mean: Optional[float]
+    train_loss: float | None  # None: not finite (the run stops on a NaN loss)
+    val_loss: float | None
+    val_auroc_mean: float | None
     val_auroc: PerClass
     lr: float
     wall_s: float
@@ -145,8 +151,8 @@ class Positives(_Checked):
 class ConfidenceIntervals(_Checked):
     lo: PerClass
     hi: PerClass
-    mean_lo: Optional[float]
-    mean_hi: Optional[float]
+    mean_lo: float | None
+    mean_hi: float | None
     level: float = 0.95
     n_resamples: int = 1000
     unit: str = "patient"
@@ -156,15 +162,15 @@ class ConfidenceIntervals(_Checked):
 class EvalMetrics(_Checked):
     auroc: PerClass
     auprc: PerClass
-    mean: Optional[float]  # mean AUROC over the defined classes
+    mean: float | None  # mean AUROC over the defined classes
     n_defined: int
-    ci: Optional[ConfidenceIntervals] = None
+    ci: ConfidenceIntervals | None = None
 
 
 @dataclass(frozen=True)
 class Metrics:
-    val: Optional[EvalMetrics] = None
-    test: Optional[EvalMetrics] = None
+    val: EvalMetrics | None = None
+    test: EvalMetrics | None = None
 
 
 @dataclass(frozen=True)
@@ -175,9 +181,9 @@ class Sanity:
 
 @dataclass(frozen=True)
 class Artifacts:
-    predictions: Optional[str] = None  # paths relative to the run directory
-    checkpoint: Optional[str] = None
-    history: Optional[str] = None
+    predictions: str | None = None  # paths relative to the run directory
+    checkpoint: str | None = None
+    history: str | None = None
 
 
 @dataclass(frozen=True)
@@ -214,8 +220,8 @@ class RunRecord(_Checked):
     run_id: str
     status: Annotated[str, _one_of(STATUSES)]
     started: str  # ISO 8601 UTC, e.g. "2026-11-25T18:15:00Z"
-    ended: Optional[str]
-    error: Optional[str]  # one line, for failed runs
+    ended: str | None
+    error: str | None  # one line, for failed runs
     method: MethodInfo
     split: SplitInfo
     dataset: DatasetInfo
@@ -225,11 +231,11 @@ class RunRecord(_Checked):
     environment: EnvironmentInfo
     stages: tuple[StageRecord, ...] = ()
     history: tuple[EpochRecord, ...] = ()
-    positives: Optional[Positives] = None
+    positives: Positives | None = None
     metrics: Metrics = Metrics()
-    sanity: Optional[Sanity] = None
+    sanity: Sanity | None = None
     artifacts: Artifacts = Artifacts()
-    localization: Optional[LocalizationRecord] = None  # filled by `bench cam`
+    localization: LocalizationRecord | None = None  # filled by `bench cam`
     invocation: dict[str, Any] = field(default_factory=dict)  # the run's options, for --resume
     kind: Annotated[str, _one_of(RUN_KINDS)] = "trained"  # "external": scores of a model trained elsewhere
     schema_version: int = SCHEMA_VERSION
@@ -256,7 +262,7 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def per_class(values: Any) -> dict[str, Optional[float]]:
+def per_class(values: Any) -> dict[str, float | None]:
     """A length-14 sequence (canonical order; NaN = undefined) as a label -> value dict."""
     seq = list(values)
     if len(seq) != len(LABELS):
@@ -272,7 +278,7 @@ def counts(values: Any) -> dict[str, int]:
     return dict(zip(LABELS, seq))
 
 
-def as_array(values: dict[str, Optional[float]]):
+def as_array(values: dict[str, float | None]):
     """A label -> value dict as a float array in canonical order (NaN where None)."""
     import numpy as np
 
@@ -280,8 +286,30 @@ def as_array(values: dict[str, Optional[float]]):
 
 
 __all__ = [
-    "SCHEMA_VERSION", "STATUSES", "DATASET_KINDS", "RUN_KINDS", "SANITY_MIN_AUROC", "RecordError",
-    "FutureSchemaError", "MethodInfo", "SplitInfo", "DatasetInfo", "EnvironmentInfo",
-    "StageRecord", "EpochRecord", "Positives", "ConfidenceIntervals", "EvalMetrics", "Metrics", "Sanity",
-    "Artifacts", "ClassLocalization", "LocalizationRecord", "RunRecord", "utc_now", "per_class", "counts", "as_array",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "DATASET_KINDS",
+    "RUN_KINDS",
+    "SANITY_MIN_AUROC",
+    "RecordError",
+    "FutureSchemaError",
+    "MethodInfo",
+    "SplitInfo",
+    "DatasetInfo",
+    "EnvironmentInfo",
+    "StageRecord",
+    "EpochRecord",
+    "Positives",
+    "ConfidenceIntervals",
+    "EvalMetrics",
+    "Metrics",
+    "Sanity",
+    "Artifacts",
+    "ClassLocalization",
+    "LocalizationRecord",
+    "RunRecord",
+    "utc_now",
+    "per_class",
+    "counts",
+    "as_array",
 ]

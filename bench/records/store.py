@@ -97,8 +97,11 @@ class RunStore:
         all was written by a process that never locks (an older engine, or one in the moment
         between creating the record and taking the lock): there is nothing to tell by, so it
         keeps its "running"."""
-        if (record.status == "running" and run_lock.lock_path(self.run_dir(record.run_id)).is_file()
-                and not self.is_locked(record.run_id)):
+        if (
+            record.status == "running"
+            and run_lock.lock_path(self.run_dir(record.run_id)).is_file()
+            and not self.is_locked(record.run_id)
+        ):
             return STALE
         return record.status
 
@@ -130,10 +133,21 @@ class RunStore:
                 hint="pass --results DIR or set CXR_BENCH_RESULTS to a writable directory",
             ) from None
         record = RunRecord(
-            run_id=run_id, status="running", started=utc_now(), ended=None, error=None,
-            method=method, split=split, dataset=dataset, seed=seed, preset=preset, device=device,
-            environment=environment or environment_info(), stages=tuple(stages),
-            invocation=encode(dict(invocation or {})), kind=kind,
+            run_id=run_id,
+            status="running",
+            started=utc_now(),
+            ended=None,
+            error=None,
+            method=method,
+            split=split,
+            dataset=dataset,
+            seed=seed,
+            preset=preset,
+            device=device,
+            environment=environment or environment_info(),
+            stages=tuple(stages),
+            invocation=encode(dict(invocation or {})),
+            kind=kind,
         )
         self.write(record)
         return record
@@ -194,6 +208,8 @@ class RunStore:
                 records.append(record)
         return Scan(tuple(records), tuple(problems))
 
-    def find(self, *, method: str | None = None, split: str | None = None, status: str | None = None) -> list[RunRecord]:
+    def find(
+        self, *, method: str | None = None, split: str | None = None, status: str | None = None
+    ) -> list[RunRecord]:
         """The readable records matching the filters (`scan` also says what could not be read)."""
         return list(self.scan(method=method, split=split, status=status).records)

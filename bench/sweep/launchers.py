@@ -7,7 +7,6 @@ import subprocess
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Optional
 
 from bench.errors import BenchError
 from bench.records import RunStore
@@ -20,12 +19,12 @@ from bench.sweep.skip import runs_of
 class Outcome:
     cell: Cell
     status: str  # "done", "skipped" or "failed"
-    run_id: Optional[str] = None
-    test_auroc: Optional[float] = None  # mean test AUROC of the run
-    error: Optional[str] = None  # the failed run's last stderr line
+    run_id: str | None = None
+    test_auroc: float | None = None  # mean test AUROC of the run
+    error: str | None = None  # the failed run's last stderr line
 
 
-def _test_mean(run) -> Optional[float]:
+def _test_mean(run) -> float | None:
     return run.metrics.test.mean if run.metrics.test else None
 
 
@@ -33,13 +32,13 @@ def skipped(planned: PlannedCell) -> Outcome:
     return Outcome(planned.cell, "skipped", planned.done.run_id, _test_mean(planned.done))
 
 
-def last_line(text: str) -> Optional[str]:
+def last_line(text: str) -> str | None:
     """The last non-empty line of a process's stderr, without the CLI's "error: " prefix."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1].removeprefix("error:").strip() if lines else None
 
 
-def finished(planned: PlannedCell, store: RunStore, before: set[str], returncode: int, error: Optional[str]) -> Outcome:
+def finished(planned: PlannedCell, store: RunStore, before: set[str], returncode: int, error: str | None) -> Outcome:
     """The outcome of a cell whose process exited: its new run in `store` (ids not in `before`)."""
     new = [r for r in runs_of(list(store.find()), planned.key) if r.run_id not in before]
     complete = [r for r in new if r.status == "complete"]
@@ -48,9 +47,7 @@ def finished(planned: PlannedCell, store: RunStore, before: set[str], returncode
         return Outcome(planned.cell, "done", run.run_id, _test_mean(run))
     if returncode == 0:
         error = "the run exited without a complete record for this cell"
-    return Outcome(
-        planned.cell, "failed", new[-1].run_id if new else None, error=error or f"exit status {returncode}"
-    )
+    return Outcome(planned.cell, "failed", new[-1].run_id if new else None, error=error or f"exit status {returncode}")
 
 
 def run_local(
@@ -70,7 +67,9 @@ def run_local(
         if p.done is not None:
             outcome = skipped(p)
         else:
-            done = subprocess.run(p.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            done = subprocess.run(
+                p.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            )
             outcome = finished(p, store, before, done.returncode, last_line(done.stderr))
         on_done(outcome)
         return outcome

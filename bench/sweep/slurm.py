@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import submitit
 from submitit.helpers import Checkpointable, DelayedSubmission
@@ -31,7 +31,7 @@ STOP_WAIT_S = 60
 
 @dataclass(frozen=True)
 class SlurmSettings:
-    partition: Optional[str] = None  # None: the cluster's default partition
+    partition: str | None = None  # None: the cluster's default partition
     gpus_per_job: int = 1
     time_limit_min: int = 240
     array_parallelism: int = 8  # at most this many cells run at once
@@ -52,8 +52,11 @@ class SlurmSettings:
     def parameters(self) -> dict[str, Any]:
         """submitit AutoExecutor parameters (the slurm_ ones are ignored by its local executor)."""
         params: dict[str, Any] = dict(
-            name="bench-sweep", timeout_min=self.time_limit_min, gpus_per_node=self.gpus_per_job,
-            tasks_per_node=1, slurm_array_parallelism=self.array_parallelism,
+            name="bench-sweep",
+            timeout_min=self.time_limit_min,
+            gpus_per_node=self.gpus_per_job,
+            tasks_per_node=1,
+            slurm_array_parallelism=self.array_parallelism,
         )
         if self.partition:
             params["slurm_partition"] = self.partition
@@ -67,9 +70,9 @@ class CellJob(Checkpointable):
 
     def __init__(self, argv: list[str], key: CellKey, results: str, gpus: int = 1):
         self.argv, self.key, self.results, self.gpus = list(argv), key, results, gpus
-        self._process: Optional[subprocess.Popen] = None
+        self._process: subprocess.Popen | None = None
 
-    def __call__(self) -> tuple[int, Optional[str]]:
+    def __call__(self) -> tuple[int, str | None]:
         """(exit status, last stderr line) of the run."""
         argv = self.argv + (["--nproc", str(self.gpus)] if self.gpus > 1 else [])
         self._process = subprocess.Popen(
@@ -97,7 +100,10 @@ class CellJob(Checkpointable):
 def slurm_executor(folder: Path) -> Any:
     """submitit's Slurm executor; BenchError where there is no Slurm."""
     if shutil.which("sbatch") is None:
-        raise BenchError("--launcher slurm needs Slurm (no sbatch on PATH)", hint="run on a Slurm login node, or use --launcher local")
+        raise BenchError(
+            "--launcher slurm needs Slurm (no sbatch on PATH)",
+            hint="run on a Slurm login node, or use --launcher local",
+        )
     return submitit.AutoExecutor(folder=folder, cluster="slurm")
 
 

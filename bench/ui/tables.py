@@ -121,8 +121,11 @@ def to_rich(table: Table) -> RenderableType:
         )
     for c in table.columns:
         rt.add_column(
-            Text(c.header), justify=c.align, style="bold" if c.key else None,
-            overflow=_OVERFLOW[c.wrap], no_wrap=c.wrap == "never",
+            Text(c.header),
+            justify=c.align,
+            style="bold" if c.key else None,
+            overflow=_OVERFLOW[c.wrap],
+            no_wrap=c.wrap == "never",
         )
     for r in table.rows:
         cells = [Text(c.text, style=" ".join(s for s in ("bold" if c.bold else "", c.style) if s)) for c in r.cells]
@@ -151,8 +154,15 @@ def to_markdown(table: Table, *, heading: int = 0) -> str:
         blocks.append(md_escape(table.caption))
     if table.columns:
         body = [[f"**{md_escape(c.text)}**" if c.bold else md_escape(c.text) for c in r.cells] for r in table.rows]
-        blocks.append(tabulate(body, headers=[md_escape(h) for h in table.headers], tablefmt="pipe",
-                               disable_numparse=True, colalign=[c.align for c in table.columns]))
+        blocks.append(
+            tabulate(
+                body,
+                headers=[md_escape(h) for h in table.headers],
+                tablefmt="pipe",
+                disable_numparse=True,
+                colalign=[c.align for c in table.columns],
+            )
+        )
     if table.footnotes:
         blocks.append("\n".join(f"- {md_escape(n)}" for n in table.footnotes))
     return "\n\n".join(blocks)
@@ -160,11 +170,23 @@ def to_markdown(table: Table, *, heading: int = 0) -> str:
 
 # -- LaTeX -----------------------------------------------------------------------------------------
 _TEX = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-    "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
     # Braced, so a cell starting a row is not read as the optional argument of the \\ before it.
-    "[": "{[}", "]": "{]}",
-    "<": "$<$", ">": "$>$", "±": r"$\pm$", "\n": " ",
+    "[": "{[}",
+    "]": "{]}",
+    "<": "$<$",
+    ">": "$>$",
+    "±": r"$\pm$",
+    "\n": " ",
 }
 _TEX_SPECIAL = re.compile("|".join(re.escape(k) for k in _TEX))
 
@@ -175,9 +197,16 @@ def tex_escape(text: str) -> str:
 
 def to_latex(table: Table) -> str:
     """A `table` float needing no package: the tabular, the footnotes, then "title. caption" as its caption."""
-    body = [[rf"\textbf{{{tex_escape(c.text)}}}" if c.bold else tex_escape(c.text) for c in r.cells] for r in table.rows]
-    tab = tabulate(body, headers=[tex_escape(h) for h in table.headers], tablefmt="latex_raw",
-                   disable_numparse=True, colalign=[c.align for c in table.columns])
+    body = [
+        [rf"\textbf{{{tex_escape(c.text)}}}" if c.bold else tex_escape(c.text) for c in r.cells] for r in table.rows
+    ]
+    tab = tabulate(
+        body,
+        headers=[tex_escape(h) for h in table.headers],
+        tablefmt="latex_raw",
+        disable_numparse=True,
+        colalign=[c.align for c in table.columns],
+    )
     notes = "".join(f"{{\\footnotesize {tex_escape(n)}\\par}}\n" for n in table.footnotes)
     caption = ". ".join(t for t in (table.title, table.caption) if t)
     caption_line = f"\\caption{{{tex_escape(caption)}}}\n" if caption else ""
