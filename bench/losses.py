@@ -121,6 +121,9 @@ class WeightedBinaryLoss(nn.Module):
     Weights default to ones (14 classes); they are buffers and move with `.to(device)`.
     """
 
+    w_pos: torch.Tensor  # buffers, registered in __init__
+    w_neg: torch.Tensor
+
     def __init__(self, w_pos=None, w_neg=None, kind: str = "bce", alpha: float = 0.5, gamma: float = 1.0):
         super().__init__()
         if kind not in LOSS_KINDS:

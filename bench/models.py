@@ -104,7 +104,7 @@ def weights_error(name: str, exc: BaseException) -> BenchError:
     sources = []
     if cfg is not None and cfg.hf_hub_id:
         sources.append(f"Hugging Face repo {cfg.hf_hub_id} (model.safetensors or pytorch_model.bin)")
-    if cfg is not None and cfg.url:
+    if cfg is not None and isinstance(cfg.url, str) and cfg.url:  # timm also allows a (url, name) pair
         sources.append(cfg.url.rsplit("/", 1)[-1])
     where = f"{torch.hub.get_dir()}/checkpoints and {_hf_cache()}"
     reason = " ".join(str(exc).split())[:160]

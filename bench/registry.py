@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Generic, TypeVar
 
 from bench.errors import BenchError, DuplicateNameError, UnknownNameError
@@ -110,6 +111,8 @@ class Registry(Generic[T]):
         if self._entry_points_loaded:
             return
         self._entry_points_loaded = True
+        if self.entry_point_group is None:  # a registry without a group is marked loaded at creation
+            return
         for ep in importlib.metadata.entry_points(group=self.entry_point_group):
             dist = getattr(ep, "dist", None)
             where = f"{dist.name} {dist.version}" if dist is not None else "an installed package"
@@ -196,7 +199,7 @@ def registration_helper(func: Callable[..., object]) -> Callable[..., object]:
 
 def _caller_origin() -> str:
     # Two frames up is the code that called register() (or add()).
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None and (frame.f_globals.get("__name__") == __name__ or frame.f_code in _HELPER_CODE):
         frame = frame.f_back
     return f"module {frame.f_globals.get('__name__', '?')}" if frame is not None else "unknown"

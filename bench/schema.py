@@ -28,7 +28,7 @@ import types
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, cast
 
 from bench.errors import BenchError
 
@@ -161,19 +161,21 @@ def _decode(
             raise wrong()
         return value
     if dataclasses.is_dataclass(tp):
+        # cast: is_dataclass narrows to "instance or class"; an annotation here is always the class.
+        cls: type = cast(type, tp)
         if not isinstance(value, dict):
             raise wrong()
-        known = fields(tp)  # type: ignore[arg-type]
+        known = fields(cls)
         for key in value:
             if key not in known:
                 raise fail(f"unknown {_at(field_path(where, str(key)))}", hint=_did_you_mean(str(key), list(known)))
         for name, f in known.items():
             if name not in value and not has_default(f):
                 raise fail(f"{_at(field_path(where, name))} is missing")
-        types_ = hints(tp)  # type: ignore[arg-type]
+        types_ = hints(cls)
         kwargs = {key: sub(types_[key], item, field_path(where, key)) for key, item in value.items()}
         try:
-            return tp(**kwargs)
+            return cls(**kwargs)
         except BenchError as exc:  # the dataclass's own validation, which knows no source
             raise fail(f"{_at(where)}: {exc.message}", hint=exc.hint) from None
     if origin is tuple:
@@ -201,7 +203,8 @@ def _decode(
 
 def checked(obj: Any) -> None:
     """Run the `Annotated` checks of a dataclass instance's fields (call from `__post_init__`)."""
-    for name, tp in hints(type(obj)).items():
+    cls: type = type(obj)
+    for name, tp in hints(cls).items():
         _, checks = strip(tp)
         for check in checks:
             problem = check.test(getattr(obj, name))

@@ -10,8 +10,9 @@ last layer with a spatial output (the last module, in execution order, that retu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -30,10 +31,16 @@ class CamBatch:
 
 def linear_head(model: nn.Module) -> nn.Linear | None:
     """The model's linear classifier if it has timm's `forward_features` / `get_classifier` pair."""
-    if not callable(getattr(model, "forward_features", None)) or not callable(getattr(model, "get_classifier", None)):
+    get_classifier = getattr(model, "get_classifier", None)
+    if not callable(getattr(model, "forward_features", None)) or not callable(get_classifier):
         return None
-    head = model.get_classifier()
+    head = get_classifier()
     return head if isinstance(head, nn.Linear) else None
+
+
+def _forward_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    # timm's method, found by `linear_head`; nn.Module's stubs type unknown attributes as Tensor | Module.
+    return cast(Callable[[torch.Tensor], torch.Tensor], model.forward_features)(x)
 
 
 def _pooled_logits(head: nn.Linear, features: torch.Tensor) -> torch.Tensor:
@@ -62,7 +69,7 @@ class CamExtractor:
         head = linear_head(self.model)
         if head is not None:
             with torch.no_grad():
-                features = self.model.forward_features(x)
+                features = _forward_features(self.model, x)
                 logits = self.model(x).float()
             if features.ndim == 4 and features.shape[1] == head.in_features:
                 tolerance = 1e-3 * (1.0 + float(logits.abs().max()))
@@ -102,8 +109,10 @@ class CamExtractor:
     # -- the two methods ---------------------------------------------------------------------------
     def _cam(self, x: torch.Tensor, classes: list[int]) -> CamBatch:
         head = linear_head(self.model)
+        if head is None:
+            raise RuntimeError(f"CAM needs a linear classifier head; {type(self.model).__name__} has none")
         with torch.no_grad():
-            features = self.model.forward_features(x).float()
+            features = _forward_features(self.model, x).float()
             weights = head.weight.float()[classes]  # (K, C)
             maps = torch.einsum("kc,bchw->bkhw", weights, features)
             logits = _pooled_logits(head, features)
@@ -111,6 +120,8 @@ class CamExtractor:
 
     def _gradcam(self, x: torch.Tensor, classes: list[int]) -> CamBatch:
         captured: list[torch.Tensor] = []
+        if self._module is None:
+            raise RuntimeError("Grad-CAM has no target layer: the extractor chose no layer (call it, not _gradcam)")
         handle = self._module.register_forward_hook(lambda _m, _i, output: captured.append(output))
         try:
             with torch.enable_grad():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -111,7 +112,8 @@ def score_image(
     """Score one class's heatmap (at the layer's resolution) against its true boxes (input pixels)."""
     heat = normalise(upsample(native, size))
     detected = tuple(heatmap_boxes(heat, level))
-    truth = tuple(tuple(float(v) for v in t) for t in truth)
+    # cast: each box is 4 numbers (BoxXYWH); the checker cannot count a generator's items.
+    truth = tuple(cast(BoxXYWH, tuple(float(v) for v in t)) for t in truth)
     best_iou = tuple(max((iou(t, d) for d in detected), default=0.0) for t in truth)
     best_iobb = tuple(max((iobb(t, d) for d in detected), default=0.0) for t in truth)
     point = peak(native, size)
