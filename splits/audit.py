@@ -87,7 +87,7 @@ class _Lookup:
     def positions(self, ids) -> tuple[np.ndarray, list[str]]:
         """Positions of the distinct known ids, and the unknown ids."""
         unique = pd.unique(np.asarray(ids, dtype=object))
-        pos = self.ids.get_indexer(unique)
+        pos = self.ids.get_indexer(pd.Index(unique))
         return pos[pos >= 0], [str(i) for i in unique[pos < 0]]
 
 

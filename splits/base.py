@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+import pandas as pd
 
 from bench.data.index import DatasetIndex
 from bench.errors import BenchError
@@ -111,7 +112,7 @@ class SplitProtocol:
 def patients_of(index: DatasetIndex, image_ids) -> np.ndarray:
     """Patient id of each image: from the index, else from the name (`PPPPPPPP_FFF.png`), else -1."""
     ids = list(image_ids)
-    positions = index.frame.index.get_indexer(ids)
+    positions = index.frame.index.get_indexer(pd.Index(ids))
     result = index.frame["patient_id"].to_numpy(dtype="int64")[positions]  # garbage where positions == -1
     for i in np.flatnonzero(positions < 0):
         match = _PATIENT_IN_NAME.match(ids[i])

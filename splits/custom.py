@@ -74,13 +74,18 @@ class Custom(SplitProtocol):
             raise BenchError("custom split without a folder", hint="write custom:PATH")
         path = Path(argument).expanduser()
         # Read now, so a bad folder or file fails before the (slower) dataset index loads.
-        lists = [tuple(list(read_list(files[role]).names) for role in LIST_NAMES) for files in discover(path).values()]
+        lists: list[Lists] = []
+        for files in discover(path).values():
+            train, val, test = (list(read_list(files[role]).names) for role in LIST_NAMES)
+            lists.append((train, val, test))
         return Custom(path, lists)
 
     def params(self, *, val_fraction: float) -> dict:
         return {"path": str(self.path)}
 
     def build(self, index: DatasetIndex, *, seed: int, val_fraction: float) -> list[Lists]:
+        if self.lists is None:
+            raise BenchError("the custom split protocol needs a folder", hint="name it as custom:PATH")
         return list(self.lists)
 
 

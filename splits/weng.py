@@ -74,8 +74,10 @@ class Weng(SplitProtocol):
 
     def build(self, index: DatasetIndex, *, seed: int, val_fraction: float) -> list[Lists]:
         folder = find_lists(index.root)
-        lists = [list(read_list(folder / FILES[name], expect=LIST_FORMAT).names) for name in ("train", "val", "test")]
-        return [tuple(lists)]
+        train, val, test = (
+            list(read_list(folder / FILES[name], expect=LIST_FORMAT).names) for name in ("train", "val", "test")
+        )
+        return [(train, val, test)]
 
 
 PROTOCOL = Weng()

@@ -22,9 +22,10 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -91,7 +92,7 @@ class ImageCache:
     def rows(self, ids: Iterable[str]) -> np.ndarray:
         """Row numbers of `ids`; BenchError for ids that are not in the dataset or not cached yet."""
         ids = list(ids)
-        rows = self._positions.get_indexer(ids)
+        rows = self._positions.get_indexer(pd.Index(ids))
         if (rows < 0).any():
             unknown = ids[int(np.flatnonzero(rows < 0)[0])]
             raise BenchError(f"image {unknown} is not in the dataset of the image cache {self.folder}")
@@ -209,7 +210,7 @@ def _start_worker(initializer: Callable | None, initargs: tuple) -> None:
 
 def parallel_map(
     fn: Callable, tasks: Iterable, workers: int, *, initializer: Callable | None = None, initargs: tuple = ()
-) -> Iterator:
+) -> Generator[Any, None, None]:
     """`fn` over `tasks` in `workers` processes, results as they finish (in this process, in
     order, if workers <= 1). Leaving the loop early cancels what has not started and waits for
     the rest (a task is one chunk: short), so workers always end cleanly."""

@@ -86,7 +86,8 @@ def _examples(names) -> str:
 
 def _decode_chunk(task: tuple[int, list[str]]) -> tuple[int, int, list[str], Counter]:
     start, paths = task
-    failed, sizes = [], Counter()
+    failed: list[str] = []
+    sizes: Counter[str] = Counter()
     for path in paths:
         try:
             grey = read_grey(path)
@@ -132,7 +133,9 @@ def check_dataset(
     positives = dict(zip(LABELS, labels.sum(axis=0).tolist()))
 
     found = missing = extra = 0
-    decode_failed, decode_errors, sizes = 0, [], Counter()
+    decode_failed = 0
+    decode_errors: list[str] = []
+    sizes: Counter[str] = Counter()
     if index.images_checked:
         present = frame["path"].notna().to_numpy()
         found, missing = int(present.sum()), int((~present).sum())

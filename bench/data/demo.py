@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -115,7 +116,9 @@ class DemoPlan:
 
     def image_seed(self, i: int) -> np.random.SeedSequence:
         """The seed of image i, from its id (PPPPPPPP_FFF.png), so it does not depend on the sample."""
-        image_id = self.rows["Image Index"].iat[i]
+        image_id = cast(
+            str, self.rows["Image Index"].iat[i]
+        )  # cast: a column of names (pandas types cells as any scalar)
         return np.random.SeedSequence([self.seed, int(image_id[:8]), int(image_id[9:12])])
 
 
@@ -228,8 +231,8 @@ def render_demo_image(plan: DemoPlan, i: int, size: int) -> tuple[bytes, tuple[B
         findings,
         size=size,
         rng=np.random.default_rng(plan.image_seed(i)),
-        view=plan.rows["View Position"].iat[i],
-        sex=plan.rows["Patient Gender"].iat[i],
+        view=cast(str, plan.rows["View Position"].iat[i]),  # cast: text columns (pandas types cells as any scalar)
+        sex=cast(str, plan.rows["Patient Gender"].iat[i]),
     )
     return encode_png(rendered.image), rendered.boxes
 
