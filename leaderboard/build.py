@@ -30,6 +30,8 @@ def build_leaderboard(
         cache = PredictionCache(None, warn)
         tables = published_only_tables(split)
     else:
+        if results_dir is None:
+            raise BenchError("no results folder given", hint="pass --results, or ask for the published figures only")
         store = RunStore(results_dir)
         scan = store.scan()
         for problem in scan.problems:

@@ -74,7 +74,7 @@ def localization_tables(records: Iterable[RunRecord], *, split: str = "all") -> 
         names = sorted(latest)
         classes = [c for c in LABELS if any(c in latest[n][1] for n in names)]
         values = [[_pair(latest[n][1].get(c)) for n in names] for c in classes]
-        means = []
+        means: list[tuple[float | None, float | None]] = []
         for j in range(len(names)):
             got = [v[j] for v in values if v[j][0] is not None and v[j][1] is not None]
             means.append(

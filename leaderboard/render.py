@@ -67,14 +67,17 @@ def auroc_cell(table: Table, col: Column, row: int, *, ci: bool) -> str:
     if not _finite(value):
         return "n/a"
     if table.cross_validation:
-        std = col.std[row]
+        stds = col.std
+        if stds is None:
+            raise ValueError(f"column {col.key}: a cross-validation column without a std over folds")
+        std = stds[row]
         text = f"{100 * value:.2f} {PM} {100 * std:.2f}" if _finite(std) else f"{100 * value:.2f}"
         n_folds = len(col.runs)
         if not avg and col.folds_defined[row] < n_folds:
             text += f" ({col.folds_defined[row]}/{n_folds} folds)"
     else:
         text = f"{value:.4f}"
-        if ci and col.lo is not None and _finite(col.lo[row]):
+        if ci and col.lo is not None and col.hi is not None and _finite(col.lo[row]):
             text += f" [{col.lo[row]:.4f}, {col.hi[row]:.4f}]"
     if avg and col.n_defined < NUM_CLASSES:
         text += f" ({col.n_defined}/{NUM_CLASSES})"
@@ -103,7 +106,7 @@ def improvement_cells(imp: Improvement) -> list[list[tuple[str, bool]]]:
             text = "n/a" if not _finite(d) else f"{d:+.2f}"
             if col.p is not None and _finite(col.p[row]):
                 text += f" ({_p_text(col.p[row])})"
-            elif col.lo is not None and _finite(col.lo[row]):
+            elif col.lo is not None and col.hi is not None and _finite(col.lo[row]):
                 text += f" [{col.lo[row]:+.2f}, {col.hi[row]:+.2f}]"
             significant = col.significant(row)
             cells.append((text + ("*" if significant else ""), significant))

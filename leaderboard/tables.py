@@ -26,7 +26,7 @@ import numpy as np
 from bench.errors import BenchError
 from bench.labels import LABELS
 from bench.predictions import Predictions, load_predictions
-from bench.records import DatasetInfo, RunRecord, RunStore, as_array
+from bench.records import DatasetInfo, EvalMetrics, RunRecord, RunStore, as_array
 from leaderboard import published as pub
 
 ROWS: tuple[str, ...] = (*LABELS, "Average")
@@ -107,7 +107,7 @@ class ImprovementColumn:
     def significant(self, row: int) -> bool:
         if self.p is not None:
             return bool(self.p[row] < SIGNIFICANCE)  # NaN compares False
-        if self.lo is not None:
+        if self.lo is not None and self.hi is not None:
             return bool(self.lo[row] > 0 or self.hi[row] < 0)
         return False
 
@@ -146,6 +146,16 @@ class Table:
     def cross_validation(self) -> bool:
         return self.n_folds > 1
 
+    def _dataset(self) -> DatasetInfo:
+        if self.dataset is None:
+            raise ValueError(f"the {self.protocol} table holds published figures only: it has no dataset")
+        return self.dataset
+
+    def _split_fingerprint(self) -> str:
+        if self.split_fingerprint is None:
+            raise ValueError(f"the {self.protocol} table has no split fingerprint")
+        return self.split_fingerprint
+
     @property
     def published_only(self) -> bool:
         return self.dataset is None
@@ -164,11 +174,11 @@ class Table:
     def subtitle(self) -> str:
         if self.published_only:
             return "Published test AUROC, as printed (Nugroho 2020)."
-        ds = self.dataset
+        ds = self._dataset()
         fp = (
             f"fold split fingerprints {', '.join(f[:10] for f in self.fold_fingerprints)}"
             if self.cross_validation
-            else f"split fingerprint {self.split_fingerprint[:12]}"
+            else f"split fingerprint {self._split_fingerprint()[:12]}"
         )
         what = "test AUROC x100, mean ± std over folds (sample std)" if self.cross_validation else "test AUROC"
         return f"{what}; {fp}; dataset fingerprint {ds.fingerprint[:12]}, labels {ds.labels_version}."
@@ -178,9 +188,9 @@ class Table:
         """A file-name-safe id of the table (for plot folders)."""
         if self.published_only:
             return f"{self.protocol}-published"
-        fp = f"s{self.seed}" if self.cross_validation else self.split_fingerprint[:8]
+        fp = f"s{self.seed}" if self.cross_validation else self._split_fingerprint()[:8]
         demo = "-demo" if self.demo else ""
-        return re.sub(r"[^A-Za-z0-9.-]+", "-", f"{self.protocol}-{fp}-{self.dataset.fingerprint[:8]}{demo}")
+        return re.sub(r"[^A-Za-z0-9.-]+", "-", f"{self.protocol}-{fp}-{self._dataset().fingerprint[:8]}{demo}")
 
     def best(self, row: int) -> set[int]:
         """Columns holding the row's best value at the displayed precision (4 decimals of AUROC)."""
@@ -202,7 +212,8 @@ class PredictionCache:
     """Loads each run's predictions once; a missing or bad file warns and gives None."""
 
     def __init__(self, store: RunStore | None, warn):
-        self.store, self.warn, self._cache = store, warn, {}
+        self._cache: dict[str, Predictions | None] = {}
+        self.store, self.warn = store, warn
 
     def get(self, record: RunRecord) -> Predictions | None:
         if record.run_id not in self._cache:
@@ -260,16 +271,22 @@ def _published_column(col: pub.PublishedColumn) -> Column:
 
 
 def _run_column(key: str, label: str, runs: list[RunRecord], ci: bool, cache: PredictionCache, warn) -> Column:
-    per_fold = np.array([as_array(r.metrics.test.auroc) for r in runs])
+    per_fold = np.array([as_array(_test_metrics(r).auroc) for r in runs])
     lo = hi = None
     if ci and len(runs) == 1:
         lo, hi = _interval(runs[0], cache, warn)
     return Column(key, label, per_fold, tuple(runs), lo=lo, hi=hi)
 
 
+def _test_metrics(record: RunRecord) -> EvalMetrics:
+    if record.metrics.test is None:
+        raise ValueError(f"run {record.run_id} has no test metrics (only complete runs make columns)")
+    return record.metrics.test
+
+
 def _interval(record: RunRecord, cache: PredictionCache, warn) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The 95% patient-bootstrap interval: the record's, else recomputed from its predictions."""
-    stored = record.metrics.test.ci
+    stored = _test_metrics(record).ci
     if stored is not None:
         return (
             np.append(as_array(stored.lo), np.nan if stored.mean_lo is None else stored.mean_lo),
@@ -300,10 +317,11 @@ def _cv_columns(
             counted = Counter(r.split.fingerprint for r in fps)
             latest = {r.split.fingerprint: run_order(r) for r in sorted(fps, key=run_order)}
             fold_fp[fold] = max(counted, key=lambda fp: (counted[fp], latest[fp]))
-    notes, chosen = [], {}
+    notes: list[str] = []
+    chosen: dict[str, list[RunRecord]] = {}
     for name in sorted(by_method):
         folds = by_method[name]
-        picked = {}
+        picked: dict[int, RunRecord] = {}
         for fold, candidates in folds.items():
             same = [r for r in candidates if r.split.fingerprint == fold_fp.get(fold)]
             if len(same) < len(candidates):
@@ -317,8 +335,8 @@ def _cv_columns(
         else:
             done = ", ".join(str(f) for f in sorted(picked)) or "none"
             notes.append(f"{name}: incomplete (folds complete: {done} of {n_folds}); not shown")
-    fps = tuple(fold_fp.get(f, "?") for f in range(n_folds))
-    return chosen, notes, fps
+    fingerprints = tuple(fold_fp.get(f, "?") for f in range(n_folds))
+    return chosen, notes, fingerprints
 
 
 def build_tables(
@@ -342,7 +360,7 @@ def build_tables(
         newest = runs[-1]
         demo = newest.dataset.kind == "demo"
         good = [r for r in runs if exclusion(r) is None]
-        others = tuple(OtherRun(r, exclusion(r)) for r in runs if exclusion(r) is not None)
+        others = tuple(OtherRun(r, reason) for r in runs if (reason := exclusion(r)) is not None)
         notes: list[str] = []
         columns: list[Column] = []
         n_folds = newest.split.n_folds
@@ -397,8 +415,8 @@ def _note_split_siblings(tables: list[Table]) -> None:
                 f"{count[(t.protocol, t.demo)]} {t.protocol} tables: their runs used different split or dataset"
                 " fingerprints, so they are not comparable with each other"
             )
-            fp = t.fold_fingerprints[0] if t.cross_validation else t.split_fingerprint
-            tag = f"split {fp[:8]}, dataset {t.dataset.fingerprint[:8]}"
+            fp = t.fold_fingerprints[0] if t.cross_validation else t._split_fingerprint()
+            tag = f"split {fp[:8]}, dataset {t._dataset().fingerprint[:8]}"
             tables[i] = replace(t, notes=t.notes + (note,), tag=tag)
 
 
