@@ -52,12 +52,18 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
 
 
+def _method(extractor) -> str:
+    if extractor.method is None:
+        raise RuntimeError("the CAM extractor has not chosen its method yet (call it on a batch first)")
+    return extractor.method.upper()
+
+
 def write_class_grids(
     run: RunCam, index, wanted: dict[str, list[str]], out_dir: Path, *, quiet: bool = True
 ) -> list[Path]:
     """`<out_dir>/<Label>.png` per label with images."""
     drawn = panels(run, index, {k: v for k, v in wanted.items() if v}, quiet=quiet)
-    method = f"{run.extractor.method.upper()} ({run.extractor.layer})"
+    method = f"{_method(run.extractor)} ({run.extractor.layer})"
     written = []
     for label, items in drawn.items():
         title = f"{label}: {run.name}, run {run.record.run_id}, {method}, {run.image_size} px"
@@ -77,5 +83,5 @@ def write_comparison(
             labels.append(label if len(ids) == 1 else f"{label}\n{image_id}")
     names = [r.name for r in runs]
     columns = [f"{n} #{r.record.run_id[-4:]}" if names.count(n) > 1 else n for n, r in zip(names, runs)]
-    columns = [f"{c}\n{r.extractor.method.upper()}, {r.image_size} px" for c, r in zip(columns, runs)]
+    columns = [f"{c}\n{_method(r.extractor)}, {r.image_size} px" for c, r in zip(columns, runs)]
     return compare_grid(path, "Heatmaps by method (green: true box; yellow: detected; x: peak)", labels, columns, rows)

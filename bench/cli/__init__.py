@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
+from typer._click.core import Context  # the click typer vendors: what TyperGroup passes
 from typer.core import TyperGroup
 
 from bench.errors import BenchError
@@ -15,7 +15,7 @@ from bench.ui.console import err
 class _BenchGroup(TyperGroup):
     """Turns a BenchError anywhere below into one line on stderr and its exit code."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: Context):
         try:
             return super().invoke(ctx)
         except BenchError as exc:

@@ -155,6 +155,8 @@ def _single(store, run_id, names, n, image_ids, out_dir, data, device, quiet) ->
     record = store_localization(store, run.record, loc)
     folder = out_dir or store.run_dir(record.run_id) / "cam"
     paths = write_class_grids(run, index, wanted, folder, quiet=quiet)
+    if record.localization is None:
+        raise BenchError(f"run {record.run_id}: no localization was stored")
     table = run_table(record.localization)
     caption = (
         f"{record.method.display_name}, run {record.run_id}: {loc.cam.upper()} ({loc.layer}) at {loc.image_size} px on"

@@ -146,7 +146,10 @@ def demo(
     from bench.ui.console import out as console
 
     root = generate_demo(out if out is not None else cache_dir() / DEMO_DIRNAME, seed=seed, size=size)
-    images = demo_meta(root)["images"]
+    meta = demo_meta(root)
+    if meta is None:
+        raise BenchError(f"the demo dataset in {root} has no readable DEMO.json", hint="run `bench data demo` again")
+    images = meta["images"]
     console.print(f"Wrote the demo dataset ({images} images, {size}x{size}, seed {seed}) to {root}")
     console.print(f"Check it with: bench data check --data {root}")
 
@@ -156,7 +159,7 @@ def prepare(
     data: DataOption = None,
     size: Annotated[
         int, typer.Option("--size", min=8, max=4096, help="Side in pixels the images are resized to.")
-    ] = ...,
+    ] = ...,  # type: ignore[assignment]  # typer's marker for a required option
     workers: DecodeWorkersOption = None,
 ) -> None:
     """Decode every image once, resized to SIZE x SIZE, into the memory-mapped image cache that training reads.

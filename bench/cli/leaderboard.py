@@ -103,7 +103,7 @@ def leaderboard(
     to_stdout = out_file is not None and str(out_file) == "-"
     path = None if to_stdout else out_file or results_path / "leaderboard" / f"LEADERBOARD.{EXTENSIONS[fmt.value]}"
     text = render(board, fmt.value, ci=ci, out_path=path)
-    if to_stdout:
+    if path is None:  # to stdout
         typer.echo(text, nl=False)
         return
     _print_board(board, ci=ci)

@@ -65,6 +65,7 @@ M = TypeVar("M", Method, MethodSpec, type)
 def register_method(item: M) -> M:
     """Register a Method, a MethodSpec (wrapped in a plain Method) or a Method subclass with a
     class-level `spec` (usable as a class decorator). Returns what it was given."""
+    method: Method
     if isinstance(item, Method):
         method = item
     elif isinstance(item, MethodSpec):

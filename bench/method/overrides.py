@@ -103,7 +103,8 @@ def _unknown(spec: MethodSpec, key: str, why: str | None = None) -> OverrideErro
 
 
 def _fields(obj: Any, top: bool) -> dict[str, Any]:
-    types_ = hints(type(obj))
+    cls: type = type(obj)
+    types_ = hints(cls)
     return {f.name: strip(types_[f.name])[0] for f in dataclasses.fields(obj) if not (top and f.name in FIXED)}
 
 
@@ -144,7 +145,7 @@ def _replace(obj: Any, parts: list[str], value: Any) -> Any:
     if not parts:
         return value
     head, rest = parts[0], parts[1:]
-    if dataclasses.is_dataclass(obj):
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return dataclasses.replace(obj, **{head: _replace(getattr(obj, head), rest, value)})
     if isinstance(obj, tuple):
         i = int(head)

@@ -29,6 +29,8 @@ def _test_mean(run) -> float | None:
 
 
 def skipped(planned: PlannedCell) -> Outcome:
+    if planned.done is None:
+        raise ValueError(f"cell {planned.key} has no complete run to skip to")
     return Outcome(planned.cell, "skipped", planned.done.run_id, _test_mean(planned.done))
 
 
