@@ -15,6 +15,7 @@ from bench.predictions import load_predictions
 from bench.records import RunStore, as_array
 from bench.train import distributed, engine
 from bench.train.distributed import World
+from bench.train.plan import rank_batch
 
 # Small: two processes share the machine's two cores.
 LIMIT = 48
@@ -57,14 +58,14 @@ def test_merge_rows_keeps_each_row_once_in_order():
 
 
 def test_batch_must_split_evenly():
-    assert distributed.rank_batch(16, World(4)) == 4
-    assert distributed.rank_batch(6, World(4), per_rank=True) == 6
-    assert distributed.rank_batch(6, World()) == 6
+    assert rank_batch(16, 4) == 4
+    assert rank_batch(6, 4, per_rank=True) == 6
+    assert rank_batch(6, 1) == 6
     with pytest.raises(BenchError, match="does not split evenly across 4 processes") as info:
-        distributed.rank_batch(6, World(4))
+        rank_batch(6, 4)
     assert "--per-rank-batch" in info.value.one_line()
     with pytest.raises(BenchError, match="across 2 processes"):
-        distributed.rank_batch(1, World(2))
+        rank_batch(1, 2)
 
 
 def _bench(*args: str) -> subprocess.CompletedProcess:
@@ -78,7 +79,7 @@ def two_process_run(demo_root, tmp_path_factory):
     done = _bench("run", "--nproc", "2", "--method", "chexnet", "--data", str(demo_root), "--results", str(results),
                   "--preset", "smoke", "--limit", str(LIMIT), "--quiet")
     assert done.returncode == 0, done.stderr
-    (record,) = RunStore(results).iter_records()
+    (record,) = RunStore(results).find()
     return record, results, done
 
 
@@ -108,7 +109,7 @@ def test_batch_that_does_not_split_is_refused_in_one_line(demo_root, tmp_path):
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "batch size 3 does not split evenly across 2 processes" in lines[0]
-    assert not list(RunStore(tmp_path).iter_records())
+    assert not list(RunStore(tmp_path).find())
 
 
 

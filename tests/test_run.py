@@ -23,7 +23,7 @@ from bench.labels import LABELS
 from bench.metrics import per_class_auroc
 from bench.predictions import load_predictions
 from bench.records import RunStore, as_array
-from bench.train import engine
+from bench.train import engine, loop
 from bench.train.options import RunOptions
 
 PLUGIN = Path(__file__).parent / "plugins" / "my_method.py"
@@ -91,6 +91,17 @@ def test_checkpoint_manifest_and_strict_load(smoke_run):
         load_weights(wrong, path)
 
 
+def test_rescore_and_run_model_give_the_recorded_scores(smoke_run):
+    from bench.train.evaluate import run_model
+
+    record, results = smoke_run
+    store = RunStore(results)
+    loaded = run_model(store, record, torch.device("cpu"))
+    assert (loaded.stage, loaded.image_size, loaded.checkpoint) == (0, 32, record.artifacts.checkpoint)
+    preds = load_predictions(store.artifact(record, "predictions"))
+    np.testing.assert_array_equal(engine.rescore(record.run_id, results=str(results)), preds.scores)
+
+
 def test_same_seed_same_result(smoke_run, demo_root, tmp_path):
     first, _ = smoke_run
     again = engine.run(options(demo_root, tmp_path))
@@ -102,16 +113,16 @@ def test_resume_after_interrupt_matches_uninterrupted(demo_root, tmp_path, monke
     kw = dict(method="focal-densenet121", epochs=2)
     straight = engine.run(options(demo_root, tmp_path / "a", **kw))
 
-    real_epoch = engine.Run._train_epoch
+    real_epoch = loop.StageLoop.train_epoch
     calls = {"n": 0}
 
     def interrupt_in_second_epoch(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:
-            self.stop.signal = "SIGINT"  # as the signal handler would
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C: the run's handler sets its stop flag
         return real_epoch(self, *args, **kwargs)
 
-    monkeypatch.setattr(engine.Run, "_train_epoch", interrupt_in_second_epoch)
+    monkeypatch.setattr(loop.StageLoop, "train_epoch", interrupt_in_second_epoch)
     with pytest.raises(engine.Interrupted) as info:
         engine.run(options(demo_root, tmp_path / "b", **kw))
     assert info.value.exit_code == 130 and "--resume" in info.value.one_line()
@@ -119,7 +130,7 @@ def test_resume_after_interrupt_matches_uninterrupted(demo_root, tmp_path, monke
     (run_id,) = store.run_ids()
     stopped = store.load(run_id)
     assert stopped.status == "interrupted" and len(stopped.history) == 1
-    monkeypatch.setattr(engine.Run, "_train_epoch", real_epoch)
+    monkeypatch.setattr(loop.StageLoop, "train_epoch", real_epoch)
 
     resumed = engine.resume(run_id, results=str(tmp_path / "b"), quiet=True)
     assert resumed.status == "complete" and len(resumed.history) == 2
@@ -146,7 +157,7 @@ def test_sigterm_to_the_process_group_interrupts_cleanly(demo_root, tmp_path):
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
     assert "interrupted" in rest and "Traceback" not in rest and "DataLoader worker" not in rest, rest
-    (record,) = RunStore(tmp_path).iter_records()
+    (record,) = RunStore(tmp_path).find()
     assert record.status == "interrupted" and len(record.history) >= 1
     deadline = time.monotonic() + 30  # workers notice their parent is gone within seconds
     while time.monotonic() < deadline:
@@ -167,9 +178,9 @@ def test_nan_loss_fails_the_run_and_keeps_the_record(demo_root, tmp_path, monkey
         return float("nan")
 
     monkeypatch.setattr(Method, "train_step", nan_step)
-    with pytest.raises(engine.RunFailed, match="loss became nan"):
+    with pytest.raises(loop.RunFailed, match="loss became nan"):
         engine.run(options(demo_root, tmp_path))
-    (record,) = RunStore(tmp_path).iter_records()
+    (record,) = RunStore(tmp_path).find()
     assert record.status == "failed" and "loss became nan" in record.error
 
 
@@ -203,7 +214,7 @@ def test_bad_input_is_one_line_exit_2(args, message, demo_root, tmp_path):
     assert result.exit_code == 2, result.output
     assert message.lower() in result.output.lower()
     assert "Traceback" not in result.output
-    assert not list(RunStore(tmp_path).iter_records())  # nothing half-written
+    assert not list(RunStore(tmp_path).find())  # nothing half-written
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
@@ -235,7 +246,7 @@ def test_leaking_split_is_refused_unless_allowed(demo_root, demo_index, tmp_path
     assert refused.exit_code == 2 and "leak" in refused.output and "--allow-leakage" in refused.output
     allowed = cli(*base, "--allow-leakage")
     assert allowed.exit_code == 0, allowed.output
-    (record,) = RunStore(tmp_path / "r").iter_records()
+    (record,) = RunStore(tmp_path / "r").find()
     assert record.split.allow_leakage is True
 
 

@@ -3,6 +3,8 @@ Slurm path through submitit's local executor, and preemption resuming the run.""
 
 from __future__ import annotations
 
+import dataclasses
+
 import csv
 import io
 import pickle
@@ -107,6 +109,26 @@ def test_dry_run_prints_commands_and_runs_nothing(demo_root, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_sweep_passes_every_run_option(demo_root, tmp_path):
+    extra = ("--patience", "2", "--workers", "1", "--compile", "--val-fraction", "0.2", "--split-seed", "3",
+             "--no-cache", "--allow-leakage", "--per-rank-batch", "--set", "loss.gamma=2")
+    result = cli(*sweep_args(demo_root, tmp_path, "--methods", "chexnet", *extra, "--dry-run"))
+    assert result.exit_code == 0, result.output
+    (command,) = [line for line in result.output.splitlines() if line.startswith(sys.executable)]
+    assert command == (
+        f"{sys.executable} -m bench run --method chexnet --split official --fold 0 --seed 0 --split-seed 3"
+        f" --val-fraction 0.2 --data {demo_root} --results {tmp_path} --preset smoke --limit 40 --patience 2"
+        " --allow-leakage --workers 1 --no-cache --compile --per-rank-batch --set loss.gamma=2 --quiet"
+    )
+    # Every RunOptions field but the cell's axes and the ones the engine sets has a sweep option.
+    import inspect
+
+    from bench.cli.sweep import sweep
+
+    flags = set(inspect.signature(sweep).parameters) | {"method", "split", "fold", "seed", "overrides", "plugins"}
+    assert {f.name for f in dataclasses.fields(RunOptions)} - flags == {"world_size", "quiet"}
+
+
 # -- running ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def swept(demo_root, tmp_path_factory):
@@ -119,7 +141,7 @@ def swept(demo_root, tmp_path_factory):
 def test_local_sweep_runs_every_cell(swept, demo_index):
     result, results, _ = swept
     assert result.exit_code == 0, result.output
-    records = list(RunStore(results).iter_records())
+    records = list(RunStore(results).find())
     assert sorted((r.method.display_name, r.split.protocol, r.split.fold, r.status) for r in records) == [
         ("chexnet", "kfold5", 0, "complete"), ("chexnet", "official", 0, "complete"),
         ("focal-densenet121", "kfold5", 0, "complete"), ("focal-densenet121", "official", 0, "complete"),
@@ -149,7 +171,7 @@ def test_a_failing_cell_does_not_stop_the_others(swept, demo_root):
     result = cli(*sweep_args(demo_root, results, "--methods", "cb-bce,chexnet", "--seeds", "1"))
     assert result.exit_code == 1
     assert "error: 1 of 2 cell(s) failed" in result.output
-    failed, done = sorted((r for r in RunStore(results).iter_records() if r.run_id not in before), key=lambda r: r.method.name)
+    failed, done = sorted((r for r in RunStore(results).find() if r.run_id not in before), key=lambda r: r.method.name)
     assert (failed.method.name, failed.seed, failed.status) == ("cb-bce", 1, "failed")
     assert (done.method.name, done.seed, done.status) == ("chexnet", 1, "complete")
     # The progress lines: the failed run's own last stderr line, then the next cell's run.
@@ -179,11 +201,12 @@ def local_executor(folder):
 def test_slurm_launcher_runs_a_cell_through_submitit(demo_root, tmp_path):
     from bench.sweep.slurm import SlurmSettings, run_slurm
 
-    options = SweepOptions(methods=("chexnet",), data=str(demo_root), results=str(tmp_path), preset="smoke", limit=40)
+    base = RunOptions(method="chexnet", data=str(demo_root), results=str(tmp_path), preset="smoke", limit=40)
+    options = SweepOptions(methods=("chexnet",), base=base)
     planned = plan_sweep(options)
     (outcome,) = run_slurm(planned, SlurmSettings(gpus_per_job=0, time_limit_min=10), results=str(tmp_path),
                            executor_factory=local_executor)
-    (record,) = RunStore(tmp_path).iter_records()
+    (record,) = RunStore(tmp_path).find()
     assert outcome.status == "done" and outcome.run_id == record.run_id and record.status == "complete"
     assert outcome.test_auroc == record.metrics.test.mean
     assert len(list((tmp_path / "sweeps").glob("*/*_result.pkl"))) == 1  # submitit's own job files

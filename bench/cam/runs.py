@@ -3,30 +3,8 @@
 Only the run's test list is scored (the model may have trained on any other image). Boxes
 come in pixels of the stored image and are scaled to the checkpoint's input size.
 
-`RunRecord.localization` (written by `store_localization`, read by `bench leaderboard
---localization`) is a plain JSON dict:
-
-    {
-      "format": 1,
-      "computed": "2026-11-25T18:15:00Z",
-      "cam": "cam",                       # or "gradcam": chosen automatically (bench.cam.maps)
-      "layer": "forward_features",        # what the maps come from (Grad-CAM: a module name)
-      "checkpoint": "checkpoints/stage2_best.pt",
-      "image_size": 96,                   # the checkpoint's input size
-      "box_level": 0.70588,               # heatmap level (fraction of its range) for detected boxes
-      "thresholds": [0.1, 0.25, 0.5, 0.75],
-      "images": "test",                   # the list scored
-      "n_images": 480,                    # its images with at least one box
-      "classes": {                        # classes with boxes among them, LABELS order
-        "Cardiomegaly": {
-          "n_boxes": 12, "n_images": 12,
-          "iou": {"0.1": 0.83, "0.25": 0.75, "0.5": 0.33, "0.75": 0.0},   # share of boxes with IoU > T
-          "iobb": {"0.1": 0.92, "0.25": 0.83, "0.5": 0.58, "0.75": 0.25}, # share with IoBB > T
-          "pointing": 0.92,               # share of images whose heatmap peak is inside a box
-          "mean_iou": 0.41, "mean_iobb": 0.55
-        }
-      }
-    }
+`Localization.to_record` gives the scores as the run record keeps them (`bench.records.LocalizationRecord`,
+written by `store_localization`, read by `bench leaderboard --localization`).
 """
 
 from __future__ import annotations
@@ -44,9 +22,8 @@ from bench.cam.maps import CamExtractor
 from bench.cam.scoring import BOX_LEVEL, THRESHOLDS, BoxXYWH, ClassScores, ImageScore, score_image, summarise
 from bench.errors import BenchError
 from bench.labels import LABELS
-from bench.records import RunRecord, RunStore, utc_now
+from bench.records import ClassLocalization, LocalizationRecord, RunRecord, RunStore, utc_now
 
-FORMAT = 1
 BATCH_SIZE = 32
 
 
@@ -70,40 +47,21 @@ class RunCam:
 
 def open_run(store: RunStore, run_id: str, *, device: str = "auto") -> RunCam:
     """Load a run's checkpoint and test list; BenchError for a run without them."""
-    from bench.method import MethodSpec, get_method
     from bench.predictions import load_predictions
-    from bench.train.checkpoint import load_weights, read_manifest
     from bench.train.device import pick_device
+    from bench.train.evaluate import run_model
 
     record = store.load(run_id)
-    rel = record.artifacts.checkpoint
-    if rel is None:
-        raise BenchError(
-            f"run {record.run_id} has no checkpoint (status {record.status})",
-            hint="heatmaps need a complete run; finish it with `bench run --resume` or train one with `bench run`",
-        )
-    path = store.run_dir(record.run_id) / rel
-    if not path.is_file():
-        raise BenchError(
-            f"run {record.run_id}: checkpoint {path} is missing", hint="the run directory was changed; train it again"
-        )
-    manifest = read_manifest(path)
-    if not {"stage", "image_size"} <= set(manifest):
-        raise BenchError(f"checkpoint manifest {path.with_suffix('.json')} lacks its stage or image size")
-    if manifest.get("labels") != list(LABELS):
-        raise BenchError(f"checkpoint {path} has another label order than cxr-bench's", hint="it was not written by this version")
-    plugins = tuple(record.invocation.get("plugins", ()))
-    method = get_method(record.method.name, plugins=plugins).with_spec(MethodSpec.from_dict(record.method.spec))
-    model = method.build_model(int(manifest["stage"]), pretrained=False)
-    load_weights(model, path)
-    dev = pick_device(device)
-    model.to(dev)
+    loaded = run_model(store, record, pick_device(device))
     preds_path = store.artifact(record, "predictions")
     if preds_path is None:
         raise BenchError(f"run {record.run_id} has no predictions file, so no test list", hint="train it again")
     test_ids = load_predictions(preds_path).image_ids
-    norm = method.spec.normalisation
-    return RunCam(record, CamExtractor(model), int(manifest["image_size"]), rel, tuple(norm.mean), tuple(norm.std), dev, test_ids)
+    norm = loaded.method.spec.normalisation
+    return RunCam(
+        record, CamExtractor(loaded.model), loaded.image_size, loaded.checkpoint, tuple(norm.mean), tuple(norm.std),
+        loaded.device, test_ids,
+    )
 
 
 def run_dataset(record: RunRecord, data: Path | None = None):
@@ -192,21 +150,20 @@ class Localization:
     box_level: float = BOX_LEVEL
     thresholds: tuple[float, ...] = THRESHOLDS
 
-    def to_record(self) -> dict:
-        """The `RunRecord.localization` dict (layout in the module docstring)."""
-        return {
-            "format": FORMAT,
-            "computed": utc_now(),
-            "cam": self.cam,
-            "layer": self.layer,
-            "checkpoint": self.checkpoint,
-            "image_size": self.image_size,
-            "box_level": round(self.box_level, 5),
-            "thresholds": list(self.thresholds),
-            "images": "test",
-            "n_images": self.n_images,
-            "classes": {label: s.to_json() for label, s in self.classes.items()},
-        }
+    def to_record(self) -> LocalizationRecord:
+        """The scores as the run record keeps them (`RunRecord.localization`)."""
+        return LocalizationRecord(
+            computed=utc_now(),
+            cam=self.cam,
+            layer=self.layer,
+            checkpoint=self.checkpoint,
+            image_size=self.image_size,
+            box_level=round(self.box_level, 5),
+            thresholds=tuple(self.thresholds),
+            images="test",
+            n_images=self.n_images,
+            classes={label: ClassLocalization(**s.to_json()) for label, s in self.classes.items()},
+        )
 
 
 def boxed_test_images(run: RunCam, index) -> list[str]:

@@ -6,8 +6,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from bench.cli.options import (BatchSizeOption, DataOption, DeviceOption, EpochsOption, ImageSizeOption, LimitOption,
-                                LrOption, PluginOption, PresetOption, PretrainedOption, ResultsOption)
+from bench.cli.options import (AllowLeakageOption, BatchSizeOption, CompileOption, DataOption, DeviceOption, EpochsOption,
+                                ImageSizeOption, LimitOption, LrOption, NoCacheOption, PatienceOption, PerRankBatchOption,
+                                PluginOption, PresetOption, PretrainedOption, ResultsOption, SplitSeedOption,
+                                ValFractionOption, WorkersOption)
 from bench.config import data_root, results_dir
 
 
@@ -17,8 +19,8 @@ def run(
     split: Annotated[str, typer.Option("--split", "-s", help="Split protocol: official, kfold5, weng or custom:PATH.")] = "official",
     fold: Annotated[int, typer.Option(help="Fold index (0-based) for multi-fold protocols.")] = 0,
     seed: Annotated[int, typer.Option(help="Training seed (python, numpy, torch).")] = 0,
-    split_seed: Annotated[int, typer.Option(help="Seed of the split protocol (validation carve-out, k-fold).")] = 0,
-    val_fraction: Annotated[float, typer.Option(help="Share of train_val patients held out for validation (official).")] = 0.1,
+    split_seed: SplitSeedOption = 0,
+    val_fraction: ValFractionOption = 0.1,
     data: DataOption = None,
     results: ResultsOption = None,
     preset: PresetOption = None,
@@ -27,15 +29,15 @@ def run(
     image_size: ImageSizeOption = None,
     lr: LrOption = None,
     limit: LimitOption = None,
-    patience: Annotated[Optional[int], typer.Option(help="Early stopping: epochs without a better mean val AUROC.")] = None,
+    patience: PatienceOption = None,
     device: DeviceOption = "auto",
     pretrained: PretrainedOption = None,
-    allow_leakage: Annotated[bool, typer.Option(help="Run even if train/val/test share images or patients (recorded).")] = False,
-    workers: Annotated[int, typer.Option(help="Loader worker processes (0: load in this process); they also fill the image cache (0: min(4, CPUs)).")] = 0,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Read the PNGs instead of the decode-once image cache.")] = False,
-    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA only).")] = False,
+    allow_leakage: AllowLeakageOption = False,
+    workers: WorkersOption = 0,
+    no_cache: NoCacheOption = False,
+    compile: CompileOption = False,
     nproc: Annotated[Optional[int], typer.Option(help="Train data-parallel in N processes on this machine (starts torchrun; one GPU each on CUDA).", show_default=False)] = None,
-    per_rank_batch: Annotated[bool, typer.Option("--per-rank-batch", help="With several processes, give each the whole batch instead of a share of it.")] = False,
+    per_rank_batch: PerRankBatchOption = False,
     plugin: PluginOption = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a field of the method spec, KEY=VALUE (repeatable), e.g. --set loss.beta=0.99998 --set stages.0.epochs=10.")] = None,
     resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run by its id.")] = None,

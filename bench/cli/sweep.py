@@ -8,8 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from bench.cli.options import (BatchSizeOption, DataOption, DeviceOption, EpochsOption, ImageSizeOption, LimitOption,
-                                LrOption, PluginOption, PresetOption, PretrainedOption, ResultsOption)
+from bench.cli.options import (AllowLeakageOption, BatchSizeOption, CompileOption, DataOption, DeviceOption, EpochsOption,
+                                ImageSizeOption, LimitOption, LrOption, NoCacheOption, PatienceOption, PerRankBatchOption,
+                                PluginOption, PresetOption, PretrainedOption, ResultsOption, SplitSeedOption,
+                                ValFractionOption, WorkersOption)
 from bench.config import data_root, results_dir
 
 
@@ -37,8 +39,16 @@ def sweep(
     image_size: ImageSizeOption = None,
     lr: LrOption = None,
     limit: LimitOption = None,
+    patience: PatienceOption = None,
+    split_seed: SplitSeedOption = 0,
+    val_fraction: ValFractionOption = 0.1,
     device: DeviceOption = "auto",
     pretrained: PretrainedOption = None,
+    allow_leakage: AllowLeakageOption = False,
+    workers: WorkersOption = 0,
+    no_cache: NoCacheOption = False,
+    compile: CompileOption = False,
+    per_rank_batch: PerRankBatchOption = False,
     plugin: PluginOption = None,
     launcher: Annotated[Launcher, typer.Option(help="local: runs here, one process per cell; slurm: one job per cell (submitit).")] = Launcher.local,
     max_parallel: Annotated[int, typer.Option(help="Local launcher: cells run at once.")] = 1,
@@ -62,16 +72,23 @@ def sweep(
     from bench.sweep.launchers import run_local
     from bench.sweep.matrix import integers, names, parse_folds, parse_grid
     from bench.sweep.plan import SweepOptions, plan_sweep
+    from bench.train.options import RunOptions
     from bench.sweep.report import commands, outcome_line, plan_table, summary_table
 
     root = data_root(data)
     results_path = results_dir(results).resolve()
-    options = SweepOptions(
-        methods=names(methods, "methods"), splits=names(splits, "splits"), folds=parse_folds(folds),
-        seeds=integers(seeds, "seeds"), grid=parse_grid(grid or ()), overrides=tuple(set_ or ()),
+    method_names = names(methods, "methods")
+    base = RunOptions(
+        method=method_names[0], split_seed=split_seed, val_fraction=val_fraction,
         data=str(root.resolve()) if root else None, results=str(results_path), preset=preset, epochs=epochs,
-        batch_size=batch_size, image_size=image_size, lr=lr, limit=limit, device=device, pretrained=pretrained,
-        plugins=tuple(str(p.resolve()) for p in plugin or ()),
+        batch_size=batch_size, image_size=image_size, lr=lr, limit=limit, patience=patience, device=device,
+        pretrained=pretrained, allow_leakage=allow_leakage, workers=workers, no_cache=no_cache, compile=compile,
+        per_rank_batch=per_rank_batch, plugins=tuple(str(p.resolve()) for p in plugin or ()),
+        overrides=tuple(set_ or ()),
+    )
+    options = SweepOptions(
+        methods=method_names, base=base, splits=names(splits, "splits"), folds=parse_folds(folds),
+        seeds=integers(seeds, "seeds"), grid=parse_grid(grid or ()),
     )
     settings = None
     if launcher is Launcher.slurm:

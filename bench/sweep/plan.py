@@ -23,32 +23,20 @@ _AXES = ("method", "split", "fold", "seed")
 
 @dataclass(frozen=True)
 class SweepOptions:
-    """The matrix axes and the `bench run` options every cell shares."""
+    """The matrix axes and the `bench run` options every cell shares (`base`: its method, split,
+    fold and seed are each cell's; its `overrides` are the --set items of every cell)."""
 
     methods: tuple[str, ...]
+    base: RunOptions
     splits: tuple[str, ...] = ("official",)
     folds: Optional[tuple[int, ...]] = (0,)  # None: every fold of each split
     seeds: tuple[int, ...] = (0,)
     grid: tuple[tuple[str, ...], ...] = ()  # axes of "KEY=VALUE" items
-    overrides: tuple[str, ...] = ()  # --set items for every cell
-    data: Optional[str] = None  # None: the built-in demo dataset
-    results: str = "results"
-    preset: Optional[str] = None
-    epochs: Optional[int] = None
-    batch_size: Optional[int] = None
-    image_size: Optional[int] = None
-    lr: Optional[float] = None
-    limit: Optional[int] = None
-    device: str = "auto"
-    pretrained: Optional[bool] = None
-    plugins: tuple[str, ...] = ()
 
     def run_options(self, cell: Cell, preset: str) -> RunOptions:
-        return RunOptions(
-            method=cell.method, split=cell.split, fold=cell.fold, seed=cell.seed, data=self.data,
-            results=self.results, preset=preset, epochs=self.epochs, batch_size=self.batch_size,
-            image_size=self.image_size, lr=self.lr, limit=self.limit, device=self.device,
-            pretrained=self.pretrained, plugins=self.plugins, overrides=cell.overrides, quiet=True,
+        return dataclasses.replace(
+            self.base, method=cell.method, split=cell.split, fold=cell.fold, seed=cell.seed, preset=preset,
+            overrides=cell.overrides, quiet=True,
         )
 
 
@@ -69,28 +57,28 @@ def plan_sweep(options: SweepOptions) -> list[PlannedCell]:
     here, before anything runs. Cells that are the same experiment as an earlier one are dropped."""
     from bench.data.dataset import open_dataset
     from bench.method import get_method
-    from bench.train.engine import limit_fold, resolve_method
+    from bench.train.plan import limit_fold, resolve_method
     from splits import get_folds, pick
 
-    index = open_dataset(Path(options.data) if options.data else None, check_images=False, quiet=True)
-    preset = default_preset(options.preset, index.kind)
+    index = open_dataset(Path(options.base.data) if options.base.data else None, check_images=False, quiet=True)
+    preset = default_preset(options.base.preset, index.kind)
 
     @functools.cache
     def folds(split: str):
         return get_folds(split, index)
 
     cells = expand(
-        options.methods, options.splits, options.folds, options.seeds, options.grid, options.overrides,
+        options.methods, options.splits, options.folds, options.seeds, options.grid, options.base.overrides,
         n_folds=lambda split: len(folds(split)),
     )
-    done = complete_runs(RunStore(options.results))
+    done = complete_runs(RunStore(options.base.results))
     planned: dict[CellKey, PlannedCell] = {}
     for cell in cells:
         run = options.run_options(cell, preset)
-        method, overrides = resolve_method(get_method(cell.method, plugins=options.plugins), run, preset)
+        method, overrides = resolve_method(get_method(cell.method, plugins=options.base.plugins), run, preset)
         fold = pick(folds(cell.split), cell.fold, cell.split)
-        if options.limit is not None:
-            fold = limit_fold(fold, options.limit)  # as the run will: --limit changes the fingerprint
+        if options.base.limit is not None:
+            fold = limit_fold(fold, options.base.limit)  # as the run will: --limit changes the fingerprint
         key = CellKey(display_name(method.name, overrides), fold.fingerprint, cell.seed, preset, index.fingerprint)
         planned.setdefault(key, PlannedCell(cell, run, key, done.get(key)))
     return list(planned.values())

@@ -12,13 +12,18 @@ import functools
 import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from bench.data.cache import ImageCache
+from bench.data.cache import ImageCache, prepare_cache
 from bench.data.images import read_resized
 from bench.ui.progress import progress_bar
+
+if TYPE_CHECKING:
+    from bench.train.distributed import World
+    from bench.train.plan import RunPlan
 
 # Below this many bytes of resized pixels a stage decodes its images once into memory.
 PRELOAD_LIMIT_BYTES = 2 * 1024**3
@@ -155,6 +160,39 @@ def open_source(
     if len(paths) * size * size <= PRELOAD_LIMIT_BYTES:
         return preload(PngSource(paths, size), label=label, quiet=quiet)
     return PngSource(paths, size)
+
+
+class RunImages:
+    """A run's lists as sources at any stage's size: rows of one image cache per size (holding
+    every list's images, decoded on first need), or the PNGs with --no-cache."""
+
+    def __init__(self, plan: RunPlan, world: World):
+        self.plan, self.world = plan, world
+        self._caches: dict[int, ImageCache] = {}
+
+    def sources(self, size: int, names: Sequence[str]) -> dict:
+        """name -> source of that list at `size` px."""
+        options = self.plan.options
+        cache = None if options.no_cache else self._cache(size)
+        return {
+            name: open_source(
+                self.plan.lists[name].paths, size, label=f"{name} images", quiet=options.quiet,
+                cache=cache, ids=self.plan.lists[name].ids,
+            )
+            for name in names
+        }
+
+    def _cache(self, size: int) -> ImageCache:
+        if size not in self._caches:
+            ids = [i for images in self.plan.lists.values() for i in images.ids]
+            options = self.plan.options
+            # Rank 0 decodes; the others then find the rows done (or, with a cache folder of
+            # their own on another node, fill it one at a time under the cache's lock).
+            with self.world.main_first():
+                self._caches[size] = prepare_cache(
+                    self.plan.index, size, ids=ids, workers=options.workers or None, progress=not options.quiet
+                )
+        return self._caches[size]
 
 
 class _Rows(torch.utils.data.Dataset):

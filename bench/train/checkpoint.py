@@ -7,13 +7,46 @@ prefixes and `strict=False` loads that silently load nothing; this module allows
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from bench.atomic import atomic_write
 from bench.errors import BenchError
+from bench.labels import LABELS
+
+if TYPE_CHECKING:
+    from bench.train.plan import RunPlan
+
+RESUME_FILE = "checkpoints/last.pt"
+FORMAT = "cxr-bench-checkpoint/1"
+
+
+def best_checkpoint(stage: int) -> str:
+    """Where in a run directory the best weights of `stage` (0-based) are kept."""
+    return f"checkpoints/stage{stage + 1}_best.pt"
+
+
+def manifest(plan: RunPlan, run_id: str, stage: int, epoch: int, val_auroc: float) -> dict:
+    """What a best checkpoint was trained on and how its inputs are made."""
+    spec = plan.spec
+    return {
+        "format": FORMAT,
+        "run_id": run_id,
+        "method": spec.name,
+        "backbone": spec.backbone,
+        "labels": list(LABELS),
+        "split_fingerprint": plan.fold.fingerprint,
+        "dataset_fingerprint": plan.index.fingerprint,
+        "labels_version": plan.index.labels_version,
+        "stage": stage,
+        "epoch": epoch,
+        "image_size": spec.stages[stage].image_size,
+        "normalisation": {"mean": list(spec.normalisation.mean), "std": list(spec.normalisation.std), "channels": 3},
+        "val_auroc_mean": val_auroc,
+        "torch": torch.__version__,
+    }
 
 
 def _atomic_torch_save(obj, path: Path) -> None:

@@ -185,19 +185,6 @@ def lost_peer(exc: BaseException) -> bool:
     return isinstance(exc, torch.distributed.DistError) or (isinstance(exc, RuntimeError) and "by peer" in str(exc))
 
 
-def rank_batch(batch: int, world: World, *, per_rank: bool = False) -> int:
-    """Each rank's batch: the method's (global) batch split evenly across the ranks, or all of it
-    on every rank with `per_rank` (a global batch `size` times larger)."""
-    if per_rank or not world.parallel:
-        return batch
-    if batch % world.size:
-        raise BenchError(
-            f"batch size {batch} does not split evenly across {world.size} processes",
-            hint=f"pass --batch-size a multiple of {world.size}, or --per-rank-batch to give each process the whole batch",
-        )
-    return batch // world.size
-
-
 def data_parallel(model: torch.nn.Module, world: World, device: torch.device) -> torch.nn.Module:
     """`model` wrapped in DistributedDataParallel (gradients averaged across ranks, rank 0's
     weights broadcast now); the model itself in one process."""

@@ -1,0 +1,167 @@
+"""What a run will train, decided before anything is built: the resolved method, the fold, its
+image lists and each process's batch.
+
+Torch-free at import, so `bench sweep` keys its cells by the same decisions `bench run` takes
+without loading torch for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bench.errors import BenchError
+from bench.labels import LABELS
+from bench.method.overrides import Override, apply_overrides
+from bench.train.options import RunOptions, default_preset
+from bench.train.seeding import derive_seed
+
+if TYPE_CHECKING:
+    from bench.data.index import DatasetIndex
+    from bench.method import Method, MethodSpec
+    from splits import Fold
+
+# Epochs without a better mean validation AUROC before a stage stops early.
+DEFAULT_PATIENCE = 5
+LIST_NAMES = ("train", "val", "test")
+
+
+@dataclass(frozen=True, eq=False)
+class ImageList:
+    """One list of the fold, in the fold's order."""
+
+    ids: list[str]
+    paths: list[str]
+    labels: np.ndarray  # (n, 14) uint8, LABELS order
+    patients: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True, eq=False)
+class RunPlan:
+    options: RunOptions
+    index: DatasetIndex
+    fold: Fold
+    preset: str
+    method: Method  # resolved: preset, size and lr flags, --set overrides
+    overrides: tuple[Override, ...]  # the --set items as applied
+    pretrained: bool
+    patience: int
+    batch_sizes: tuple[int, ...]  # per stage, each process's share
+    lists: dict[str, ImageList]
+
+    @property
+    def spec(self) -> MethodSpec:
+        return self.method.spec
+
+    @property
+    def world_size(self) -> int:
+        return self.options.world_size
+
+
+def plan_run(options: RunOptions) -> RunPlan:
+    """The plan of a run with `options` (its world size included); BenchError for anything the
+    run would refuse: unknown names, a leaking split, sizes the backbone cannot take, a batch
+    that does not split across the processes, missing images."""
+    from bench.data.dataset import open_dataset
+    from bench.method import get_method
+
+    method = get_method(options.method, plugins=options.plugins)
+    index = open_dataset(Path(options.data) if options.data else None, quiet=options.quiet)
+    fold = checked_fold(options, index)
+    preset = default_preset(options.preset, index.kind)
+    method, overrides = resolve_method(method, options, preset)
+    batch_sizes = tuple(
+        rank_batch(s.batch_size, options.world_size, per_rank=options.per_rank_batch) for s in method.spec.stages
+    )
+    if options.limit is not None:
+        fold = limit_fold(fold, options.limit)
+    return RunPlan(
+        options=options,
+        index=index,
+        fold=fold,
+        preset=preset,
+        method=method,
+        overrides=overrides,
+        pretrained=options.pretrained if options.pretrained is not None else index.kind == "nih",
+        patience=options.patience if options.patience is not None else DEFAULT_PATIENCE,
+        batch_sizes=batch_sizes,
+        lists={name: image_list(index, getattr(fold, name)) for name in LIST_NAMES},
+    )
+
+
+def resolve_method(method: Method, options: RunOptions, preset: str) -> tuple[Method, tuple[Override, ...]]:
+    """(method, overrides): `preset`'s stages after --epochs/--batch-size/--image-size and --lr,
+    then the `--set` overrides."""
+    method = method.resolve(preset, epochs=options.epochs, batch_size=options.batch_size, image_size=options.image_size)
+    if options.lr is not None:
+        stages = tuple(dataclasses.replace(s, lr=options.lr) for s in method.spec.stages)
+        method = method.with_spec(dataclasses.replace(method.spec, stages=stages))
+    spec, overrides = apply_overrides(method.spec, options.overrides)
+    return method.with_spec(spec), overrides
+
+
+def checked_fold(options: RunOptions, index: DatasetIndex) -> Fold:
+    """The split's fold; BenchError if its lists leak, unless --allow-leakage."""
+    from splits import get_fold
+    from splits.audit import leakage
+
+    fold = get_fold(options.split, index, fold=options.fold, seed=options.split_seed, val_fraction=options.val_fraction)
+    faults = leakage(fold, index)
+    if faults and not options.allow_leakage:
+        raise BenchError(
+            f"split {options.split} fold {options.fold} leaks: {faults[0]}",
+            hint="fix the split (see `bench splits audit`) or pass --allow-leakage to run anyway",
+        )
+    return fold
+
+
+def limit_fold(fold: Fold, limit: int) -> Fold:
+    """The fold with at most `limit` images per list: a new fingerprint, so such runs get
+    their own leaderboard table. A seeded sample, not the first ids (a few patients only)."""
+    if limit < 1:
+        raise BenchError(f"--limit must be at least 1, got {limit}")
+    # Seed 0, not the training seed: runs with different seeds keep one subset (one fingerprint).
+    rng = np.random.default_rng(derive_seed(0, "order"))
+    lists = {
+        name: tuple(rng.choice(ids, size=min(limit, len(ids)), replace=False).tolist()) if ids else ()
+        for name, ids in fold.lists().items()
+    }
+    return dataclasses.replace(fold, **lists, params={**fold.params, "limit": limit})
+
+
+def rank_batch(batch: int, world_size: int, *, per_rank: bool = False) -> int:
+    """Each process's batch: the method's (global) batch split evenly across the processes, or
+    all of it in every process with `per_rank` (a global batch `world_size` times larger)."""
+    if per_rank or world_size == 1:
+        return batch
+    if batch % world_size:
+        raise BenchError(
+            f"batch size {batch} does not split evenly across {world_size} processes",
+            hint=f"pass --batch-size a multiple of {world_size}, or --per-rank-batch to give each process the whole batch",
+        )
+    return batch // world_size
+
+
+def image_list(index: DatasetIndex, ids: Sequence[str]) -> ImageList:
+    """The paths, labels and patients of `ids`; BenchError if any image is missing."""
+    frame = index.frame.loc[list(ids)]
+    missing = frame.index[frame["path"].isna()]
+    if len(missing):
+        raise BenchError(
+            f"{len(missing)} image(s) of the split are missing from {index.root}, e.g. {missing[0]}",
+            hint="run `bench data check` and restore the images",
+        )
+    return ImageList(
+        ids=list(ids),
+        paths=frame["path"].tolist(),
+        labels=frame[list(LABELS)].to_numpy(np.uint8),
+        patients=frame["patient_id"].to_numpy(),
+    )
