@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from bench.data.cache import default_workers, parallel_map, prepare_cache
+from bench.data.demo import DemoPlan
 from bench.data.index import DatasetIndex
 from bench.errors import BenchError
 from bench.labels import LABELS
@@ -67,10 +68,10 @@ class PerfReport:
 
 
 # -- a few demo images at any size --------------------------------------------------------------
-_PLAN = None
+_PLAN: DemoPlan | None = None  # set in each worker process by _set_plan
 
 
-def _set_plan(plan) -> None:
+def _set_plan(plan: DemoPlan) -> None:
     global _PLAN
     _PLAN = plan
 
@@ -81,6 +82,8 @@ def _render(task: tuple[int, int]) -> tuple[int, bytes]:
     from bench.data.demo import render_demo_image
 
     i, size = task
+    if _PLAN is None:
+        raise RuntimeError("_render runs in a pool whose initializer sets the demo plan")
     with threadpool_limits(limits=1):  # small matrix products: BLAS threads only add overhead
         return i, render_demo_image(_PLAN, i, size)[0]
 
@@ -142,7 +145,9 @@ def _resolve(method: str, preset: str, stage: int, image_size: int | None, batch
     resolved = get_method(method).resolve(preset, image_size=image_size, batch_size=batch_size)
     n_stages = len(resolved.spec.stages)
     if not 1 <= stage <= n_stages:
-        raise BenchError(f"method {method!r} has {n_stages} stage(s); --stage {stage} is out of range", hint=f"use 1 to {n_stages}")
+        raise BenchError(
+            f"method {method!r} has {n_stages} stage(s); --stage {stage} is out of range", hint=f"use 1 to {n_stages}"
+        )
     return resolved, resolved.spec.stages[stage - 1]
 
 
@@ -181,12 +186,18 @@ def measure(
 
     resolved, spec = _resolve(method, preset or "demo", stage, image_size, batch_size)
     with tempfile.TemporaryDirectory(prefix="cxr-bench-perf-") as tmp:
-        root = render_demo_subset(Path(tmp) / "demo", batches * spec.batch_size, size=source_size, workers=workers or None)
+        root = render_demo_subset(
+            Path(tmp) / "demo", batches * spec.batch_size, size=source_size, workers=workers or None
+        )
         index = load_index(root)
-        return _measure(resolved, spec, stage, index, batches, device, workers, True, compile, amp, progress, Path(tmp) / "cache")
+        return _measure(
+            resolved, spec, stage, index, batches, device, workers, True, compile, amp, progress, Path(tmp) / "cache"
+        )
 
 
-def _measure(resolved, spec, stage, index, batches, device_name, workers, png, compile, amp, progress, cache_root) -> PerfReport:
+def _measure(
+    resolved, spec, stage, index, batches, device_name, workers, png, compile, amp, progress, cache_root
+) -> PerfReport:
     from bench.train.batches import CacheSource, PngSource, iterate
     from bench.train.device import autocast, configure_backends, pick_device, place_input, place_model
 
@@ -213,7 +224,9 @@ def _measure(resolved, spec, stage, index, batches, device_name, workers, png, c
     loader_cache = _rate(loader_pass(cached), device, min_seconds=MIN_LOADER_SECONDS)
     loader_png = None
     if png:
-        loader_png = _rate(loader_pass(PngSource(index.frame.loc[ids, "path"].tolist(), size)), device, min_seconds=MIN_LOADER_SECONDS)
+        loader_png = _rate(
+            loader_pass(PngSource(index.frame.loc[ids, "path"].tolist(), size)), device, min_seconds=MIN_LOADER_SECONDS
+        )
 
     method = resolved
     model = place_model(method.build_model(stage - 1, pretrained=False), device, compile=compile)
@@ -250,10 +263,21 @@ def _measure(resolved, spec, stage, index, batches, device_name, workers, png, c
     model_only = _rate(model_pass, device)
     end_to_end = _rate(training_pass, device)
     return PerfReport(
-        method=method.name, preset=method.spec.preset, stage=stage, image_size=size, batch_size=batch_size,
-        batches=batches, device=str(device), workers=workers, source_size=_side(index.frame.at[ids[0], "path"]),
-        model_only=model_only, loader_cache=loader_cache, end_to_end=end_to_end, loader_png=loader_png,
-        precision="bf16" if amp and device.type == "cuda" else "fp32", compiled=compile and device.type == "cuda",
+        method=method.name,
+        preset=method.spec.preset,
+        stage=stage,
+        image_size=size,
+        batch_size=batch_size,
+        batches=batches,
+        device=str(device),
+        workers=workers,
+        source_size=_side(index.frame.at[ids[0], "path"]),
+        model_only=model_only,
+        loader_cache=loader_cache,
+        end_to_end=end_to_end,
+        loader_png=loader_png,
+        precision="bf16" if amp and device.type == "cuda" else "fp32",
+        compiled=compile and device.type == "cuda",
     )
 
 
@@ -262,7 +286,10 @@ def table_rows(report: PerfReport) -> Iterator[tuple[str, str]]:
     yield "model only (random batches on the device)", f"{report.model_only:,.1f} img/s"
     yield "loader: image cache", f"{report.loader_cache:,.1f} img/s"
     if report.loader_png is not None:
-        yield f"loader: PNG decode + resize ({report.source_size} → {report.image_size} px)", f"{report.loader_png:,.1f} img/s"
+        yield (
+            f"loader: PNG decode + resize ({report.source_size} → {report.image_size} px)",
+            f"{report.loader_png:,.1f} img/s",
+        )
     yield "end to end (cache loader + train step)", f"{report.end_to_end:,.1f} img/s"
     yield "end to end / model only", f"{report.end_to_end_over_model:.2f}"
     if report.cache_over_png is not None:

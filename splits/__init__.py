@@ -34,7 +34,7 @@ def pick(folds: list[Fold], fold: int, name: str) -> Fold:
 
 def validate_lists(fold: Fold, index: DatasetIndex) -> None:
     """BenchError for the first fault of `fold`'s lists: a repeated line, or a name not in `index`
-    (see splits.check.validate_lists; imported here on first use, it reads bench.data.check)."""
-    from splits.check import validate_lists as validate
+    (see splits.listcheck.validate_lists; imported here on first use, it reads bench.data.check)."""
+    from splits.listcheck import validate_lists as validate
 
     validate(fold, index)

@@ -44,11 +44,11 @@ def files(root: Path) -> list[tuple[str, Path]]:
 
 
 def check_files(index: DatasetIndex):
-    """`bench data check`'s look at the two lists (splits.check.read_checks), and a missing
+    """`bench data check`'s look at the two lists (splits.listcheck.read_checks), and a missing
     test_list.txt beside a train_val_list.txt is a fault: the split cannot be built without it."""
     import dataclasses
 
-    from splits.check import read_checks
+    from splits.listcheck import read_checks
 
     checks = read_checks(PROTOCOL.name, LIST_FORMAT, files(index.root), index)
     train_val, test = checks

@@ -94,11 +94,11 @@ def files(root: Path) -> list[tuple[str, Path]]:
 
 
 def check_files(index: DatasetIndex):
-    """`bench data check`'s look at the weng lists (splits.check.read_checks); once one of them is
+    """`bench data check`'s look at the weng lists (splits.listcheck.read_checks); once one of them is
     there, a missing other is a fault, as `find_lists` says when a run looks for them."""
     import dataclasses
 
-    from splits.check import read_checks
+    from splits.listcheck import read_checks
 
     checks = read_checks(PROTOCOL.name, LIST_FORMAT, files(index.root), index)
     if any(c.present for c in checks):

@@ -45,7 +45,9 @@ def _raise_interrupt():
 def _killed_prepare(index, size, root):
     """In a forked child: flush after every chunk, then die by SIGKILL mid-way (no cleanup at all)."""
     cache_module.FLUSH_SECONDS = 0.0
-    cache_module.read_resized = _stopping_reader(cache_module.read_resized, lambda: os.kill(os.getpid(), signal.SIGKILL))
+    cache_module.read_resized = _stopping_reader(
+        cache_module.read_resized, lambda: os.kill(os.getpid(), signal.SIGKILL)
+    )
     prepare_cache(index, size, workers=1, progress=False, root=root)
 
 
@@ -100,7 +102,7 @@ def test_persistent_loader_workers_keep_order_across_epochs(demo_index, tmp_path
         assert np.array_equal(np.concatenate([b.index for b in got]), order)
         assert np.array_equal(torch.cat([b.pixels for b in got]).numpy(), expected[order])
         assert np.array_equal(torch.cat([b.targets for b in got]).numpy(), labels[order])
-    (loader, _), = source._loaders.values()  # one loader, its workers kept between epochs
+    ((loader, _),) = source._loaders.values()  # one loader, its workers kept between epochs
     assert loader.persistent_workers and loader.num_workers == 2
 
 

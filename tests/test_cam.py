@@ -244,7 +244,9 @@ def test_trained_heatmaps_beat_a_random_init_of_the_same_network(scores):
     # The named classes, pooled over their boxes: never worse, and a larger mean overlap.
     for get in (lambda s: s.iobb[0.1], lambda s: s.pointing):
         assert _pooled(trained, SIGNATURES, get) >= _pooled(rand, SIGNATURES, get), summary
-    assert _pooled(trained, SIGNATURES, lambda s: s.mean_iobb) > _pooled(rand, SIGNATURES, lambda s: s.mean_iobb), summary
+    assert _pooled(trained, SIGNATURES, lambda s: s.mean_iobb) > _pooled(rand, SIGNATURES, lambda s: s.mean_iobb), (
+        summary
+    )
 
 
 # A network that can resolve small findings: tests/plugins/cam_cnn.py downsamples by 8, so at
@@ -294,8 +296,13 @@ def test_bench_cam_writes_grids_scores_and_the_leaderboard_table(runs, scores, t
     assert sorted(p.stem for p in folder.glob("*.png")) == sorted(loc.classes)
     assert "IoBB>0.5" in (folder / "localization.md").read_text()
 
-    assert cli("cam", twin.run_id, "--results", store.results_dir, "--images", "1", "--classes", "Mass", "-q").exit_code == 0
-    board = cli("leaderboard", "--results", store.results_dir, "--localization", "--out", tmp_path / "loc.json", "--format=json")
+    assert (
+        cli("cam", twin.run_id, "--results", store.results_dir, "--images", "1", "--classes", "Mass", "-q").exit_code
+        == 0
+    )
+    board = cli(
+        "leaderboard", "--results", store.results_dir, "--localization", "--out", tmp_path / "loc.json", "--format=json"
+    )
     assert board.exit_code == 0, board.output
     (table,) = json.loads((tmp_path / "loc.json").read_text())["tables"]
     assert [c["method"] for c in table["columns"]] == ["chexnet", "chexnet-random-init"]
@@ -310,7 +317,9 @@ def test_bench_cam_writes_grids_scores_and_the_leaderboard_table(runs, scores, t
 def test_compare_draws_the_runs_on_the_same_images(runs, tmp_path):
     store, record, twin = runs
     both = (record.run_id, twin.run_id)
-    done = cli("cam", "--compare", *both, "-c", "Cardiomegaly,Mass", "--results", store.results_dir, "--out", tmp_path, "-q")
+    done = cli(
+        "cam", "--compare", *both, "-c", "Cardiomegaly,Mass", "--results", store.results_dir, "--out", tmp_path, "-q"
+    )
     assert done.exit_code == 0, done.output
     assert [p.name for p in tmp_path.glob("*.png")] == [f"compare-{record.run_id[-4:]}-rand.png"]
 
@@ -334,7 +343,9 @@ def test_bad_input_gives_one_line_errors(runs, demo_root, tmp_path):
     store.write(failed)
     r = store.results_dir
     _one_line_error(cli("cam", failed.run_id, "--results", r), "has no checkpoint")
-    _one_line_error(cli("cam", record.run_id, "--results", r, "--classes", "Emphysema"), "Emphysema has no ground-truth boxes")
+    _one_line_error(
+        cli("cam", record.run_id, "--results", r, "--classes", "Emphysema"), "Emphysema has no ground-truth boxes"
+    )
     _one_line_error(cli("cam", record.run_id, "--results", r, "--classes", "Lung cancer"), "unknown finding")
     _one_line_error(cli("cam", record.run_id, "--results", r, "--image", "99999999_000.png"), "not in dataset")
     _one_line_error(cli("cam", record.run_id, "--results", r, "--images", "0"), "at least 1")
@@ -346,7 +357,9 @@ def test_bad_input_gives_one_line_errors(runs, demo_root, tmp_path):
     boxed = set(run_dataset(record).boxes["image_id"])
     plain = next(i for i in load_predictions(store.artifact(record, "predictions")).image_ids if i not in boxed)
     _one_line_error(cli("cam", record.run_id, "--results", r, "--image", plain), "none of the images named")
-    drawn = cli("cam", record.run_id, "--results", r, "--image", plain, "-c", "Cardiomegaly", "--out", tmp_path / "one", "-q")
+    drawn = cli(
+        "cam", record.run_id, "--results", r, "--image", plain, "-c", "Cardiomegaly", "--out", tmp_path / "one", "-q"
+    )
     assert drawn.exit_code == 0 and "has no ground-truth box" in drawn.output
     assert (tmp_path / "one" / "Cardiomegaly.png").is_file()
 
@@ -359,4 +372,3 @@ def test_bad_input_gives_one_line_errors(runs, demo_root, tmp_path):
     store.write(dataclasses.replace(record, run_id=record.run_id[:-4] + "gone"))
     (store.run_dir(record.run_id[:-4] + "gone") / record.artifacts.checkpoint).unlink()
     _one_line_error(cli("cam", record.run_id[:-4] + "gone", "--results", r), "checkpoint", "is missing")
-

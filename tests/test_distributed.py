@@ -76,8 +76,22 @@ def _bench(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def two_process_run(demo_root, tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
-    done = _bench("run", "--nproc", "2", "--method", "chexnet", "--data", str(demo_root), "--results", str(results),
-                  "--preset", "smoke", "--limit", str(LIMIT), "--quiet")
+    done = _bench(
+        "run",
+        "--nproc",
+        "2",
+        "--method",
+        "chexnet",
+        "--data",
+        str(demo_root),
+        "--results",
+        str(results),
+        "--preset",
+        "smoke",
+        "--limit",
+        str(LIMIT),
+        "--quiet",
+    )
     assert done.returncode == 0, done.stderr
     (record,) = RunStore(results).find()
     return record, results, done
@@ -104,13 +118,28 @@ def test_resume_needs_the_same_number_of_processes(two_process_run):
 
 
 def test_batch_that_does_not_split_is_refused_in_one_line(demo_root, tmp_path):
-    done = _bench("run", "--nproc", "2", "--method", "chexnet", "--data", str(demo_root), "--results", str(tmp_path),
-                  "--preset", "smoke", "--limit", str(LIMIT), "--batch-size", "3", "--quiet")
+    done = _bench(
+        "run",
+        "--nproc",
+        "2",
+        "--method",
+        "chexnet",
+        "--data",
+        str(demo_root),
+        "--results",
+        str(tmp_path),
+        "--preset",
+        "smoke",
+        "--limit",
+        str(LIMIT),
+        "--batch-size",
+        "3",
+        "--quiet",
+    )
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "batch size 3 does not split evenly across 2 processes" in lines[0]
     assert not list(RunStore(tmp_path).find())
-
 
 
 def test_nproc_forwards_the_other_options(monkeypatch):
@@ -121,11 +150,45 @@ def test_nproc_forwards_the_other_options(monkeypatch):
 
     calls = []
     monkeypatch.setattr(launch, "launch", lambda nproc, args: calls.append((nproc, args)) or 3)
-    result = CliRunner().invoke(app, ["run", "--nproc", "2", "-m", "chexnet", "--no-pretrained", "--plugin", "a.py",
-                                      "--plugin", "b.py", "--lr", "0.0001", "--per-rank-batch", "-q"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--nproc",
+            "2",
+            "-m",
+            "chexnet",
+            "--no-pretrained",
+            "--plugin",
+            "a.py",
+            "--plugin",
+            "b.py",
+            "--lr",
+            "0.0001",
+            "--per-rank-batch",
+            "-q",
+        ],
+    )
     assert result.exit_code == 3  # the launched run's exit code
-    assert calls == [(2, ["run", "--method", "chexnet", "--lr", "0.0001", "--no-pretrained", "--per-rank-batch",
-                          "--plugin", "a.py", "--plugin", "b.py", "--quiet"])]
+    assert calls == [
+        (
+            2,
+            [
+                "run",
+                "--method",
+                "chexnet",
+                "--lr",
+                "0.0001",
+                "--no-pretrained",
+                "--per-rank-batch",
+                "--plugin",
+                "a.py",
+                "--plugin",
+                "b.py",
+                "--quiet",
+            ],
+        )
+    ]
 
 
 def test_launcher_exit_code_from_the_failed_ranks():

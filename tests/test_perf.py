@@ -19,7 +19,19 @@ def cli(*args: str):
 
 
 def test_perf_prints_the_four_figures(demo_root):
-    result = cli("--method", "chexnet", "--preset", "smoke", "--batches", "2", "--device", "cpu", "--png", "--data", str(demo_root))
+    result = cli(
+        "--method",
+        "chexnet",
+        "--preset",
+        "smoke",
+        "--batches",
+        "2",
+        "--device",
+        "cpu",
+        "--png",
+        "--data",
+        str(demo_root),
+    )
     assert result.exit_code == 0, result.output
     for figure in FIGURES:
         assert figure in result.output
@@ -27,7 +39,19 @@ def test_perf_prints_the_four_figures(demo_root):
 
 
 def test_perf_json(demo_root):
-    result = cli("--method", "focal-densenet121", "--preset", "smoke", "--batches", "2", "--device", "cpu", "--json", "--data", str(demo_root))
+    result = cli(
+        "--method",
+        "focal-densenet121",
+        "--preset",
+        "smoke",
+        "--batches",
+        "2",
+        "--device",
+        "cpu",
+        "--json",
+        "--data",
+        str(demo_root),
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert (report["image_size"], report["batch_size"], report["batches"], report["device"]) == (32, 8, 2, "cpu")
@@ -38,8 +62,22 @@ def test_perf_json(demo_root):
 
 
 def test_perf_batch_size_override(demo_root):
-    result = cli("--method", "chexnet", "--preset", "smoke", "--batches", "1", "--batch-size", "3", "--no-amp",
-                 "--device", "cpu", "--json", "--data", str(demo_root))
+    result = cli(
+        "--method",
+        "chexnet",
+        "--preset",
+        "smoke",
+        "--batches",
+        "1",
+        "--batch-size",
+        "3",
+        "--no-amp",
+        "--device",
+        "cpu",
+        "--json",
+        "--data",
+        str(demo_root),
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["batch_size"] == 3
 

@@ -16,7 +16,9 @@ from bench.train.plan import limit_fold, plan_run
 
 
 def options(demo_root, **kw) -> RunOptions:
-    return RunOptions(**({"method": "wfocal-densenet121", "data": str(demo_root), "preset": "smoke", "quiet": True} | kw))
+    return RunOptions(
+        **({"method": "wfocal-densenet121", "data": str(demo_root), "preset": "smoke", "quiet": True} | kw)
+    )
 
 
 def test_plan_module_imports_no_torch():
@@ -53,7 +55,9 @@ def test_plan_refuses_a_batch_that_does_not_split(demo_root):
 
 
 def test_stage_progress_state_dict_round_trip():
-    progress = StageProgress(stage=1, next_epoch=3, best_auroc=0.7, best_epoch=1, since_best=1, train_seconds=2.5, train_images=90)
+    progress = StageProgress(
+        stage=1, next_epoch=3, best_auroc=0.7, best_epoch=1, since_best=1, train_seconds=2.5, train_images=90
+    )
     again = StageProgress()
     again.load_state_dict(progress.state_dict())
     assert again == progress

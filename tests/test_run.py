@@ -32,7 +32,15 @@ LIMIT = 240
 
 
 def options(demo_root, results, **kw) -> RunOptions:
-    base = dict(method="chexnet", split="official", data=str(demo_root), results=str(results), preset="smoke", limit=LIMIT, quiet=True)
+    base = dict(
+        method="chexnet",
+        split="official",
+        data=str(demo_root),
+        results=str(results),
+        preset="smoke",
+        limit=LIMIT,
+        quiet=True,
+    )
     return RunOptions(**(base | kw))
 
 
@@ -61,7 +69,9 @@ def test_run_writes_a_complete_record(smoke_run, demo_index):
     # The stored predictions reproduce the recorded test metrics exactly.
     preds = load_predictions(store.artifact(record, "predictions"))
     assert len(preds.image_ids) == LIMIT
-    np.testing.assert_allclose(per_class_auroc(preds.y_true, preds.scores), as_array(record.metrics.test.auroc), equal_nan=True)
+    np.testing.assert_allclose(
+        per_class_auroc(preds.y_true, preds.scores), as_array(record.metrics.test.auroc), equal_nan=True
+    )
     assert preds.y_true.sum(0).tolist() == [record.positives.test[x] for x in LABELS]
     ci = record.metrics.test.ci
     assert ci.unit == "patient" and ci.mean_lo <= record.metrics.test.mean <= ci.mean_hi
@@ -71,7 +81,9 @@ def test_run_writes_a_complete_record(smoke_run, demo_index):
     assert history[["stage", "epoch"]].values.tolist() == [[1, 1]]
     assert history.at[0, "val_auroc_mean"] == pytest.approx(epoch.val_auroc_mean, abs=1e-12)
     assert history.at[0, "train_loss"] == pytest.approx(epoch.train_loss, abs=1e-12)
-    assert [history.at[0, f"val_auroc_{x}"] for x in LABELS] == pytest.approx([epoch.val_auroc[x] for x in LABELS], abs=1e-12)
+    assert [history.at[0, f"val_auroc_{x}"] for x in LABELS] == pytest.approx(
+        [epoch.val_auroc[x] for x in LABELS], abs=1e-12
+    )
 
 
 def test_checkpoint_manifest_and_strict_load(smoke_run):
@@ -141,11 +153,34 @@ def test_resume_after_interrupt_matches_uninterrupted(demo_root, tmp_path, monke
 def test_sigterm_to_the_process_group_interrupts_cleanly(demo_root, tmp_path):
     """`timeout`, Slurm and Ctrl-C signal every process of the job, loader workers too: the run
     must still end as interrupted (exit 130, one line), not as a loader crash, and leave no workers."""
-    args = ["run", "--method", "chexnet", "--split", "official", "--preset", "smoke", "--epochs", "50",
-            "--limit", "120", "--workers", "2", "--data", str(demo_root), "--results", str(tmp_path)]
+    args = [
+        "run",
+        "--method",
+        "chexnet",
+        "--split",
+        "official",
+        "--preset",
+        "smoke",
+        "--epochs",
+        "50",
+        "--limit",
+        "120",
+        "--workers",
+        "2",
+        "--data",
+        str(demo_root),
+        "--results",
+        str(tmp_path),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    child = subprocess.Popen([sys.executable, "-m", "bench", *args], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                             text=True, env=env, start_new_session=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bench", *args],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     try:
         for line in child.stderr:  # the first epoch line: workers are up and serving batches
             if line.startswith("stage 1 epoch 1/"):
@@ -185,12 +220,42 @@ def test_nan_loss_fails_the_run_and_keeps_the_record(demo_root, tmp_path, monkey
 
 
 def test_two_stage_method_and_plugin_via_cli(demo_root, tmp_path):
-    result = cli("run", "--plugin", str(PLUGIN), "--method", "asl-densenet121", "--data", str(demo_root),
-                 "--results", str(tmp_path), "--preset", "smoke", "--limit", str(LIMIT), "--quiet")
+    result = cli(
+        "run",
+        "--plugin",
+        str(PLUGIN),
+        "--method",
+        "asl-densenet121",
+        "--data",
+        str(demo_root),
+        "--results",
+        str(tmp_path),
+        "--preset",
+        "smoke",
+        "--limit",
+        str(LIMIT),
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     assert "Average" in result.output
-    result = cli("run", "--method", "wfocal-densenet121", "--split", "kfold5", "--fold", "2", "--data", str(demo_root),
-                 "--results", str(tmp_path), "--preset", "smoke", "--limit", str(LIMIT), "--quiet")
+    result = cli(
+        "run",
+        "--method",
+        "wfocal-densenet121",
+        "--split",
+        "kfold5",
+        "--fold",
+        "2",
+        "--data",
+        str(demo_root),
+        "--results",
+        str(tmp_path),
+        "--preset",
+        "smoke",
+        "--limit",
+        str(LIMIT),
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     record = RunStore(tmp_path).find(method="wfocal-densenet121")[0]
     assert [s.image_size for s in record.stages] == [32, 64]
@@ -229,7 +294,19 @@ def test_unwritable_results_dir(demo_root, tmp_path):
 def test_results_path_that_is_a_file(demo_root, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    result = cli("run", "--method", "chexnet", "--data", str(demo_root), "--results", str(blocker), "--preset", "smoke", "--limit", "20")
+    result = cli(
+        "run",
+        "--method",
+        "chexnet",
+        "--data",
+        str(demo_root),
+        "--results",
+        str(blocker),
+        "--preset",
+        "smoke",
+        "--limit",
+        "20",
+    )
     assert result.exit_code == 2 and "not writable" in result.output
 
 
@@ -240,8 +317,20 @@ def test_leaking_split_is_refused_unless_allowed(demo_root, demo_index, tmp_path
     (custom / "train.txt").write_text("\n".join(ids[:200]) + "\n")
     (custom / "val.txt").write_text("\n".join(ids[200:250]) + "\n")
     (custom / "test.txt").write_text("\n".join(ids[150:300]) + "\n")  # shares 50 images with train
-    base = ["run", "--method", "chexnet", "--split", f"custom:{custom}", "--data", str(demo_root),
-            "--results", str(tmp_path / "r"), "--preset", "smoke", "--quiet"]
+    base = [
+        "run",
+        "--method",
+        "chexnet",
+        "--split",
+        f"custom:{custom}",
+        "--data",
+        str(demo_root),
+        "--results",
+        str(tmp_path / "r"),
+        "--preset",
+        "smoke",
+        "--quiet",
+    ]
     refused = cli(*base)
     assert refused.exit_code == 2 and "leak" in refused.output and "--allow-leakage" in refused.output
     allowed = cli(*base, "--allow-leakage")

@@ -3,9 +3,8 @@ Slurm path through submitit's local executor, and preemption resuming the run.""
 
 from __future__ import annotations
 
-import dataclasses
-
 import csv
+import dataclasses
 import io
 import pickle
 import signal
@@ -41,7 +40,9 @@ def sweep_args(demo_root, results, *args: str) -> list[str]:
 # -- the matrix --------------------------------------------------------------------------------
 def test_expand_every_fold_seed_and_grid_value():
     n_folds = {"official": 1, "kfold5": 5}.get
-    cells = expand(["a", "b"], ["official", "kfold5"], None, [0, 1], parse_grid(["loss.gamma=1,2"]), ["x=1"], n_folds=n_folds)
+    cells = expand(
+        ["a", "b"], ["official", "kfold5"], None, [0, 1], parse_grid(["loss.gamma=1,2"]), ["x=1"], n_folds=n_folds
+    )
     assert len(cells) == 2 * (1 + 5) * 2 * 2
     assert cells[0] == Cell("a", "official", 0, 0, ("x=1", "loss.gamma=1"))
     assert cells[1] == Cell("a", "official", 0, 0, ("x=1", "loss.gamma=2"))
@@ -72,13 +73,45 @@ def test_matrix_refusals():
 
 def test_run_argv_is_the_exact_command():
     options = RunOptions(
-        method="chexnet", split="kfold5", fold=2, seed=1, data="/d", results="/r", preset="smoke", limit=40,
-        pretrained=False, overrides=("loss.beta=0.99", "stages.0.epochs=2"), quiet=True,
+        method="chexnet",
+        split="kfold5",
+        fold=2,
+        seed=1,
+        data="/d",
+        results="/r",
+        preset="smoke",
+        limit=40,
+        pretrained=False,
+        overrides=("loss.beta=0.99", "stages.0.epochs=2"),
+        quiet=True,
     )
     assert run_argv(options) == [
-        sys.executable, "-m", "bench", "run", "--method", "chexnet", "--split", "kfold5", "--fold", "2", "--seed", "1",
-        "--data", "/d", "--results", "/r", "--preset", "smoke", "--limit", "40", "--no-pretrained",
-        "--set", "loss.beta=0.99", "--set", "stages.0.epochs=2", "--quiet",
+        sys.executable,
+        "-m",
+        "bench",
+        "run",
+        "--method",
+        "chexnet",
+        "--split",
+        "kfold5",
+        "--fold",
+        "2",
+        "--seed",
+        "1",
+        "--data",
+        "/d",
+        "--results",
+        "/r",
+        "--preset",
+        "smoke",
+        "--limit",
+        "40",
+        "--no-pretrained",
+        "--set",
+        "loss.beta=0.99",
+        "--set",
+        "stages.0.epochs=2",
+        "--quiet",
     ]
 
 
@@ -96,8 +129,19 @@ def test_plan_refuses_bad_overrides_before_running(demo_root, tmp_path):
 
 
 def test_dry_run_prints_commands_and_runs_nothing(demo_root, tmp_path):
-    result = cli(*sweep_args(demo_root, tmp_path, "--methods", "chexnet,focal-densenet121", "--splits", "official,kfold5",
-                             "--grid", "optimizer.lr=1e-3,3e-4", "--dry-run"))
+    result = cli(
+        *sweep_args(
+            demo_root,
+            tmp_path,
+            "--methods",
+            "chexnet,focal-densenet121",
+            "--splits",
+            "official,kfold5",
+            "--grid",
+            "optimizer.lr=1e-3,3e-4",
+            "--dry-run",
+        )
+    )
     assert result.exit_code == 0, result.output
     commands = [line for line in result.output.splitlines() if line.startswith(sys.executable)]
     assert len(commands) == 2 * 2 * 2
@@ -110,8 +154,22 @@ def test_dry_run_prints_commands_and_runs_nothing(demo_root, tmp_path):
 
 
 def test_a_sweep_passes_every_run_option(demo_root, tmp_path):
-    extra = ("--patience", "2", "--workers", "1", "--compile", "--val-fraction", "0.2", "--split-seed", "3",
-             "--no-cache", "--allow-leakage", "--per-rank-batch", "--set", "loss.gamma=2")
+    extra = (
+        "--patience",
+        "2",
+        "--workers",
+        "1",
+        "--compile",
+        "--val-fraction",
+        "0.2",
+        "--split-seed",
+        "3",
+        "--no-cache",
+        "--allow-leakage",
+        "--per-rank-batch",
+        "--set",
+        "loss.gamma=2",
+    )
     result = cli(*sweep_args(demo_root, tmp_path, "--methods", "chexnet", *extra, "--dry-run"))
     assert result.exit_code == 0, result.output
     (command,) = [line for line in result.output.splitlines() if line.startswith(sys.executable)]
@@ -143,8 +201,10 @@ def test_local_sweep_runs_every_cell(swept, demo_index):
     assert result.exit_code == 0, result.output
     records = list(RunStore(results).find())
     assert sorted((r.method.display_name, r.split.protocol, r.split.fold, r.status) for r in records) == [
-        ("chexnet", "kfold5", 0, "complete"), ("chexnet", "official", 0, "complete"),
-        ("focal-densenet121", "kfold5", 0, "complete"), ("focal-densenet121", "official", 0, "complete"),
+        ("chexnet", "kfold5", 0, "complete"),
+        ("chexnet", "official", 0, "complete"),
+        ("focal-densenet121", "kfold5", 0, "complete"),
+        ("focal-densenet121", "official", 0, "complete"),
     ]
     assert all(r.preset == "smoke" and r.split.params["limit"] == 40 for r in records)
     assert all(r.dataset.fingerprint == demo_index.fingerprint for r in records)
@@ -204,22 +264,28 @@ def test_slurm_launcher_runs_a_cell_through_submitit(demo_root, tmp_path):
     base = RunOptions(method="chexnet", data=str(demo_root), results=str(tmp_path), preset="smoke", limit=40)
     options = SweepOptions(methods=("chexnet",), base=base)
     planned = plan_sweep(options)
-    (outcome,) = run_slurm(planned, SlurmSettings(gpus_per_job=0, time_limit_min=10), results=str(tmp_path),
-                           executor_factory=local_executor)
+    (outcome,) = run_slurm(
+        planned,
+        SlurmSettings(gpus_per_job=0, time_limit_min=10),
+        results=str(tmp_path),
+        executor_factory=local_executor,
+    )
     (record,) = RunStore(tmp_path).find()
     assert outcome.status == "done" and outcome.run_id == record.run_id and record.status == "complete"
     assert outcome.test_auroc == record.metrics.test.mean
     assert len(list((tmp_path / "sweeps").glob("*/*_result.pkl"))) == 1  # submitit's own job files
     # Now the cell is complete: a second submission skips it without a job.
-    (again,) = run_slurm(plan_sweep(options), SlurmSettings(gpus_per_job=0), results=str(tmp_path),
-                         executor_factory=local_executor)
+    (again,) = run_slurm(
+        plan_sweep(options), SlurmSettings(gpus_per_job=0), results=str(tmp_path), executor_factory=local_executor
+    )
     assert again.status == "skipped" and again.run_id == record.run_id
 
 
 def test_preemption_stops_the_run_and_requeues_a_resume(tmp_path):
     """What submitit does on preemption: call the job's checkpoint(), requeue what it returns."""
-    from bench.sweep.slurm import CellJob
     from record_factory import dataset, minimal_record, split
+
+    from bench.sweep.slurm import CellJob
 
     store = RunStore(tmp_path)
     key = CellKey("chexnet", split().fingerprint, 0, "smoke", dataset().fingerprint)
@@ -234,23 +300,39 @@ def test_preemption_stops_the_run_and_requeues_a_resume(tmp_path):
     assert job._process.returncode == -signal.SIGTERM
     assert fresh.function.argv == job.argv and fresh.function.key == key
 
-    mine = minimal_record("20261125-180000-chexnet-official-f0-s0-aaaa", status="interrupted",
-                          method=MethodInfo("chexnet", "chexnet", {"name": "chexnet"}))
-    other = minimal_record("20261125-190000-chexnet-official-f0-s1-bbbb", status="interrupted", seed=1,
-                           method=MethodInfo("chexnet", "chexnet", {"name": "chexnet"}))
+    mine = minimal_record(
+        "20261125-180000-chexnet-official-f0-s0-aaaa",
+        status="interrupted",
+        method=MethodInfo("chexnet", "chexnet", {"name": "chexnet"}),
+    )
+    other = minimal_record(
+        "20261125-190000-chexnet-official-f0-s1-bbbb",
+        status="interrupted",
+        seed=1,
+        method=MethodInfo("chexnet", "chexnet", {"name": "chexnet"}),
+    )
     for record in (mine, other):
         store.run_dir(record.run_id).mkdir(parents=True)
         store.write(record)
     resumed = job.checkpoint()  # the cell's run stopped mid-way: requeue `bench run --resume` of it
     assert resumed.function.argv == [
-        sys.executable, "-m", "bench", "run", "--resume", mine.run_id, "--results", str(tmp_path), "--quiet",
+        sys.executable,
+        "-m",
+        "bench",
+        "run",
+        "--resume",
+        mine.run_id,
+        "--results",
+        str(tmp_path),
+        "--quiet",
     ]
     assert pickle.loads(pickle.dumps(resumed)).function.argv == resumed.function.argv  # what submitit stores
 
 
 def test_several_gpus_per_job_train_data_parallel(tmp_path):
-    from bench.sweep.slurm import CellJob
     from record_factory import dataset, split
+
+    from bench.sweep.slurm import CellJob
 
     key = CellKey("chexnet", split().fingerprint, 0, "smoke", dataset().fingerprint)
     echo = [sys.executable, "-c", "import sys; print(' '.join(sys.argv[1:]), file=sys.stderr)", "run"]

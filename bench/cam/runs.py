@@ -59,8 +59,14 @@ def open_run(store: RunStore, run_id: str, *, device: str = "auto") -> RunCam:
     test_ids = load_predictions(preds_path).image_ids
     norm = loaded.method.spec.normalisation
     return RunCam(
-        record, CamExtractor(loaded.model), loaded.image_size, loaded.checkpoint, tuple(norm.mean), tuple(norm.std),
-        loaded.device, test_ids,
+        record,
+        CamExtractor(loaded.model),
+        loaded.image_size,
+        loaded.checkpoint,
+        tuple(norm.mean),
+        tuple(norm.std),
+        loaded.device,
+        test_ids,
     )
 
 
@@ -70,7 +76,9 @@ def run_dataset(record: RunRecord, data: Path | None = None):
 
     root = Path(data) if data is not None else Path(record.dataset.root)
     if not root.is_dir():
-        raise BenchError(f"run {record.run_id}'s dataset {root} is not there", hint="pass --data with the run's dataset root")
+        raise BenchError(
+            f"run {record.run_id}'s dataset {root} is not there", hint="pass --data with the run's dataset root"
+        )
     index = load_index(root)
     if index.fingerprint != record.dataset.fingerprint:
         raise BenchError(
@@ -187,6 +195,8 @@ def localize(run: RunCam, index, *, quiet: bool = True) -> Localization:
     for (image_id, label), boxes in sorted(truth.items()):
         native = maps[image_id][0][classes.index(label)]
         per_class[label].append(score_image(image_id, label, native, run.image_size, boxes))
+    if run.extractor.method is None or run.extractor.layer is None:
+        raise RuntimeError("the CAM extractor chose no method: it computed no heatmap")
     return Localization(
         run_id=run.record.run_id,
         cam=run.extractor.method,

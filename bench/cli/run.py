@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from bench.cli.options import (AllowLeakageOption, BatchSizeOption, CompileOption, DataOption, DeviceOption, EpochsOption,
-                                ImageSizeOption, LimitOption, LrOption, NoCacheOption, PatienceOption, PerRankBatchOption,
-                                PluginOption, PresetOption, PretrainedOption, ResultsOption, SplitSeedOption,
-                                ValFractionOption, WorkersOption)
+from bench.cli.options import (
+    AllowLeakageOption,
+    BatchSizeOption,
+    CompileOption,
+    DataOption,
+    DeviceOption,
+    EpochsOption,
+    ImageSizeOption,
+    LimitOption,
+    LrOption,
+    NoCacheOption,
+    PatienceOption,
+    PerRankBatchOption,
+    PluginOption,
+    PresetOption,
+    PretrainedOption,
+    ResultsOption,
+    SplitSeedOption,
+    ValFractionOption,
+    WorkersOption,
+)
 from bench.config import data_root, results_dir
 
 
 def run(
     ctx: typer.Context,
-    method: Annotated[Optional[str], typer.Option("--method", "-m", help="Method name (see `bench methods list`).")] = None,
-    split: Annotated[str, typer.Option("--split", "-s", help="Split protocol: official, kfold5, weng or custom:PATH.")] = "official",
+    method: Annotated[
+        str | None, typer.Option("--method", "-m", help="Method name (see `bench methods list`).")
+    ] = None,
+    split: Annotated[
+        str, typer.Option("--split", "-s", help="Split protocol: official, kfold5, weng or custom:PATH.")
+    ] = "official",
     fold: Annotated[int, typer.Option(help="Fold index (0-based) for multi-fold protocols.")] = 0,
     seed: Annotated[int, typer.Option(help="Training seed (python, numpy, torch).")] = 0,
     split_seed: SplitSeedOption = 0,
@@ -36,23 +57,35 @@ def run(
     workers: WorkersOption = 0,
     no_cache: NoCacheOption = False,
     compile: CompileOption = False,
-    nproc: Annotated[Optional[int], typer.Option(help="Train data-parallel in N processes on this machine (starts torchrun; one GPU each on CUDA).", show_default=False)] = None,
+    nproc: Annotated[
+        int | None,
+        typer.Option(
+            help="Train data-parallel in N processes on this machine (starts torchrun; one GPU each on CUDA).",
+            show_default=False,
+        ),
+    ] = None,
     per_rank_batch: PerRankBatchOption = False,
     plugin: PluginOption = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a field of the method spec, KEY=VALUE (repeatable), e.g. --set loss.beta=0.99998 --set stages.0.epochs=10.")] = None,
-    resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run by its id.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override a field of the method spec, KEY=VALUE (repeatable), e.g. --set loss.beta=0.99998 --set stages.0.epochs=10.",
+        ),
+    ] = None,
+    resume: Annotated[str | None, typer.Option(help="Continue an interrupted run by its id.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or epoch lines.")] = False,
 ) -> None:
     """Train and evaluate a method on a split, and store a complete run record.
 
     Example: bench run --method wfocal-effb3 --split official  (on 4 GPUs: add --nproc 4)
     """
-    from bench.ui.console import out
     from bench.errors import BenchError
     from bench.train.engine import resume as resume_run
     from bench.train.engine import run as start_run
     from bench.train.options import RunOptions
     from bench.train.report import result_table, stage_lines
+    from bench.ui.console import out
 
     if method is None and resume is None:
         raise BenchError("no method given", hint="pass --method NAME (see `bench methods list`) or --resume RUN_ID")
@@ -63,16 +96,35 @@ def run(
     results_path = results_dir(results)
     if resume is not None:
         record = resume_run(resume, results=str(results_path), quiet=quiet)
-    else:
+    elif method is not None:  # checked above: one of the two is given
         root = data_root(data)
         record = start_run(
             RunOptions(
-                method=method, split=split, fold=fold, seed=seed, split_seed=split_seed, val_fraction=val_fraction,
-                data=str(root) if root else None, results=str(results_path), preset=preset, epochs=epochs,
-                batch_size=batch_size, image_size=image_size, lr=lr, limit=limit, patience=patience, device=device,
-                pretrained=pretrained, allow_leakage=allow_leakage, workers=workers, no_cache=no_cache, compile=compile,
+                method=method,
+                split=split,
+                fold=fold,
+                seed=seed,
+                split_seed=split_seed,
+                val_fraction=val_fraction,
+                data=str(root) if root else None,
+                results=str(results_path),
+                preset=preset,
+                epochs=epochs,
+                batch_size=batch_size,
+                image_size=image_size,
+                lr=lr,
+                limit=limit,
+                patience=patience,
+                device=device,
+                pretrained=pretrained,
+                allow_leakage=allow_leakage,
+                workers=workers,
+                no_cache=no_cache,
+                compile=compile,
                 per_rank_batch=per_rank_batch,
-                plugins=tuple(str(p) for p in plugin or ()), overrides=tuple(set_ or ()), quiet=quiet,
+                plugins=tuple(str(p) for p in plugin or ()),
+                overrides=tuple(set_ or ()),
+                quiet=quiet,
             )
         )
     if not quiet:

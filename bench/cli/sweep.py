@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import itertools
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from bench.cli.options import (AllowLeakageOption, BatchSizeOption, CompileOption, DataOption, DeviceOption, EpochsOption,
-                                ImageSizeOption, LimitOption, LrOption, NoCacheOption, PatienceOption, PerRankBatchOption,
-                                PluginOption, PresetOption, PretrainedOption, ResultsOption, SplitSeedOption,
-                                ValFractionOption, WorkersOption)
+from bench.cli.options import (
+    AllowLeakageOption,
+    BatchSizeOption,
+    CompileOption,
+    DataOption,
+    DeviceOption,
+    EpochsOption,
+    ImageSizeOption,
+    LimitOption,
+    LrOption,
+    NoCacheOption,
+    PatienceOption,
+    PerRankBatchOption,
+    PluginOption,
+    PresetOption,
+    PretrainedOption,
+    ResultsOption,
+    SplitSeedOption,
+    ValFractionOption,
+    WorkersOption,
+)
 from bench.config import data_root, results_dir
 
 
@@ -26,11 +43,17 @@ def mount(app: typer.Typer) -> None:
 
 def sweep(
     methods: Annotated[str, typer.Option("--methods", help="Comma-separated method names, e.g. chexnet,wfocal-effb3.")],
-    splits: Annotated[str, typer.Option("--splits", help="Comma-separated split protocols (official, kfold5, weng, custom:PATH).")] = "official",
-    folds: Annotated[str, typer.Option("--folds", help="Fold indices, e.g. 0 or 0,1, or all: every fold of each split.")] = "0",
+    splits: Annotated[
+        str, typer.Option("--splits", help="Comma-separated split protocols (official, kfold5, weng, custom:PATH).")
+    ] = "official",
+    folds: Annotated[
+        str, typer.Option("--folds", help="Fold indices, e.g. 0 or 0,1, or all: every fold of each split.")
+    ] = "0",
     seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated training seeds.")] = "0",
-    grid: Annotated[Optional[list[str]], typer.Option("--grid", help="A sweep axis of --set values, KEY=v1,v2,... (repeatable).")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="KEY=VALUE for every cell (repeatable).")] = None,
+    grid: Annotated[
+        list[str] | None, typer.Option("--grid", help="A sweep axis of --set values, KEY=v1,v2,... (repeatable).")
+    ] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE for every cell (repeatable).")] = None,
     preset: PresetOption = None,
     data: DataOption = None,
     results: ResultsOption = None,
@@ -50,12 +73,16 @@ def sweep(
     compile: CompileOption = False,
     per_rank_batch: PerRankBatchOption = False,
     plugin: PluginOption = None,
-    launcher: Annotated[Launcher, typer.Option(help="local: runs here, one process per cell; slurm: one job per cell (submitit).")] = Launcher.local,
+    launcher: Annotated[
+        Launcher, typer.Option(help="local: runs here, one process per cell; slurm: one job per cell (submitit).")
+    ] = Launcher.local,
     max_parallel: Annotated[int, typer.Option(help="Local launcher: cells run at once.")] = 1,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the matrix and the commands; run nothing.")] = False,
-    partition: Annotated[Optional[str], typer.Option(help="Slurm partition (default: the cluster's).")] = None,
+    partition: Annotated[str | None, typer.Option(help="Slurm partition (default: the cluster's).")] = None,
     gpus_per_job: Annotated[int, typer.Option(help="Slurm: GPUs per job.")] = 1,
-    time_limit: Annotated[int, typer.Option(help="Slurm: time limit per job in minutes; a timed-out run is requeued and resumed.")] = 240,
+    time_limit: Annotated[
+        int, typer.Option(help="Slurm: time limit per job in minutes; a timed-out run is requeued and resumed.")
+    ] = 240,
     array_parallelism: Annotated[int, typer.Option(help="Slurm: jobs of the array running at once.")] = 8,
 ) -> None:
     """Run every cell of a matrix as its own `bench run`; a cell whose complete run is already in
@@ -67,28 +94,47 @@ def sweep(
     """
     from rich.markup import escape
 
-    from bench.ui.console import notice, out
     from bench.errors import BenchError
     from bench.sweep.launchers import run_local
     from bench.sweep.matrix import integers, names, parse_folds, parse_grid
     from bench.sweep.plan import SweepOptions, plan_sweep
-    from bench.train.options import RunOptions
     from bench.sweep.report import commands, outcome_line, plan_table, summary_table
+    from bench.train.options import RunOptions
+    from bench.ui.console import notice, out
 
     root = data_root(data)
     results_path = results_dir(results).resolve()
     method_names = names(methods, "methods")
     base = RunOptions(
-        method=method_names[0], split_seed=split_seed, val_fraction=val_fraction,
-        data=str(root.resolve()) if root else None, results=str(results_path), preset=preset, epochs=epochs,
-        batch_size=batch_size, image_size=image_size, lr=lr, limit=limit, patience=patience, device=device,
-        pretrained=pretrained, allow_leakage=allow_leakage, workers=workers, no_cache=no_cache, compile=compile,
-        per_rank_batch=per_rank_batch, plugins=tuple(str(p.resolve()) for p in plugin or ()),
+        method=method_names[0],
+        split_seed=split_seed,
+        val_fraction=val_fraction,
+        data=str(root.resolve()) if root else None,
+        results=str(results_path),
+        preset=preset,
+        epochs=epochs,
+        batch_size=batch_size,
+        image_size=image_size,
+        lr=lr,
+        limit=limit,
+        patience=patience,
+        device=device,
+        pretrained=pretrained,
+        allow_leakage=allow_leakage,
+        workers=workers,
+        no_cache=no_cache,
+        compile=compile,
+        per_rank_batch=per_rank_batch,
+        plugins=tuple(str(p.resolve()) for p in plugin or ()),
         overrides=tuple(set_ or ()),
     )
     options = SweepOptions(
-        methods=method_names, base=base, splits=names(splits, "splits"), folds=parse_folds(folds),
-        seeds=integers(seeds, "seeds"), grid=parse_grid(grid or ()),
+        methods=method_names,
+        base=base,
+        splits=names(splits, "splits"),
+        folds=parse_folds(folds),
+        seeds=integers(seeds, "seeds"),
+        grid=parse_grid(grid or ()),
     )
     settings = None
     if launcher is Launcher.slurm:

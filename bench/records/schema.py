@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from bench.labels import LABELS
 from bench.records.migrations import upgrade
@@ -200,11 +200,11 @@ class ClassLocalization:
 
 
 @dataclass(frozen=True)
-class LocalizationRecord:
+class LocalizationRecord(_Checked):
     """`bench cam`'s scores of a run's heatmaps against the ground-truth boxes."""
 
     computed: str  # ISO 8601 UTC
-    cam: Literal["cam", "gradcam"]
+    cam: Annotated[str, _one_of(("cam", "gradcam"))]
     layer: str  # what the maps come from (Grad-CAM: a module name)
     checkpoint: str  # relative to the run directory
     image_size: int  # the checkpoint's input size

@@ -8,7 +8,6 @@ import functools
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from bench.method.overrides import display_name
 from bench.records import RunRecord, RunStore
@@ -29,14 +28,20 @@ class SweepOptions:
     methods: tuple[str, ...]
     base: RunOptions
     splits: tuple[str, ...] = ("official",)
-    folds: Optional[tuple[int, ...]] = (0,)  # None: every fold of each split
+    folds: tuple[int, ...] | None = (0,)  # None: every fold of each split
     seeds: tuple[int, ...] = (0,)
     grid: tuple[tuple[str, ...], ...] = ()  # axes of "KEY=VALUE" items
 
     def run_options(self, cell: Cell, preset: str) -> RunOptions:
         return dataclasses.replace(
-            self.base, method=cell.method, split=cell.split, fold=cell.fold, seed=cell.seed, preset=preset,
-            overrides=cell.overrides, quiet=True,
+            self.base,
+            method=cell.method,
+            split=cell.split,
+            fold=cell.fold,
+            seed=cell.seed,
+            preset=preset,
+            overrides=cell.overrides,
+            quiet=True,
         )
 
 
@@ -45,7 +50,7 @@ class PlannedCell:
     cell: Cell
     options: RunOptions
     key: CellKey
-    done: Optional[RunRecord]  # a complete run of this cell: skip it
+    done: RunRecord | None  # a complete run of this cell: skip it
 
     @property
     def argv(self) -> list[str]:
@@ -68,7 +73,12 @@ def plan_sweep(options: SweepOptions) -> list[PlannedCell]:
         return get_folds(split, index)
 
     cells = expand(
-        options.methods, options.splits, options.folds, options.seeds, options.grid, options.base.overrides,
+        options.methods,
+        options.splits,
+        options.folds,
+        options.seeds,
+        options.grid,
+        options.base.overrides,
         n_folds=lambda split: len(folds(split)),
     )
     done = complete_runs(RunStore(options.base.results))

@@ -101,8 +101,14 @@ class CacheSource:
         if key not in self._loaders:
             sampler = _Chunks()
             loader = torch.utils.data.DataLoader(
-                _Gather(copy.copy(self)), batch_size=None, sampler=sampler, num_workers=workers,
-                pin_memory=pin, persistent_workers=True, prefetch_factor=4, worker_init_fn=_ignore_stop_signals,
+                _Gather(copy.copy(self)),
+                batch_size=None,
+                sampler=sampler,
+                num_workers=workers,
+                pin_memory=pin,
+                persistent_workers=True,
+                prefetch_factor=4,
+                worker_init_fn=_ignore_stop_signals,
             )
             self._loaders[key] = (loader, sampler)
         loader, sampler = self._loaders[key]
@@ -150,12 +156,19 @@ def preload(source: PngSource, *, label: str, quiet: bool) -> ArraySource:
 
 
 def open_source(
-    paths: Sequence[str], size: int, *, label: str, quiet: bool,
-    cache: ImageCache | None = None, ids: Sequence[str] | None = None,
+    paths: Sequence[str],
+    size: int,
+    *,
+    label: str,
+    quiet: bool,
+    cache: ImageCache | None = None,
+    ids: Sequence[str] | None = None,
 ):
     """The list's images from `cache` (rows of `ids`) if given; else PNGs, decoded once into
     memory when they fit, or on every read."""
     if cache is not None:
+        if ids is None:
+            raise ValueError("a cached source needs the image ids of its rows")
         return CacheSource(cache, ids)
     if len(paths) * size * size <= PRELOAD_LIMIT_BYTES:
         return preload(PngSource(paths, size), label=label, quiet=quiet)
@@ -176,8 +189,12 @@ class RunImages:
         cache = None if options.no_cache else self._cache(size)
         return {
             name: open_source(
-                self.plan.lists[name].paths, size, label=f"{name} images", quiet=options.quiet,
-                cache=cache, ids=self.plan.lists[name].ids,
+                self.plan.lists[name].paths,
+                size,
+                label=f"{name} images",
+                quiet=options.quiet,
+                cache=cache,
+                ids=self.plan.lists[name].ids,
             )
             for name in names
         }
@@ -250,7 +267,9 @@ def iterate(
         if pin:  # only a copy from pinned memory leaves the host free while the GPU works
             pixels = pixels if pixels.is_pinned() else pixels.pin_memory()
             targets = targets.pin_memory()
-        yield Batch(index=idx, pixels=pixels.to(device, non_blocking=True), targets=targets.to(device, non_blocking=True))
+        yield Batch(
+            index=idx, pixels=pixels.to(device, non_blocking=True), targets=targets.to(device, non_blocking=True)
+        )
 
 
 def to_input(
@@ -273,7 +292,12 @@ def to_input(
 
 
 @functools.lru_cache(maxsize=16)
-def _constants(mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _constants(
+    mean: tuple[float, ...], std: tuple[float, ...], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean, std) as (1,C,1,1) tensors on `device`, made once: building them per batch meant two
     blocking copies to the GPU every step."""
-    return tuple(torch.tensor(v, device=device).view(1, -1, 1, 1) for v in (mean, std))
+    return (
+        torch.tensor(mean, device=device).view(1, -1, 1, 1),
+        torch.tensor(std, device=device).view(1, -1, 1, 1),
+    )

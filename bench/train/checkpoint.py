@@ -75,7 +75,9 @@ def read_manifest(path: Path) -> dict:
     try:
         return json.loads(mpath.read_text())
     except FileNotFoundError:
-        raise BenchError(f"checkpoint manifest missing: {mpath}", hint="the checkpoint was not written by cxr-bench") from None
+        raise BenchError(
+            f"checkpoint manifest missing: {mpath}", hint="the checkpoint was not written by cxr-bench"
+        ) from None
 
 
 def load_weights(model: torch.nn.Module, path: Path) -> int:
@@ -100,5 +102,7 @@ def save_resume(path: Path, state: dict) -> None:
 
 def load_resume(path: Path) -> dict:
     if not path.is_file():
-        raise BenchError(f"no resumable checkpoint at {path}", hint="the run stopped before its first epoch ended; start it again")
+        raise BenchError(
+            f"no resumable checkpoint at {path}", hint="the run stopped before its first epoch ended; start it again"
+        )
     return torch.load(path, map_location="cpu", weights_only=True)

@@ -24,7 +24,9 @@ def pick_device(name: str, world: distributed.World = distributed.SINGLE) -> tor
             raise BenchError(f"device {name!r} asked for but CUDA is not available", hint="use --device cpu")
     if device.type == "cuda" and world.parallel:
         if device.index is not None:
-            raise BenchError(f"--device {name} with several processes: each uses cuda:LOCAL_RANK", hint="pass --device cuda or auto")
+            raise BenchError(
+                f"--device {name} with several processes: each uses cuda:LOCAL_RANK", hint="pass --device cuda or auto"
+            )
         if world.local_rank >= torch.cuda.device_count():
             raise BenchError(
                 f"local rank {world.local_rank} has no GPU: this machine has {torch.cuda.device_count()}",
@@ -59,7 +61,9 @@ def place_model(model: torch.nn.Module, device: torch.device, *, compile: bool =
     return model
 
 
-def place_input(pixels: torch.Tensor, normalisation, device: torch.device, *, flip: torch.Tensor | None = None) -> torch.Tensor:
+def place_input(
+    pixels: torch.Tensor, normalisation, device: torch.device, *, flip: torch.Tensor | None = None
+) -> torch.Tensor:
     """A batch of uint8 pixels as the model's input: normalised (a spec's `Normalisation`),
     in the memory layout `place_model` gave the model."""
     return batches.to_input(

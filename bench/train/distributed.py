@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
@@ -100,7 +100,7 @@ class World:
             outcome = self.broadcast(None)
             if isinstance(outcome, _Failure):
                 raise Abandoned("rank 0 failed", exit_code=outcome.exit_code)
-            return outcome
+            return cast(T, outcome)  # rank 0 broadcast fn()'s value
         try:
             value = fn()
         except BaseException as exc:
@@ -124,7 +124,7 @@ class World:
                 if self.main:
                     raise BenchError(f"rank {rank}: {failure.message}", exit_code=failure.exit_code)
                 raise Abandoned(f"rank {rank} failed", exit_code=failure.exit_code)
-        return value
+        return cast(T, value)  # no rank failed, so fn() returned on this one
 
 
 SINGLE = World()
@@ -168,7 +168,9 @@ def process_group(world: World, device: torch.device) -> Iterator[None]:
     if cuda:
         torch.cuda.set_device(device)
     try:
-        torch.distributed.init_process_group("nccl" if cuda else "gloo", timeout=TIMEOUT, device_id=device if cuda else None)
+        torch.distributed.init_process_group(
+            "nccl" if cuda else "gloo", timeout=TIMEOUT, device_id=device if cuda else None
+        )
     except (ValueError, RuntimeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BenchError(f"rank {world.rank} cannot join the other processes: {first}", hint=LAUNCH_HINT) from None

@@ -21,6 +21,7 @@ import numpy as np
 from bench.errors import BenchError
 from bench.method.overrides import display_name, overrides_json
 from bench.metrics import per_class_auroc
+from bench.records import RunRecord
 from bench.train import checkpoint, distributed
 from bench.train.batches import RunImages
 from bench.train.checkpoint import RESUME_FILE, best_checkpoint
@@ -76,7 +77,9 @@ class _StopFlag:
 class Run:
     """Set up from options (new run) or a stored record (resume), then `execute()`."""
 
-    def __init__(self, options: RunOptions, *, run_id: str | None = None, world: distributed.World = distributed.SINGLE):
+    def __init__(
+        self, options: RunOptions, *, run_id: str | None = None, world: distributed.World = distributed.SINGLE
+    ):
         from bench.records import RunStore
 
         if run_id is None:
@@ -94,19 +97,28 @@ class Run:
         self.record = self.store.load(run_id) if run_id else None
         self.stop = _StopFlag()
         self.images = RunImages(self.plan, world)
-        self.scorer = Scorer.for_spec(self.plan.spec, self.device, world=world, workers=options.workers, check_stop=self.check_stop)
+        self.scorer = Scorer.for_spec(
+            self.plan.spec, self.device, world=world, workers=options.workers, check_stop=self.check_stop
+        )
+
+    @property
+    def current(self) -> RunRecord:
+        """The record, once `execute` has created or loaded it."""
+        if self.record is None:
+            raise RuntimeError("the run has no record before execute() creates or loads it")
+        return self.record
 
     @property
     def run_dir(self) -> Path:
-        return self.store.run_dir(self.record.run_id)
+        return self.store.run_dir(self.current.run_id)
 
     def _write(self, **changes) -> None:
-        self.record = dataclasses.replace(self.record, **changes)
+        self.record = dataclasses.replace(self.current, **changes)
         self._save()
 
     def _save(self) -> None:
         if self.world.main:  # the other ranks keep the same record in memory only
-            self.store.write(self.record)
+            self.store.write(self.current)
 
     def _create_record(self) -> None:
         from bench.records import DatasetInfo, MethodInfo, Positives, SplitInfo, StageRecord, counts, environment_info
@@ -169,8 +181,14 @@ class Run:
                         progress, resume = StageProgress(stage=stage), None
                     if not progress.done:
                         loop = StageLoop(
-                            plan, progress, device=self.device, world=self.world, images=self.images,
-                            run_dir=self.run_dir, run_id=self.record.run_id, check_stop=self.check_stop,
+                            plan,
+                            progress,
+                            device=self.device,
+                            world=self.world,
+                            images=self.images,
+                            run_dir=self.run_dir,
+                            run_id=self.record.run_id,
+                            check_stop=self.check_stop,
                         )
                         if resume is not None:
                             loop.load_state_dict(resume)
@@ -211,23 +229,35 @@ class Run:
         from bench.records import EpochRecord, per_class, write_history
 
         progress = loop.progress
-        history = self.record.history + (
+        history = self.current.history + (
             EpochRecord(
-                stage=result.stage, epoch=result.epoch, train_loss=result.train_loss, val_loss=result.val_loss,
-                val_auroc_mean=result.val_mean.value, val_auroc=per_class(result.val_auroc), lr=result.lr,
+                stage=result.stage,
+                epoch=result.epoch,
+                train_loss=result.train_loss,
+                val_loss=result.val_loss,
+                val_auroc_mean=result.val_mean.value,
+                val_auroc=per_class(result.val_auroc),
+                lr=result.lr,
                 wall_s=result.wall_s,
             ),
         )
-        stages = list(self.record.stages)
+        stages = list(self.current.stages)
         stages[result.stage] = dataclasses.replace(
-            stages[result.stage], epochs_run=result.epoch + 1, wall_s=progress.train_seconds,
+            stages[result.stage],
+            epochs_run=result.epoch + 1,
+            wall_s=progress.train_seconds,
             train_images_per_s=progress.train_images / max(progress.train_seconds, 1e-9),
-            best_epoch=progress.best_epoch, best_val_auroc=progress.best_auroc,
+            best_epoch=progress.best_epoch,
+            best_val_auroc=progress.best_auroc,
         )
         if self.world.main:
             checkpoint.save_resume(self.run_dir / RESUME_FILE, loop.state_dict())
             write_history(history, self.run_dir / HISTORY_FILE)
-        self._write(history=history, stages=tuple(stages), artifacts=dataclasses.replace(self.record.artifacts, history=HISTORY_FILE))
+        self._write(
+            history=history,
+            stages=tuple(stages),
+            artifacts=dataclasses.replace(self.current.artifacts, history=HISTORY_FILE),
+        )
 
     def _test(self) -> None:
         """Test (and val) inference with each stage's best checkpoint; final metrics, CIs, predictions."""
@@ -237,13 +267,17 @@ class Run:
         plan = self.plan
         test, val = plan.lists["test"], plan.lists["val"]
         last = len(plan.spec.stages) - 1
-        stages = list(self.record.stages)
+        stages = list(self.current.stages)
         for stage in range(len(plan.spec.stages)):
             path = self.run_dir / best_checkpoint(stage)
             model = load_model(plan.method, stage, path, self.device, compile=self.options.compile)
             if not self.options.quiet:
-                notice(f"stage {stage + 1}: best checkpoint loaded strictly ({len(model.state_dict())} tensors); testing")
-            sources = self.images.sources(plan.spec.stages[stage].image_size, ("val", "test") if stage == last else ("test",))
+                notice(
+                    f"stage {stage + 1}: best checkpoint loaded strictly ({len(model.state_dict())} tensors); testing"
+                )
+            sources = self.images.sources(
+                plan.spec.stages[stage].image_size, ("val", "test") if stage == last else ("test",)
+            )
             test_scores = self.scorer.score(model, sources["test"], test.labels).scores
             stage_mean = quiet_mean(per_class_auroc(test.labels, test_scores))
             stages[stage] = dataclasses.replace(stages[stage], test_auroc_mean=stage_mean.value)
@@ -259,7 +293,9 @@ class Run:
             ok = plan.index.kind != "nih" or (final.test.mean or 0.0) >= SANITY_MIN_AUROC
             sanity = Sanity(
                 test_auroc_ok=ok,
-                message="ok" if ok else f"mean test AUROC {final.test.mean:.4f} < {SANITY_MIN_AUROC}: a broken run, not a result",
+                message="ok"
+                if ok
+                else f"mean test AUROC {final.test.mean:.4f} < {SANITY_MIN_AUROC}: a broken run, not a result",
             )
             if not ok:
                 warn(sanity.message)
@@ -268,7 +304,9 @@ class Run:
                 stages=tuple(stages),
                 metrics=final,
                 sanity=sanity,
-                artifacts=Artifacts(predictions=PREDICTIONS_FILE, checkpoint=best_checkpoint(last), history=HISTORY_FILE),
+                artifacts=Artifacts(
+                    predictions=PREDICTIONS_FILE, checkpoint=best_checkpoint(last), history=HISTORY_FILE
+                ),
             )
 
         # Every rank holds all scores; rank 0 alone saves them and computes the bootstrap.

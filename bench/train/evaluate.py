@@ -79,7 +79,9 @@ class Scorer:
         computes them from the same numbers, so the ranks' schedules and early stops agree."""
         rows = np.concatenate([r for r, _ in parts]) if parts else np.zeros(0, np.int64)
         logits = np.concatenate([v for _, v in parts]) if parts else np.zeros((0, len(LABELS)), np.float32)
-        merged = torch.from_numpy(distributed.merge_rows(len(labels), self.world.gather((rows, logits)))).to(self.device)
+        merged = torch.from_numpy(distributed.merge_rows(len(labels), self.world.gather((rows, logits)))).to(
+            self.device
+        )
         loss = None
         if loss_fn is not None:
             loss = float(loss_fn(merged, torch.from_numpy(labels.astype(np.float32)).to(self.device)))
@@ -95,7 +97,9 @@ def quiet_mean(auroc: np.ndarray) -> MeanValue:
         return mean_defined(auroc)
 
 
-def list_metrics(labels: np.ndarray, scores: np.ndarray, *, patients: np.ndarray | None = None, seed: int = 0) -> EvalMetrics:
+def list_metrics(
+    labels: np.ndarray, scores: np.ndarray, *, patients: np.ndarray | None = None, seed: int = 0
+) -> EvalMetrics:
     """Per-class AUROC and AUPRC of `scores` and their mean; with `patients`, patient-level
     bootstrap intervals drawn from `seed`."""
     from bench.metrics import bootstrap_ci, mean_defined, per_class_auprc, per_class_auroc
@@ -107,17 +111,26 @@ def list_metrics(labels: np.ndarray, scores: np.ndarray, *, patients: np.ndarray
     if patients is not None:
         boot = bootstrap_ci(labels, scores, patients, seed=seed)
         ci = ConfidenceIntervals(
-            lo=per_class(boot.lo), hi=per_class(boot.hi), mean_lo=boot.mean_lo, mean_hi=boot.mean_hi,
-            level=boot.level, n_resamples=boot.n_resamples,
+            lo=per_class(boot.lo),
+            hi=per_class(boot.hi),
+            mean_lo=boot.mean_lo,
+            mean_hi=boot.mean_hi,
+            level=boot.level,
+            n_resamples=boot.n_resamples,
         )
     return EvalMetrics(
-        auroc=per_class(auroc), auprc=per_class(per_class_auprc(labels, scores)),
-        mean=mean.value, n_defined=mean.n_defined, ci=ci,
+        auroc=per_class(auroc),
+        auprc=per_class(per_class_auprc(labels, scores)),
+        mean=mean.value,
+        n_defined=mean.n_defined,
+        ci=ci,
     )
 
 
 # -- models from checkpoints -------------------------------------------------------------------
-def load_model(method: Method, stage: int, path: Path, device: torch.device, *, compile: bool = False) -> torch.nn.Module:
+def load_model(
+    method: Method, stage: int, path: Path, device: torch.device, *, compile: bool = False
+) -> torch.nn.Module:
     """`method`'s model for `stage` (0-based) with the weights at `path`, loaded strictly, on `device`."""
     model = method.build_model(stage, pretrained=False)
     checkpoint.load_weights(model, path)
@@ -163,7 +176,9 @@ def run_model(store: RunStore, record: RunRecord, device: torch.device) -> RunMo
     if not {"stage", "image_size"} <= set(manifest):
         raise BenchError(f"checkpoint manifest {checkpoint.manifest_path(path)} lacks its stage or image size")
     if manifest.get("labels") != list(LABELS):
-        raise BenchError(f"checkpoint {path} has another label order than cxr-bench's", hint="it was not written by this version")
+        raise BenchError(
+            f"checkpoint {path} has another label order than cxr-bench's", hint="it was not written by this version"
+        )
     method = run_method(record)
     stage = int(manifest["stage"])
     model = load_model(method, stage, path, device)

@@ -94,7 +94,9 @@ class StageLoop:
         self.stage = progress.stage
         self.spec = plan.spec.stages[self.stage]
         self.quiet = plan.options.quiet
-        self.scorer = Scorer.for_spec(plan.spec, device, world=world, workers=plan.options.workers, check_stop=check_stop)
+        self.scorer = Scorer.for_spec(
+            plan.spec, device, world=world, workers=plan.options.workers, check_stop=check_stop
+        )
         seed_everything(derive_seed(plan.options.seed, self.stage, "init"))
         self.model = self._build_model()
         train = plan.lists["train"]
@@ -110,7 +112,9 @@ class StageLoop:
         path = self.run_dir / checkpoint.best_checkpoint(stage - 1)
         model = load_model(plan.method, stage, path, self.device, compile=plan.options.compile)
         if not self.quiet:
-            notice(f"stage {stage + 1}: initialised from stage {stage}'s best checkpoint ({len(model.state_dict())} tensors)")
+            notice(
+                f"stage {stage + 1}: initialised from stage {stage}'s best checkpoint ({len(model.state_dict())} tensors)"
+            )
         return model
 
     def state_dict(self) -> dict[str, Any]:
@@ -159,10 +163,20 @@ class StageLoop:
                 progress.since_best += 1
             progress.next_epoch = epoch + 1
             progress.done = progress.next_epoch >= self.spec.epochs or progress.since_best >= plan.patience
-            on_epoch_end(self, EpochResult(
-                stage=stage, epoch=epoch, train_loss=train_loss, val_loss=val_loss, val_auroc=auroc,
-                val_mean=mean, lr=lr, improved=improved, wall_s=time.perf_counter() - started,
-            ))
+            on_epoch_end(
+                self,
+                EpochResult(
+                    stage=stage,
+                    epoch=epoch,
+                    train_loss=train_loss,
+                    val_loss=val_loss,
+                    val_auroc=auroc,
+                    val_mean=mean,
+                    lr=lr,
+                    improved=improved,
+                    wall_s=time.perf_counter() - started,
+                ),
+            )
             if not self.quiet:
                 mark = " *" if improved else ""
                 err.print(
@@ -189,10 +203,16 @@ class StageLoop:
         meter, images, started = LossMeter.for_device(self.device, self.world), 0, time.perf_counter()
         n_batches = -(-len(order) // batch_size)
         with progress_bar(
-            f"stage {stage + 1} epoch {epoch + 1}/{self.spec.epochs}", n_batches, enabled=not self.quiet,
-            status="loss {task.fields[loss]:.4f}  {task.fields[ips]:.0f} img/s", loss=0.0, ips=0.0,
+            f"stage {stage + 1} epoch {epoch + 1}/{self.spec.epochs}",
+            n_batches,
+            enabled=not self.quiet,
+            status="loss {task.fields[loss]:.4f}  {task.fields[ips]:.0f} img/s",
+            loss=0.0,
+            ips=0.0,
         ) as bar:
-            batch_iter = batches.iterate(source, train.labels, order, batch_size, self.device, workers=plan.options.workers)
+            batch_iter = batches.iterate(
+                source, train.labels, order, batch_size, self.device, workers=plan.options.workers
+            )
             for step, batch in enumerate(batch_iter, start=1):
                 # This rank's share of the global batch's flips: an image flips as it would in one
                 # process with that global batch.

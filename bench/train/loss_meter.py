@@ -42,7 +42,7 @@ class LossMeter:
     def read(self) -> float:
         """The mean loss of the steps since the last read (over all processes); NaN or inf if
         any of them was. Every process must call it at the same step."""
-        value, n = float(self._pending), self._pending_n
+        value, n = float(self._pending), float(self._pending_n)
         if self.world.parallel:
             value, n = self.world.sum(value, n)
         self._pending, self._pending_n = 0.0, 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from bench.schema import decode, encode
 
@@ -18,17 +18,17 @@ class RunOptions:
     seed: int = 0
     split_seed: int = 0
     val_fraction: float = 0.1
-    data: Optional[str] = None  # None: the built-in demo dataset
+    data: str | None = None  # None: the built-in demo dataset
     results: str = "results"
-    preset: Optional[str] = None  # None: "demo" on demo data, "paper" on NIH data
-    epochs: Optional[int] = None
-    batch_size: Optional[int] = None
-    image_size: Optional[int] = None  # stage 1's size; later stages keep their ratio to it
-    lr: Optional[float] = None
-    limit: Optional[int] = None  # at most this many images per list (smoke tests)
-    patience: Optional[int] = None  # early stopping on mean val AUROC; None: the method's
+    preset: str | None = None  # None: "demo" on demo data, "paper" on NIH data
+    epochs: int | None = None
+    batch_size: int | None = None
+    image_size: int | None = None  # stage 1's size; later stages keep their ratio to it
+    lr: float | None = None
+    limit: int | None = None  # at most this many images per list (smoke tests)
+    patience: int | None = None  # early stopping on mean val AUROC; None: the method's
     device: str = "auto"
-    pretrained: Optional[bool] = None  # None: on for NIH data, off for the demo
+    pretrained: bool | None = None  # None: on for NIH data, off for the demo
     allow_leakage: bool = False
     workers: int = 0
     no_cache: bool = False  # read PNGs instead of the decode-once image cache

@@ -134,7 +134,9 @@ def limit_fold(fold: Fold, limit: int) -> Fold:
         name: tuple(rng.choice(ids, size=min(limit, len(ids)), replace=False).tolist()) if ids else ()
         for name, ids in fold.lists().items()
     }
-    return dataclasses.replace(fold, **lists, params={**fold.params, "limit": limit})
+    return dataclasses.replace(
+        fold, train=lists["train"], val=lists["val"], test=lists["test"], params={**fold.params, "limit": limit}
+    )
 
 
 def rank_batch(batch: int, world_size: int, *, per_rank: bool = False) -> int:
