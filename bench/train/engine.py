@@ -149,14 +149,13 @@ class Run:
         positives = {name: counts(images.labels.sum(0)) for name, images in plan.lists.items()}
         self._write(positives=Positives(**positives))
 
-    def _start(self) -> tuple[StageProgress, dict[str, Any] | None]:
+    def _start(self, fresh: bool) -> tuple[StageProgress, dict[str, Any] | None]:
         """Where training starts, and the resumable checkpoint it continues (None: a new run)."""
         progress = StageProgress()
-        if self.record is None:
-            self._create_record()
+        if fresh:
             return progress, None
-        if self.record.status == "complete":
-            raise BenchError(f"run {self.record.run_id} is already complete", hint="start a new run instead")
+        if self.current.status == "complete":
+            raise BenchError(f"run {self.current.run_id} is already complete", hint="start a new run instead")
         resume = checkpoint.load_resume(self.run_dir / RESUME_FILE)
         progress.load_state_dict(resume["state"])
         self._write(status="running", ended=None, error=None)
@@ -164,12 +163,21 @@ class Run:
 
     # -- execution -----------------------------------------------------------------------------
     def execute(self):
+        fresh = self.record is None
+        if fresh:
+            self._create_record()
+        # One process works on a run folder at a time: a crash releases the lock, so a "running"
+        # record nobody holds shows as stale, and a resume of a live run is refused.
+        with self.store.lock(self.current.run_id) if self.world.main else contextlib.nullcontext():
+            return self._execute(fresh)
+
+    def _execute(self, fresh: bool):
         plan = self.plan
-        progress, resume = self._start()
+        progress, resume = self._start(fresh)
         if not self.options.quiet:
             lists = plan.lists
             notice(
-                f"run {self.record.run_id}: {plan.spec.name} on {plan.fold.key} fold {plan.fold.fold} "
+                f"run {self.current.run_id}: {plan.spec.name} on {plan.fold.key} fold {plan.fold.fold} "
                 f"({len(lists['train'])}/{len(lists['val'])}/{len(lists['test'])} images), preset {plan.preset}, {self.device}"
                 + (f", {self.world.size} processes" if self.world.parallel else "")
             )
@@ -187,7 +195,7 @@ class Run:
                             world=self.world,
                             images=self.images,
                             run_dir=self.run_dir,
-                            run_id=self.record.run_id,
+                            run_id=self.current.run_id,
                             check_stop=self.check_stop,
                         )
                         if resume is not None:
@@ -198,17 +206,17 @@ class Run:
         except Interrupted as exc:
             self._write(status="interrupted", error=exc.one_line())
             raise Interrupted(
-                f"run {self.record.run_id} interrupted; its last completed epoch is saved",
-                hint=f"continue with: {resume_command(self.record.run_id, self.world.size)}",
+                f"run {self.current.run_id} interrupted; its last completed epoch is saved",
+                hint=f"continue with: {resume_command(self.current.run_id, self.world.size)}",
             ) from None
         except BenchError as exc:
-            self.record = self.record.finished("failed", error=exc.one_line())
+            self.record = self.current.finished("failed", error=exc.one_line())
             self._save()
             raise
         except BaseException as exc:
             lost = self.world.parallel and distributed.lost_peer(exc)
             message = "another process of the run stopped" if lost else f"{type(exc).__name__}: {exc}"
-            self.record = self.record.finished("failed", error=message)
+            self.record = self.current.finished("failed", error=message)
             self._save()
             if lost:  # the process that stopped tells why; this one's traceback would only show the wait
                 raise distributed.Abandoned(message, exit_code=1) from None

@@ -109,11 +109,13 @@ def resolve_method(method: Method, options: RunOptions, preset: str) -> tuple[Me
 
 
 def checked_fold(options: RunOptions, index: DatasetIndex) -> Fold:
-    """The split's fold; BenchError if its lists leak, unless --allow-leakage."""
-    from splits import get_fold
+    """The split's fold; BenchError for repeated or unknown names in its lists (before anything
+    trains on them, whatever --limit), and if its lists leak, unless --allow-leakage."""
+    from splits import get_fold, validate_lists
     from splits.audit import leakage
 
     fold = get_fold(options.split, index, fold=options.fold, seed=options.split_seed, val_fraction=options.val_fraction)
+    validate_lists(fold, index)
     faults = leakage(fold, index)
     if faults and not options.allow_leakage:
         raise BenchError(
