@@ -27,6 +27,7 @@ from bench.method import (
     make_registry,
     register_method,
 )
+from bench.method.optim import step_scheduler
 
 PLUGIN = Path(__file__).parent / "plugins" / "my_method.py"
 BUILTIN_NAMES = [
@@ -95,13 +96,13 @@ def test_builtin_builds_model_loss_optimizer_at_smoke_size(name):
     targets = torch.tensor([[1.0] * 7 + [0.0] * 7, [0.0] * 7 + [1.0] * 7])
     loss_fn = method.build_loss(COUNTS, N_TRAIN)
     optimizer = method.build_optimizer(model.parameters(), stage)
-    scheduler = method.build_scheduler(optimizer)
+    scheduler = method.build_scheduler(optimizer, stage)
     model.eval()  # BatchNorm in eval: a batch of 2 at 1x1 features is fine, and the step is deterministic
     with torch.no_grad():
         assert model(images).shape == (2, 14)
     loss = method.train_step(model, (images, targets), loss_fn, optimizer)
     assert np.isfinite(loss) and loss > 0
-    scheduler.step(loss)
+    step_scheduler(scheduler, float(loss))
     assert optimizer.param_groups[0]["lr"] == pytest.approx(method.spec.stage_lr(stage))
 
 
@@ -149,9 +150,9 @@ def test_ranger_is_timm_lookahead_over_radam():
     group = opt.param_groups[0]
     assert (group["lookahead_k"], group["lookahead_alpha"], group["lr"], group["betas"]) == (5, 0.5, 1e-3, (0.9, 0.999))
     # The plateau scheduler's lr cut reaches the RAdam that does the steps.
-    scheduler = method.build_scheduler(opt)
+    scheduler = method.build_scheduler(opt, method.spec.stages[0])
     for _ in range(3):
-        scheduler.step(1.0)
+        step_scheduler(scheduler, 1.0)
     assert opt._base_optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
 
 

@@ -12,7 +12,7 @@ from bench.method.spec import WEIGHTINGS, LossSpec, MethodSpec, SpecError, Stage
 if TYPE_CHECKING:
     import torch
     from torch import nn
-    from torch.optim.lr_scheduler import ReduceLROnPlateau
+    from torch.optim.lr_scheduler import LRScheduler
 
 
 class Method:
@@ -72,15 +72,21 @@ class Method:
         extra = {"alpha": loss.alpha, "gamma": loss.gamma} if loss.name == "focal" else {}
         return WeightedBinaryLoss(w_pos, w_neg, kind=loss.name, **extra)
 
-    def build_optimizer(self, params: Iterable[Any], stage: StageSpec) -> torch.optim.Optimizer:
+    def build_optimizer(self, model: nn.Module | Iterable[Any], stage: StageSpec) -> torch.optim.Optimizer:
+        """The spec's optimizer over `model`'s parameters (or an iterable of parameters or
+        parameter groups) at the stage's lr."""
+        from torch import nn
+
         from bench.method.optim import build_optimizer
 
+        params = model.parameters() if isinstance(model, nn.Module) else model
         return build_optimizer(self.spec.optimizer, params, lr=self.spec.stage_lr(stage))
 
-    def build_scheduler(self, optimizer: torch.optim.Optimizer) -> ReduceLROnPlateau:
+    def build_scheduler(self, optimizer: torch.optim.Optimizer, stage: StageSpec) -> LRScheduler:
+        """The spec's schedule over `stage`'s epochs; the engine steps it once per epoch."""
         from bench.method.optim import build_scheduler
 
-        return build_scheduler(optimizer, self.spec.schedule)
+        return build_scheduler(optimizer, self.spec.schedule, epochs=stage.epochs)
 
     def train_step(
         self, model: nn.Module, batch: Sequence[Any], loss_fn: nn.Module, optimizer: torch.optim.Optimizer

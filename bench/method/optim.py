@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import torch
-from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR, ReduceLROnPlateau, StepLR
 
 from bench.errors import BenchError
-from bench.method.spec import OPTIMIZER_PARAMS, OptimizerSpec, ScheduleSpec
+from bench.method.spec import OPTIMIZER_PARAMS, SCHEDULES, OptimizerSpec, ScheduleSpec
 
 # What each name means when the spec leaves a parameter out.
 DEFAULTS: dict[str, dict[str, object]] = {
@@ -39,6 +40,48 @@ def build_optimizer(
     return Lookahead(RAdam(params, lr=lr, **kwargs), alpha=alpha, k=k)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, spec: ScheduleSpec) -> ReduceLROnPlateau:
-    """ReduceLROnPlateau on the validation loss (call `.step(val_loss)` once per epoch)."""
-    return ReduceLROnPlateau(optimizer, mode="min", factor=spec.factor, patience=spec.patience)
+def build_scheduler(optimizer: torch.optim.Optimizer, spec: ScheduleSpec, *, epochs: int) -> LRScheduler:
+    """The built-in schedule `spec.name` over a stage of `epochs` epochs, stepped once per epoch
+    by `step_scheduler`; the optimizer's lr is the stage's (the peak, for cosine and onecycle)."""
+    if spec.name == "plateau":
+        return ReduceLROnPlateau(optimizer, mode="min", factor=spec.factor, patience=spec.patience)
+    if spec.name == "step":
+        return StepLR(optimizer, step_size=spec.step_epochs, gamma=spec.factor)
+    if spec.name == "onecycle":
+        peak = [group["lr"] for group in optimizer.param_groups]
+        # Per epoch: the cycle ends at the stage's last epoch. Momentum stays as the optimizer has it.
+        return OneCycleLR(optimizer, max_lr=peak, total_steps=epochs, pct_start=spec.pct_start, cycle_momentum=False)
+    if spec.name == "cosine":
+        return LambdaLR(optimizer, _cosine_factors(optimizer, spec, epochs))
+    if spec.name == "constant":
+        return LambdaLR(optimizer, lambda epoch: 1.0)
+    raise BenchError(
+        f"schedule {spec.name!r} is not built in ({', '.join(SCHEDULES)})",
+        hint="a plugin with another schedule overrides Method.build_scheduler",
+    )
+
+
+def _cosine_factors(optimizer: torch.optim.Optimizer, spec: ScheduleSpec, epochs: int) -> list:
+    """Per parameter group, epoch -> lr factor: (e + 1) / (W + 1) during the W warm-up epochs,
+    then a cosine from 1 at epoch W to min_lr / lr at the last epoch."""
+    warmup, decay = spec.warmup_epochs, max(1, epochs - spec.warmup_epochs - 1)
+
+    def factors(floor: float):
+        def factor(epoch: int) -> float:
+            if epoch < warmup:
+                return (epoch + 1) / (warmup + 1)
+            t = min(1.0, (epoch - warmup) / decay)
+            return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+        return factor
+
+    return [factors(min(1.0, spec.min_lr / group["lr"])) for group in optimizer.param_groups]
+
+
+def step_scheduler(scheduler: LRScheduler, val_loss: float) -> None:
+    """One epoch's step: ReduceLROnPlateau reads the validation loss; every other scheduler steps
+    without an argument (PyTorch reads one as an epoch number and jumps the schedule there)."""
+    if isinstance(scheduler, ReduceLROnPlateau):
+        scheduler.step(val_loss)
+    else:
+        scheduler.step()

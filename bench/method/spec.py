@@ -25,7 +25,7 @@ OPTIMIZER_PARAMS: dict[str, tuple[str, ...]] = {
     "sgd": ("momentum", "dampening", "weight_decay", "nesterov"),
     "ranger": ("betas", "eps", "weight_decay", "k", "alpha"),
 }
-SCHEDULES = ("plateau",)
+SCHEDULES = ("plateau", "cosine", "step", "onecycle", "constant")
 AUGMENTATIONS = ("hflip",)
 PRESETS = ("paper", "demo", "smoke")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -119,19 +119,52 @@ class OptimizerSpec:
 
 @dataclass(frozen=True)
 class ScheduleSpec:
-    """Learning-rate schedule: ReduceLROnPlateau on the validation loss."""
+    """How the learning rate moves within a stage. The engine steps the scheduler once per
+    epoch, after validation: `plateau` with the validation loss, every other one without.
+
+    Built-in names: "plateau" (ReduceLROnPlateau on the validation loss), "cosine" (linear
+    warm-up, then cosine decay to `min_lr` at the stage's last epoch), "step" (x `factor`
+    every `step_epochs`), "onecycle" (rise to the stage lr, then anneal; per epoch),
+    "constant". A plugin that overrides `Method.build_scheduler` may use its own name and keep
+    its settings in `params`.
+    """
 
     name: str = "plateau"
     factor: float = 0.1
     patience: int = 1
+    step_epochs: int = 1
+    warmup_epochs: int = 0
+    min_lr: float = 0.0
+    pct_start: float = 0.3
+    params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _require(self.name in SCHEDULES, f"schedule.name must be one of {SCHEDULES}, got {self.name!r}")
+        _require(
+            isinstance(self.name, str) and bool(_NAME.match(self.name)),
+            f"schedule.name {self.name!r} is not valid",
+            hint=f"built in: {', '.join(SCHEDULES)}",
+        )
         _require(0.0 < self.factor < 1.0, f"schedule.factor must be in (0, 1), got {self.factor}")
         _require(self.patience >= 0, f"schedule.patience must be >= 0, got {self.patience}")
+        _require(self.step_epochs >= 1, f"schedule.step_epochs must be >= 1, got {self.step_epochs}")
+        _require(self.warmup_epochs >= 0, f"schedule.warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        _require(self.min_lr >= 0.0, f"schedule.min_lr must be >= 0, got {self.min_lr}")
+        _require(0.0 < self.pct_start < 1.0, f"schedule.pct_start must be in (0, 1), got {self.pct_start}")
+        _set(self, "params", freeze(dict(self.params)))
 
     def summary(self) -> str:
-        return f"lr x {_fmt(self.factor)} when validation loss has not improved for {self.patience} epoch(s)"
+        if self.name == "plateau":
+            return f"lr x {_fmt(self.factor)} when validation loss has not improved for {self.patience} epoch(s)"
+        if self.name == "cosine":
+            warmup = f"{self.warmup_epochs} epoch(s) of linear warm-up, then " if self.warmup_epochs else ""
+            return f"{warmup}cosine decay to {_fmt(self.min_lr)} at each stage's last epoch"
+        if self.name == "step":
+            return f"lr x {_fmt(self.factor)} every {self.step_epochs} epoch(s)"
+        if self.name == "onecycle":
+            return f"one cycle per stage: up to the stage lr over {self.pct_start:.0%} of its epochs, then down"
+        if self.name == "constant":
+            return "the stage lr throughout"
+        return self.name + "".join(f", {k} {v}" for k, v in self.params.items())
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""One stage of training, epoch by epoch: early stopping on mean validation AUROC, the plateau
-scheduler on validation loss, the best checkpoint.
+"""One stage of training, epoch by epoch: early stopping on mean validation AUROC, the
+method's learning-rate schedule stepped after each validation, the best checkpoint.
 
 Every epoch reseeds its shuffling, flips and torch RNG from (seed, stage, epoch), so a stage
 continued from its `state_dict` replays exactly the epochs an uninterrupted one trains.
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from bench.errors import BenchError
+from bench.method.optim import step_scheduler
 from bench.metrics import MeanValue, per_class_auroc
 from bench.train import batches, checkpoint, distributed
 from bench.train.device import autocast, place_input, place_model
@@ -102,7 +103,7 @@ class StageLoop:
         train = plan.lists["train"]
         self.loss_fn = plan.method.build_loss(train.labels.sum(0), len(train)).to(device)
         self.optimizer = plan.method.build_optimizer(self.model.parameters(), self.spec)
-        self.scheduler = plan.method.build_scheduler(self.optimizer)
+        self.scheduler = plan.method.build_scheduler(self.optimizer, self.spec)
 
     def _build_model(self) -> torch.nn.Module:
         plan, stage = self.plan, self.stage
@@ -151,7 +152,7 @@ class StageLoop:
             assert val_loss is not None  # scored with the loss function
             auroc = per_class_auroc(val.labels, scores)
             mean = quiet_mean(auroc)
-            self.scheduler.step(val_loss)
+            step_scheduler(self.scheduler, val_loss)
             lr = self.optimizer.param_groups[0]["lr"]
             improved = mean.value > progress.best_auroc
             if improved:
