@@ -1,0 +1,67 @@
+"""One small trained run shared by the fault tests (trained once per test session), and copies
+of it for a test to damage."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+from bench.records import RunRecord, RunStore
+from bench.train.options import RunOptions
+
+# 41 images per list: the smoke preset's batches of 8 leave a last batch of one image.
+LIMIT = 40
+# A tiny timm ResNet (with BatchNorm): a run trains and tests in seconds.
+OVERRIDES = ("backbone=test_resnet", "pretrained=imagenet")
+_TRAINED: dict[Path, tuple[Path, str]] = {}
+
+
+def run_options(demo_root: Path, results: Path, **changes) -> RunOptions:
+    base = dict(
+        method="chexnet",
+        data=str(demo_root),
+        results=str(results),
+        preset="smoke",
+        limit=LIMIT,
+        pretrained=False,
+        overrides=OVERRIDES,
+        quiet=True,
+    )
+    return RunOptions(**(base | changes))
+
+
+def trained_run(demo_root: Path, tmp_path_factory) -> tuple[Path, str]:
+    """(results folder, run id) of a complete run, trained on first use; copy it before changing it."""
+    if demo_root not in _TRAINED:
+        from bench.train import engine
+
+        results = tmp_path_factory.mktemp("faults-results")
+        record = engine.run(run_options(demo_root, results))
+        _TRAINED[demo_root] = (results, record.run_id)
+    return _TRAINED[demo_root]
+
+
+def copy_run(source: tuple[Path, str], results: Path, *, run_id: str | None = None, **changes) -> RunRecord:
+    """A copy of the run `source` in `results` (under `run_id`, default the same id), its record
+    changed by `changes` (e.g. status="interrupted")."""
+    results_from, source_id = source
+    run_id = run_id or source_id
+    store = RunStore(results)
+    shutil.copytree(RunStore(results_from).run_dir(source_id), store.run_dir(run_id))
+    record = dataclasses.replace(store.load(run_id), **changes)
+    store.write(record)
+    return record
+
+
+def interrupted(record: RunRecord) -> dict:
+    """Changes that make a complete record the one an interrupt during its test phase left."""
+    from bench.records import Artifacts, Metrics
+
+    return dict(
+        status="interrupted",
+        ended=None,
+        metrics=Metrics(),
+        sanity=None,
+        artifacts=dataclasses.replace(Artifacts(), history=record.artifacts.history),
+    )
