@@ -123,9 +123,14 @@ def _hf_cache() -> str:
     return str(HF_HUB_CACHE)
 
 
+# Total strides of the built-in methods' backbones, so specs and run plans check image sizes without
+# importing torch; tests/test_models.py keeps this table equal to what timm reports.
+KNOWN_REDUCTIONS = {"resnet50": 32, "densenet121": 32, "tf_efficientnet_b0": 32, "tf_efficientnet_b3": 32}
+
+
 def min_image_size(backbone: str) -> int:
     """The smallest input that leaves the backbone's last feature map at least 1x1 (its total stride)."""
-    return _reduction(backbone)
+    return KNOWN_REDUCTIONS.get(backbone) or _reduction(backbone)
 
 
 @functools.cache

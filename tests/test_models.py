@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import timm
 import torch
 
 from bench.errors import BenchError
-from bench.models import build_model, check_image_size, min_image_size, timm_name
+from bench.models import KNOWN_REDUCTIONS, _reduction, build_model, check_image_size, min_image_size, timm_name
 
 BACKBONES = ("resnet50", "densenet121", "tf_efficientnet_b0", "tf_efficientnet_b3")
 
@@ -25,6 +28,24 @@ def test_backbone_gives_14_logits_at_its_smallest_size(backbone):
         logits = model(torch.randn(2, 3, size, size))
     assert logits.shape == (2, 14)
     assert torch.isfinite(logits).all()
+
+
+def test_known_strides_are_what_timm_reports():
+    assert set(KNOWN_REDUCTIONS) == set(BACKBONES)
+    assert {b: _reduction(b) for b in BACKBONES} == KNOWN_REDUCTIONS
+
+
+def test_planning_a_sweep_of_built_in_methods_imports_no_torch(demo_root):
+    code = (
+        "import sys; from bench.sweep.plan import SweepOptions, plan_sweep; from bench.train.options import RunOptions; "
+        f"base = RunOptions(method='chexnet', data={str(demo_root)!r}, preset='smoke', results=sys.argv[1]); "
+        "cells = plan_sweep(SweepOptions(methods=('chexnet', 'wfocal-effb3', 'wang-wbce'), base=base)); "
+        "assert len(cells) == 3, cells; assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(demo_root.parent / "results")], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.parametrize("size", [0, -3, 16, 31, 2.5, True])
