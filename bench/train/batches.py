@@ -223,6 +223,17 @@ class _Rows(torch.utils.data.Dataset):
         return torch.from_numpy(np.array(self.source.read(i)))  # a writable copy: decoded arrays are read-only
 
 
+def trained_count(n: int, batch_size: int) -> int:
+    """How many of an epoch's `n` images (in order) train: all but a last batch of a single
+    image, which is left out (a different one each epoch, the order being reshuffled): BatchNorm
+    cannot normalise one image in training."""
+    return n - 1 if batch_size > 1 and n > 1 and n % batch_size == 1 else n
+
+
+def has_batchnorm(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
 @dataclass(frozen=True)
 class Batch:
     index: np.ndarray  # row numbers into the list

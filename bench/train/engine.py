@@ -23,13 +23,13 @@ from bench.method.overrides import display_name, overrides_json
 from bench.metrics import per_class_auroc
 from bench.records import RunRecord
 from bench.train import checkpoint, distributed
-from bench.train.batches import RunImages
+from bench.train.batches import RunImages, has_batchnorm
 from bench.train.checkpoint import RESUME_FILE, best_checkpoint
 from bench.train.device import configure_backends, pick_device
 from bench.train.evaluate import Scorer, list_metrics, load_model, quiet_mean
 from bench.train.loop import EpochResult, StageLoop, StageProgress
 from bench.train.options import RunOptions
-from bench.train.plan import plan_run
+from bench.train.plan import RunPlan, plan_run
 from bench.ui.console import notice, warn
 
 PREDICTIONS_FILE = "predictions.parquet"
@@ -74,6 +74,31 @@ class _StopFlag:
             raise Interrupted(f"run interrupted by {self.signal}")
 
 
+def refuse_single_image_batches(plan: RunPlan) -> None:
+    """BenchError for a stage that would train on batches of one image with a BatchNorm model
+    (a batch size of 1 per process, or a training list of one image per process)."""
+    import torch
+
+    for stage, batch in enumerate(plan.batch_sizes):
+        shard = -(-len(plan.lists["train"]) // plan.world_size)
+        if batch > 1 and shard > 1:
+            continue
+        try:
+            with torch.device("meta"):  # the architecture alone, without weights
+                model = plan.method.build_model(stage, pretrained=False)
+        except Exception:  # a plugin's model that cannot be built on the meta device
+            model = plan.method.build_model(stage, pretrained=False)
+        if not has_batchnorm(model):
+            continue
+        spec = plan.spec.stages[stage]
+        per_process = f" per process ({spec.batch_size} over {plan.world_size})" if plan.world_size > 1 else ""
+        what = f"batches of one image{per_process}" if batch == 1 else "a training list of one image"
+        raise BenchError(
+            f"stage {stage + 1} would train {plan.spec.backbone} on {what}: its BatchNorm layers cannot train on one image",
+            hint="pass --batch-size 2 or more" if batch == 1 else "train on more images (a larger --limit)",
+        )
+
+
 class Run:
     """Set up from options (new run) or a stored record (resume), then `execute()`."""
 
@@ -92,6 +117,7 @@ class Run:
             )
         self.options, self.world = options, world
         self.plan = plan_run(options)
+        refuse_single_image_batches(self.plan)
         self.device = pick_device(options.device, world)
         self.store = RunStore(options.results)
         self.record = self.store.load(run_id) if run_id else None
@@ -257,6 +283,7 @@ class Run:
             train_images_per_s=progress.train_images / max(progress.train_seconds, 1e-9),
             best_epoch=progress.best_epoch,
             best_val_auroc=progress.best_auroc,
+            train_dropped=loop.dropped,
         )
         if self.world.main:
             checkpoint.save_resume(self.run_dir / RESUME_FILE, loop.state_dict())

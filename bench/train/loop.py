@@ -102,6 +102,10 @@ class StageLoop:
         self.model = self._build_model()
         train = plan.lists["train"]
         self.loss_fn = plan.method.build_loss(train.labels.sum(0), len(train)).to(device)
+        # Each process's share of the training list, and how much of it an epoch leaves out.
+        self.shard_size = len(distributed.shard(np.arange(len(train)), world))
+        self.kept = batches.trained_count(self.shard_size, plan.batch_sizes[self.stage])
+        self.dropped = (self.shard_size - self.kept) * world.size
         self.optimizer = plan.method.build_optimizer(self.model.parameters(), self.spec)
         self.scheduler = plan.method.build_scheduler(self.optimizer, self.spec)
 
@@ -142,11 +146,16 @@ class StageLoop:
         model = distributed.data_parallel(self.model, self.world, self.device)
         sources = self.images.sources(self.spec.image_size, ("train", "val"))
         val = plan.lists["val"]
+        if self.dropped and not self.quiet:
+            notice(
+                f"stage {stage + 1}: the last training batch of each epoch would hold one image; it is left out "
+                f"({self.dropped} image(s) per epoch, another each epoch: BatchNorm cannot train on one image)"
+            )
         for epoch in range(progress.next_epoch, self.spec.epochs):
             started = time.perf_counter()
             train_loss, seconds = self.train_epoch(model, sources["train"], epoch)
             progress.train_seconds += seconds
-            progress.train_images += len(plan.lists["train"])
+            progress.train_images += len(plan.lists["train"]) - self.dropped
             self.world.sync_buffers(model)
             scores, val_loss = self.scorer.score(model, sources["val"], val.labels, loss_fn=self.loss_fn)
             assert val_loss is not None  # scored with the loss function
@@ -196,7 +205,7 @@ class StageLoop:
         train = plan.lists["train"]
         torch.manual_seed(derive_seed(seed, stage, epoch, "torch"))
         order = np.random.default_rng(derive_seed(seed, stage, epoch, "order")).permutation(len(train))
-        order = distributed.shard(order, self.world)
+        order = distributed.shard(order, self.world)[: self.kept]
         flips = torch_generator(derive_seed(seed, stage, epoch, "flip"))
         hflip = "hflip" in plan.spec.augmentation
         batch_size, ranks, rank = plan.batch_sizes[stage], self.world.size, self.world.rank
