@@ -4,6 +4,7 @@ of it for a test to damage."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -50,7 +51,8 @@ def copy_run(source: tuple[Path, str], results: Path, *, run_id: str | None = No
     store = RunStore(results)
     shutil.copytree(RunStore(results_from).run_dir(source_id), store.run_dir(run_id))
     record = dataclasses.replace(store.load(run_id), **changes)
-    store.write(record)
+    # Written into the copy's folder, whatever run the record names (a copied folder's names the original).
+    store.record_path(run_id).write_text(json.dumps(record.to_json(), indent=2) + "\n")
     return record
 
 

@@ -95,7 +95,7 @@ def run(
         raise typer.Exit(launch(nproc, command_line(ctx, drop=("nproc",))))
     results_path = results_dir(results)
     if resume is not None:
-        record = resume_run(resume, results=str(results_path), quiet=quiet)
+        record = resume_run(resume, results=str(results_path), quiet=quiet, given=_given_again(ctx))
     elif method is not None:  # checked above: one of the two is given
         root = data_root(data)
         record = start_run(
@@ -132,6 +132,26 @@ def run(
             out.print(line)
     out.print(result_table(record))
     out.print(f"run {record.run_id} complete: {results_path / 'runs' / record.run_id}")
+
+
+# `bench run` options under another name in RunOptions; --resume, --nproc, --quiet and --results
+# are the resume's own.
+_FIELDS = {"set_": "overrides", "plugin": "plugins"}
+_RESUME_OWN = ("resume", "nproc", "quiet", "results")
+
+
+def _given_again(ctx: typer.Context) -> dict:
+    """The run options given on the command line with --resume: field -> (flag, value)."""
+    from bench.train.launch import long_flag
+
+    given = {}
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)
+        if param.name in _RESUME_OWN or source is None or source.name != "COMMANDLINE":
+            continue
+        value = ctx.params[param.name]
+        given[_FIELDS.get(param.name, param.name)] = (long_flag(param.opts), value)
+    return given
 
 
 def mount(app: typer.Typer) -> None:

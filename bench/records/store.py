@@ -165,6 +165,11 @@ class RunStore:
 
     def load(self, run_id: str) -> RunRecord:
         """The record of `run_id`, or of the one run whose id starts with (else contains) it."""
+        return read_record(self.record_path(self.found_id(run_id)))
+
+    def found_id(self, run_id: str) -> str:
+        """The run folder `load(run_id)` reads: `run_id`, else the one folder whose name starts
+        with (else contains) it. A copied folder's record may name the run it was copied from."""
         ids = self.run_ids()
         if run_id not in ids:
             matches = [i for i in ids if i.startswith(run_id)] or [i for i in ids if run_id in i]
@@ -178,7 +183,7 @@ class RunStore:
                     hint = "list runs with: bench runs list"
                 raise BenchError(f"no run {run_id!r} in {self.runs_dir}", hint=hint)
             run_id = matches[0]
-        return read_record(self.record_path(run_id))
+        return run_id
 
     def scan(self, *, method: str | None = None, split: str | None = None, status: str | None = None) -> Scan:
         """Every readable record matching the filters given (method: registry or display name;

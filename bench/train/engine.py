@@ -12,11 +12,12 @@ import contextlib
 import dataclasses
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from bench.errors import BenchError
 from bench.method.overrides import display_name, overrides_json
@@ -120,12 +121,22 @@ class Run:
         refuse_single_image_batches(self.plan)
         self.device = pick_device(options.device, world)
         self.store = RunStore(options.results)
-        self.record = self.store.load(run_id) if run_id else None
+        self.record = self._found(run_id) if run_id else None
         self.stop = _StopFlag()
         self.images = RunImages(self.plan, world)
         self.scorer = Scorer.for_spec(
             self.plan.spec, self.device, world=world, workers=options.workers, check_stop=self.check_stop
         )
+
+    def _found(self, folder: str) -> RunRecord:
+        """The record in the run folder `folder`; a copied folder's record, which names the run it
+        was copied from, continues as the run of its own folder (the original is left alone)."""
+        record = self.store.load(folder)
+        if record.run_id != folder:
+            if self.world.main:
+                notice(f"run folder {folder} holds a copy of run {record.run_id}: the copy continues, as run {folder}")
+            record = dataclasses.replace(record, run_id=folder)
+        return record
 
     @property
     def current(self) -> RunRecord:
@@ -184,8 +195,24 @@ class Run:
             raise BenchError(f"run {self.current.run_id} is already complete", hint="start a new run instead")
         resume = checkpoint.load_resume(self.run_dir / RESUME_FILE)
         progress.load_state_dict(resume["state"])
-        self._write(status="running", ended=None, error=None)
+        self._warn_threads(progress.stage)
+        # The epochs after the checkpoint's are trained again: the record keeps none of them.
+        upto = (progress.stage, progress.next_epoch)
+        history = tuple(h for h in self.current.history if (h.stage, h.epoch) < upto)
+        self._write(status="running", ended=None, error=None, history=history)
         return progress, resume
+
+    def _warn_threads(self, stage: int) -> None:
+        """On the CPU, another thread count sums in another order: say so when a resume has one."""
+        import torch
+
+        used = self.current.stages[stage].torch_threads or (self.current.environment.torch_threads,)
+        now = torch.get_num_threads()
+        if self.device.type == "cpu" and used[-1] is not None and used[-1] != now and self.world.main:
+            warn(
+                f"run {self.current.run_id} trained stage {stage + 1} with {used[-1]} torch thread(s), this process "
+                f"has {now}: its metrics can differ from an uninterrupted run's (OMP_NUM_THREADS={used[-1]} matches it)"
+            )
 
     # -- execution -----------------------------------------------------------------------------
     def execute(self):
@@ -284,6 +311,7 @@ class Run:
             best_epoch=progress.best_epoch,
             best_val_auroc=progress.best_auroc,
             train_dropped=loop.dropped,
+            torch_threads=_appended(stages[result.stage].torch_threads, torch.get_num_threads()),
         )
         if self.world.main:
             checkpoint.save_resume(self.run_dir / RESUME_FILE, loop.state_dict())
@@ -349,6 +377,10 @@ class Run:
         self._save()
 
 
+def _appended(counts: tuple[int, ...], count: int) -> tuple[int, ...]:
+    return counts if counts and counts[-1] == count else (*counts, count)
+
+
 def run(options: RunOptions):
     """Start a new run; returns its complete record."""
     return _execute(options)
@@ -364,19 +396,73 @@ def _execute(options: RunOptions, run_id: str | None = None):
 
 
 def _stored(run_id: str, results: str, **changes) -> tuple[str, RunOptions]:
-    """A stored run's full id and the options it was started with (`changes` applied)."""
+    """A stored run's folder name (its full id) and the options it was started with (`changes` applied)."""
     from bench.records import RunStore
 
-    record = RunStore(results).load(run_id)
+    store = RunStore(results)
+    folder = store.found_id(run_id)
+    record = store.load(folder)
+    if record.kind == "external":
+        raise BenchError(
+            f"run {folder} is external (scores of a model trained elsewhere): it has no training to resume",
+            hint="score the model again with `bench score` or `bench eval`",
+        )
     if not record.invocation:
-        raise BenchError(f"run {record.run_id} has no stored options to resume from")
-    return record.run_id, dataclasses.replace(RunOptions.from_json(record.invocation), results=str(results), **changes)
+        raise BenchError(f"run {folder} has no stored options to resume from")
+    return folder, dataclasses.replace(RunOptions.from_json(record.invocation), results=str(results), **changes)
 
 
-def resume(run_id: str, *, results: str, quiet: bool = False):
-    """Continue an interrupted (or failed) run from its last completed epoch."""
-    run_id, options = _stored(run_id, results, quiet=quiet)
+# Options a resume may set anew: they cannot change its results.
+RESUME_FREE = ("workers", "quiet", "results")
+
+
+def resume(run_id: str, *, results: str, quiet: bool = False, given: Mapping[str, tuple[str, Any]] | None = None):
+    """Continue an interrupted (or failed) run from its last completed epoch. `given` holds the
+    options given again (RunOptions field -> (flag, value)): --workers is taken; any other that
+    differs from the stored run's is refused, as it would make the resumed run another run."""
+    given = dict(given or {})
+    changes: dict[str, Any] = {"quiet": quiet}
+    if "workers" in given:
+        changes["workers"] = given.pop("workers")[1]
+    run_id, options = _stored(run_id, results, **changes)
+    refuse_changes(run_id, options, given)
     return _execute(options, run_id)
+
+
+def refuse_changes(run_id: str, options: RunOptions, given: Mapping[str, tuple[str, Any]]) -> None:
+    """BenchError naming the options of `given` that differ from the stored `options`."""
+    stored = options.to_json()
+    differ = [
+        f"{flag} {_shown(value)} (stored: {_shown(stored.get(field))})"
+        for field, (flag, value) in given.items()
+        if field not in RESUME_FREE and not _same(field, stored.get(field), value)
+    ]
+    if differ:
+        raise BenchError(
+            f"--resume continues run {run_id} with its stored options, and {'; '.join(differ)} "
+            f"{'differs' if len(differ) == 1 else 'differ'} from them",
+            hint=f"leave {'it' if len(differ) == 1 else 'them'} out (a resume may change only "
+            f"{', '.join('--' + f for f in RESUME_FREE)}), or start a new run with {'it' if len(differ) == 1 else 'them'}",
+        )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
+
+
+def _same(field: str, stored: Any, given: Any) -> bool:
+    if field == "data" and stored is not None and given is not None:
+        return Path(stored).resolve() == Path(given).resolve()
+    return _plain(stored) == _plain(given)
+
+
+def _shown(value: Any) -> str:
+    value = _plain(value)
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "none"
+    return "none" if value is None else str(value)
 
 
 def rescore(run_id: str, *, results: str, name: str = "test") -> np.ndarray:

@@ -25,14 +25,15 @@ def command_line(ctx, *, drop: tuple[str, ...] = ()) -> list[str]:
         elif param.is_flag:
             opts = param.opts if value else param.secondary_opts
             if opts:  # a plain flag left off is just not repeated
-                args.append(_long(opts))
+                args.append(long_flag(opts))
         else:
             for v in values:
-                args += [_long(param.opts), str(v)]
+                args += [long_flag(param.opts), str(v)]
     return args
 
 
-def _long(opts: list[str]) -> str:
+def long_flag(opts: list[str]) -> str:
+    """An option's long name (`--batch-size` of `-b/--batch-size`)."""
     return next((o for o in opts if o.startswith("--")), opts[0])
 
 
