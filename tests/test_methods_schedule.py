@@ -1,5 +1,5 @@
-"""Learning-rate schedules: each built-in one epoch by epoch, and the engine's step rule
-(ReduceLROnPlateau with the validation loss, every other scheduler without an argument)."""
+"""Learning-rate schedules and the built-in optimizers: each schedule epoch by epoch, and the
+engine's step rule (ReduceLROnPlateau with the validation loss, every other scheduler without an argument)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from bench.errors import BenchError
 from bench.method import LossSpec, Method, MethodSpec, OptimizerSpec, ScheduleSpec, SpecError, StageSpec
-from bench.method.optim import build_scheduler, step_scheduler
+from bench.method.optim import build_optimizer, build_scheduler, step_scheduler
 
 LR = 1e-3
 
@@ -119,3 +119,13 @@ def test_unknown_schedule_without_a_hook_is_an_error():
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=LR)
     with pytest.raises(BenchError, match="schedule 'warmcos' is not built in"):
         build_scheduler(optimizer, ScheduleSpec("warmcos"), epochs=3)
+
+
+def test_adamw_and_nesterov_sgd_are_built_in():
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    adamw = build_optimizer(OptimizerSpec("adamw", lr=3e-4), params)
+    assert isinstance(adamw, torch.optim.AdamW)
+    assert (adamw.param_groups[0]["weight_decay"], adamw.param_groups[0]["lr"]) == (0.01, 3e-4)
+    sgd = build_optimizer(OptimizerSpec("sgd", lr=0.1, params={"nesterov": True}), params)
+    assert isinstance(sgd, torch.optim.SGD)
+    assert (sgd.param_groups[0]["nesterov"], sgd.param_groups[0]["momentum"]) == (True, 0.9)

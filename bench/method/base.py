@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from torch.optim.lr_scheduler import LRScheduler
 
 
+# The hooks the engine calls, in the order it first calls them in a stage.
+HOOKS = ("build_model", "build_loss", "build_optimizer", "build_scheduler", "train_step")
+
+
 class Method:
     """A training recipe. Subclasses may set `spec` as a class attribute and override hooks:
     `build_model`, `build_loss`, `build_optimizer`, `build_scheduler`, `train_step`.
@@ -31,6 +35,15 @@ class Method:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The values of the spec's method-level params, by name."""
+        return {name: param.value for name, param in self.spec.params.items()}
+
+    def overridden(self) -> tuple[str, ...]:
+        """The hooks this method's class overrides, in HOOKS order."""
+        return tuple(h for h in HOOKS if getattr(type(self), h) is not getattr(Method, h))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec.name!r}, preset={self.spec.preset!r})"

@@ -14,6 +14,7 @@ from bench.method.spec import OPTIMIZER_PARAMS, SCHEDULES, OptimizerSpec, Schedu
 # What each name means when the spec leaves a parameter out.
 DEFAULTS: dict[str, dict[str, object]] = {
     "adam": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
+    "adamw": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01},
     "sgd": {"momentum": 0.9, "weight_decay": 0.0},
     "ranger": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "k": 5, "alpha": 0.5},
 }
@@ -22,7 +23,8 @@ DEFAULTS: dict[str, dict[str, object]] = {
 def build_optimizer(
     spec: OptimizerSpec, params: Iterable[torch.nn.Parameter] | Iterable[dict], *, lr: float | None = None
 ) -> torch.optim.Optimizer:
-    """ "adam", "sgd" (momentum 0.9 unless given) or "ranger" (timm's Lookahead over RAdam)."""
+    """ "adam", "adamw" (decoupled weight decay, 0.01 unless given), "sgd" (momentum 0.9 unless
+    given; `nesterov` true for Nesterov momentum) or "ranger" (timm's Lookahead over RAdam)."""
     if spec.name not in OPTIMIZER_PARAMS:
         raise BenchError(
             f"optimizer {spec.name!r} is not built in ({', '.join(OPTIMIZER_PARAMS)})",
@@ -32,6 +34,8 @@ def build_optimizer(
     lr = spec.lr if lr is None else lr
     if spec.name == "adam":
         return torch.optim.Adam(params, lr=lr, **kwargs)
+    if spec.name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, **kwargs)
     if spec.name == "sgd":
         return torch.optim.SGD(params, lr=lr, **kwargs)
     from timm.optim import Lookahead, RAdam

@@ -1,22 +1,25 @@
 """`--set KEY=VALUE`: override one field of a resolved method spec.
 
 Keys are dotted paths into the spec: `loss.beta`, `optimizer.lr`, `optimizer.params.weight_decay`,
-`stages.0.epochs`. A value is coerced to the field's declared type and the spec is rebuilt with
-`dataclasses.replace`, so the spec's own validation checks it. Fields that describe the method
-rather than how it trains (name, description, presets, ...) cannot be set.
+`stages.0.epochs`, `params.NAME`. A value is coerced to the field's declared type (a method's
+`Param`: its declared type; a plugin loss's parameter: the type of the value its spec declares)
+and the spec is rebuilt with `dataclasses.replace`, so the spec's own validation checks it.
+Fields that describe the method rather than how it trains (name, description, presets, ...)
+cannot be set, and neither can parameters nobody declared.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import types
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from bench.errors import BenchError
-from bench.method.spec import MethodSpec
+from bench.method.spec import OPTIMIZER_PARAMS, MethodSpec, OptimizerSpec, Param
 from bench.models import check_image_size
 from bench.schema import SchemaError, hints, parse_text, strip
 
@@ -45,26 +48,92 @@ def split_override(item: str, option: str = "--set") -> tuple[str, str]:
     return key, value.strip()
 
 
-def apply_overrides(spec: MethodSpec, items: Sequence[str]) -> tuple[MethodSpec, tuple[Override, ...]]:
-    """`spec` with every "KEY=VALUE" of `items` applied in order, and the overrides sorted by key."""
+class Applied(NamedTuple):
+    spec: MethodSpec  # with the overrides that change it
+    overrides: tuple[Override, ...]  # those, sorted by key
+    inert: tuple[str, ...]  # one line per --set that changes nothing (left out of the spec and the name)
+
+
+def apply_overrides(spec: MethodSpec, items: Sequence[str], *, hooks: Sequence[str] = ()) -> Applied:
+    """`spec` with every "KEY=VALUE" of `items` applied in order. An item that sets a field to the
+    value it has, or one the built-in hooks do not read for this spec (`loss.gamma` of a BCE loss),
+    is left out and reported; `hooks` names the hooks the method overrides (they may read any field)."""
+    parsed = _parse(spec, items)
+    final = spec
+    for key, value, text in parsed:
+        final = _applied(final, key, value, text)
+    kept, inert = [], []
+    for key, value, text in parsed:
+        current = _locate(spec, key.split("."), key)[1]
+        reason = _ignored(final, key, hooks)
+        if _same(value, current):
+            inert.append(f"--set {key}={text} changes nothing: {spec.name} has {key}={_show(current)}")
+        elif reason:
+            inert.append(f"--set {key}={text} changes nothing: {reason}")
+        else:
+            kept.append((key, value, text))
+    for key, value, text in kept:
+        spec = _applied(spec, key, value, text)
+    done = sorted((Override(key, value, _show(value)) for key, value, _ in kept), key=lambda o: o.key)
+    return Applied(spec, tuple(done), tuple(inert))
+
+
+def _parse(spec: MethodSpec, items: Sequence[str]) -> list[tuple[str, Any, str]]:
+    """(key, value coerced to the field's type, text) per item; each key once."""
     seen: set[str] = set()
-    done = []
+    parsed = []
     for item in items:
         key, text = split_override(item)
         if key in seen:
             raise OverrideError(f"--set {key} given twice", hint="give each key once")
         seen.add(key)
-        parts = key.split(".")
-        tp, current = _locate(spec, parts, key)
-        value = parse_text(text, tp, what=f"--set {key}={text}", current=current, error=OverrideError)
-        try:
-            spec = _replace(spec, parts, value)
-            if key == "backbone" or key.endswith(".image_size"):
-                _check_sizes(spec)
-        except BenchError as exc:  # the spec's own validation, or a size the backbone cannot take
-            raise OverrideError(f"--set {key}={text}: {exc.message}", hint=exc.hint) from None
-        done.append(Override(key, value, _show(value)))
-    return spec, tuple(sorted(done, key=lambda o: o.key))
+        tp, current = _locate(spec, key.split("."), key)
+        parsed.append(
+            (key, parse_text(text, tp, what=f"--set {key}={text}", current=current, error=OverrideError), text)
+        )
+    return parsed
+
+
+def _applied(spec: MethodSpec, key: str, value: Any, text: str) -> MethodSpec:
+    try:
+        spec = _replace(spec, key.split("."), value)
+        if key == "backbone" or key.endswith(".image_size"):
+            _check_sizes(spec)
+    except BenchError as exc:  # the spec's own validation, or a size the backbone cannot take
+        raise OverrideError(f"--set {key}={text}: {exc.message}", hint=exc.hint) from None
+    return spec
+
+
+def _same(value: Any, current: Any) -> bool:
+    return type(value) is type(current) and value == current
+
+
+# Fields the built-in hooks read only for some specs: (hook, field) -> (spec attribute, values that use it).
+_USED_WHEN: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "loss.beta": ("build_loss", "loss.weighting", ("class_balanced", "cb_both")),
+    "loss.scale": ("build_loss", "loss.weighting", ("class_balanced",)),
+    "loss.alpha": ("build_loss", "loss.name", ("focal",)),
+    "loss.gamma": ("build_loss", "loss.name", ("focal",)),
+    "schedule.factor": ("build_scheduler", "schedule.name", ("plateau", "step")),
+    "schedule.patience": ("build_scheduler", "schedule.name", ("plateau",)),
+    "schedule.step_epochs": ("build_scheduler", "schedule.name", ("step",)),
+    "schedule.warmup_epochs": ("build_scheduler", "schedule.name", ("cosine",)),
+    "schedule.min_lr": ("build_scheduler", "schedule.name", ("cosine",)),
+    "schedule.pct_start": ("build_scheduler", "schedule.name", ("onecycle",)),
+}
+
+
+def _ignored(spec: MethodSpec, key: str, hooks: Sequence[str]) -> str | None:
+    """Why the built-in hooks do not read `key` for `spec`, or None."""
+    if key not in _USED_WHEN:
+        return None
+    hook, selector, using = _USED_WHEN[key]
+    if hook in hooks:
+        return None
+    value = _locate(spec, selector.split("."), selector)[1]
+    if value in using:
+        return None
+    return f"{spec.name} has {selector}={value}, which does not use {key} (it is read for {', '.join(using)})"
 
 
 def display_name(name: str, overrides: Sequence[Override]) -> str:
@@ -81,7 +150,7 @@ def overrides_json(overrides: Sequence[Override]) -> dict[str, Any]:
 
 
 def settable_keys(spec: MethodSpec) -> list[str]:
-    """Every key `--set` accepts for `spec` (dict params as `<path>.NAME`)."""
+    """Every key `--set` accepts for `spec`."""
     return _keys(spec, "", top=True)
 
 
@@ -110,7 +179,9 @@ def _fields(obj: Any, top: bool) -> dict[str, Any]:
 
 def _locate(spec: MethodSpec, parts: list[str], key: str) -> tuple[Any, Any]:
     """The declared type and current value of the field at `parts`."""
-    obj, tp = spec, MethodSpec
+    obj: Any = spec
+    tp: Any = MethodSpec
+    owner: Any = spec  # the dataclass holding `obj`
     for depth, part in enumerate(parts):
         where = ".".join(parts[:depth]) or "the spec"
         if dataclasses.is_dataclass(obj):
@@ -118,7 +189,7 @@ def _locate(spec: MethodSpec, parts: list[str], key: str) -> tuple[Any, Any]:
             if part not in fields:
                 fixed = depth == 0 and part in FIXED
                 raise _unknown(spec, key, f"--set: {part!r} describes the method and cannot be set" if fixed else None)
-            obj, tp = getattr(obj, part), fields[part]
+            owner, obj, tp = obj, getattr(obj, part), fields[part]
         elif typing.get_origin(tp) is tuple and not _is_scalar_tuple(tp):
             if not part.isdigit():
                 raise _unknown(spec, key, f"--set {key}: {where} is a list; expected an index, got {part!r}")
@@ -129,7 +200,7 @@ def _locate(spec: MethodSpec, parts: list[str], key: str) -> tuple[Any, Any]:
                 )
             obj, tp = obj[int(part)], typing.get_args(tp)[0]
         elif typing.get_origin(tp) is dict and depth == len(parts) - 1:
-            obj, tp = obj.get(part), typing.get_args(tp)[1]
+            return _entry(spec, owner, where, obj, part, key)
         else:
             raise _unknown(spec, key)
     if (
@@ -141,6 +212,55 @@ def _locate(spec: MethodSpec, parts: list[str], key: str) -> tuple[Any, Any]:
     return tp, obj
 
 
+def _entry(spec: MethodSpec, owner: Any, where: str, mapping: dict[str, Any], name: str, key: str) -> tuple[Any, Any]:
+    """The type and value of `name` in the params dict at `where`: a declared `Param`, a built-in
+    optimizer's keyword, or (for a plugin's loss, optimizer or schedule) the type of the value
+    the spec declares. Names nobody declared are refused: a typo would reach a hook's keywords."""
+    if owner is spec:
+        if name not in mapping:
+            raise _no_entry(f"method {spec.name!r} has no param {name!r}", name, where, list(mapping), "its params")
+        param = mapping[name]
+        return param.python_type, param.value
+    typed = OPTIMIZER_PARAMS.get(owner.name) if isinstance(owner, OptimizerSpec) else None
+    if typed is not None:
+        if name not in typed:
+            raise _no_entry(
+                f"optimizer {owner.name!r} takes no parameter {name!r}", name, where, list(typed), "it takes"
+            )
+        return typed[name], mapping.get(name)
+    if name not in mapping:
+        group = where.split(".")[0]
+        raise _no_entry(
+            f"{group} {owner.name!r} has no parameter {name!r}",
+            name,
+            where,
+            list(mapping),
+            "its parameters",
+            f"a plugin declares its {group}'s parameters with their defaults in {group}.params",
+        )
+    return _type_of(mapping[name]), mapping[name]
+
+
+def _no_entry(
+    why: str, name: str, where: str, names: list[str], listing: str, without: str | None = None
+) -> OverrideError:
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if close:
+        hint = f"did you mean '{where}.{close[0]}'?"
+    elif names:
+        hint = f"{listing}: {', '.join(names)}"
+    else:
+        hint = f"{listing}: none" + (f"; {without}" if without else "")
+    return OverrideError(f"--set: {why}", hint=hint)
+
+
+def _type_of(value: Any) -> Any:
+    """The type a declared value gives its parameter (a tuple: of its first item's type)."""
+    if isinstance(value, tuple):
+        return types.GenericAlias(tuple, (_type_of(value[0]) if value else Any, ...))
+    return type(value) if type(value) in (bool, int, float, str) else Any
+
+
 def _replace(obj: Any, parts: list[str], value: Any) -> Any:
     if not parts:
         return value
@@ -150,7 +270,8 @@ def _replace(obj: Any, parts: list[str], value: Any) -> Any:
     if isinstance(obj, tuple):
         i = int(head)
         return obj[:i] + (_replace(obj[i], rest, value),) + obj[i + 1 :]
-    return {**obj, head: _replace(obj.get(head), rest, value)}
+    old = obj.get(head)
+    return {**obj, head: dataclasses.replace(old, value=value) if isinstance(old, Param) else value}
 
 
 def _is_scalar_tuple(tp: Any) -> bool:
@@ -165,7 +286,8 @@ def _keys(obj: Any, prefix: str, top: bool = False) -> list[str]:
         if dataclasses.is_dataclass(value):
             keys += _keys(value, f"{path}.")
         elif typing.get_origin(tp) is dict:
-            keys += [f"{path}.{k}" for k in value] + [f"{path}.NAME"]
+            typed = OPTIMIZER_PARAMS.get(obj.name) if isinstance(obj, OptimizerSpec) else None
+            keys += [f"{path}.{k}" for k in (typed or value)]
         elif typing.get_origin(tp) is tuple and not _is_scalar_tuple(tp):
             keys += [k for i, item in enumerate(value) for k in _keys(item, f"{path}.{i}.")]
         else:

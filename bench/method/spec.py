@@ -19,18 +19,23 @@ from bench.schema import SchemaError, decode, encode, freeze
 
 LOSS_NAMES = ("bce", "focal")
 WEIGHTINGS = ("none", "wang", "class_balanced", "cb_both")
-# Keyword arguments each built-in optimizer accepts besides lr (see bench.method.optim).
-OPTIMIZER_PARAMS: dict[str, tuple[str, ...]] = {
-    "adam": ("betas", "eps", "weight_decay"),
-    "sgd": ("momentum", "dampening", "weight_decay", "nesterov"),
-    "ranger": ("betas", "eps", "weight_decay", "k", "alpha"),
+# Keyword arguments each built-in optimizer accepts besides lr, and their types (see bench.method.optim).
+_ADAM_PARAMS: dict[str, Any] = {"betas": tuple[float, float], "eps": float, "weight_decay": float}
+OPTIMIZER_PARAMS: dict[str, dict[str, Any]] = {
+    "adam": _ADAM_PARAMS,
+    "adamw": _ADAM_PARAMS,
+    "sgd": {"momentum": float, "dampening": float, "weight_decay": float, "nesterov": bool},
+    "ranger": {**_ADAM_PARAMS, "k": int, "alpha": float},
 }
+# The types a method-level `Param` may declare.
+PARAM_TYPES: dict[str, type] = {"bool": bool, "int": int, "float": float, "str": str}
 SCHEDULES = ("plateau", "cosine", "step", "onecycle", "constant")
 AUGMENTATIONS = ("hflip",)
 PRESETS = ("paper", "demo", "smoke")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_PARAM_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _PRETRAINED = re.compile(r"^imagenet(:[A-Za-z0-9_.-]+)?$")
 
 
@@ -94,7 +99,8 @@ class LossSpec:
 
 @dataclass(frozen=True)
 class OptimizerSpec:
-    """Optimizer name ("adam" | "sgd" | "ranger" built in), base learning rate, keyword params."""
+    """Optimizer name ("adam", "adamw", "sgd", "ranger" built in), base learning rate, keyword
+    params (for a built-in name: those it takes, checked against their types)."""
 
     name: str
     lr: float
@@ -104,15 +110,24 @@ class OptimizerSpec:
         _require(self.lr > 0.0, f"optimizer.lr must be positive, got {self.lr}")
         _set(self, "params", freeze(dict(self.params)))
         allowed = OPTIMIZER_PARAMS.get(self.name)
-        unknown = sorted(set(self.params) - set(allowed or self.params))
+        if allowed is None:  # a plugin's optimizer: its hook reads what it declares
+            return
+        unknown = sorted(set(self.params) - set(allowed))
         _require(
             not unknown,
             f"optimizer {self.name!r} takes no parameter {', '.join(map(repr, unknown))}",
-            hint=f"it takes {', '.join(allowed or ())}",
+            hint=f"it takes {', '.join(allowed)}",
         )
+        typed = {
+            key: decode(allowed[key], value, source=f"optimizer {self.name!r}", where=f"params.{key}", error=SpecError)
+            for key, value in self.params.items()
+        }
+        _set(self, "params", typed)
 
     def summary(self) -> str:
-        shown = {"ranger": "Ranger (RAdam + Lookahead)", "adam": "Adam", "sgd": "SGD"}.get(self.name, self.name)
+        shown = {"ranger": "Ranger (RAdam + Lookahead)", "adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}.get(
+            self.name, self.name
+        )
         params = "".join(f", {k} {v}" for k, v in self.params.items())
         return f"{shown}, lr {_fmt(self.lr)}{params}"
 
@@ -208,6 +223,38 @@ class StageSpec:
 
 
 @dataclass(frozen=True)
+class Param:
+    """A method-level setting with a declared type: hooks read `self.params[NAME]` (the value),
+    `--set params.NAME=VALUE` changes it (checked against the type and the choices)."""
+
+    value: bool | int | float | str
+    kind: str = ""  # its type: "bool" | "int" | "float" | "str"; empty: the value's type
+    help: str = ""
+    choices: tuple[str, ...] = ()  # for kind "str": the allowed values (empty: any)
+
+    def __post_init__(self) -> None:
+        kind = self.kind or next((k for k, t in PARAM_TYPES.items() if type(self.value) is t), "")
+        _require(
+            kind in PARAM_TYPES,
+            f"param kind must be one of {', '.join(PARAM_TYPES)}, got {self.kind or type(self.value).__name__!r}",
+        )
+        value = decode(PARAM_TYPES[kind], self.value, source="param", error=SpecError)
+        _set(self, "kind", kind)
+        _set(self, "value", value)
+        _set(self, "choices", tuple(self.choices))
+        _require(not self.choices or kind == "str", f"param choices are for kind str, not {kind}")
+        _require(
+            not self.choices or value in self.choices,
+            f"param value {value!r} is not one of its choices",
+            hint=f"choices: {', '.join(self.choices)}",
+        )
+
+    @property
+    def python_type(self) -> type:
+        return PARAM_TYPES[self.kind]
+
+
+@dataclass(frozen=True)
 class MethodSpec:
     """Everything that defines a method (see the module docstring)."""
 
@@ -224,6 +271,7 @@ class MethodSpec:
     schedule: ScheduleSpec = ScheduleSpec()
     augmentation: tuple[str, ...] = ("hflip",)  # training only
     normalisation: Normalisation = Normalisation()
+    params: dict[str, Param] = field(default_factory=dict)  # method-level settings its hooks read
     notes: tuple[str, ...] = ()  # where values come from
     preset: str = "paper"  # the preset `stages` was resolved from
     stages: tuple[StageSpec, ...] = ()  # the stages that run; empty means presets[preset]
@@ -253,6 +301,14 @@ class MethodSpec:
             _require(item in AUGMENTATIONS, f"{where}: unknown augmentation {item!r}", hint=f"known: {known}")
         _set(self, "augmentation", tuple(self.augmentation))
         _set(self, "notes", tuple(self.notes))
+        for key, param in self.params.items():
+            _require(
+                isinstance(key, str) and bool(_PARAM_NAME.match(key)),
+                f"{where}: param name {key!r} is not valid",
+                hint="use lower-case letters, digits and '_'",
+            )
+            _require(isinstance(param, Param), f"{where}: params[{key!r}] must be a Param, got {type(param).__name__}")
+        _set(self, "params", dict(self.params))
 
         missing = [p for p in PRESETS if p not in self.presets]
         hint = f"every method defines {', '.join(PRESETS)}"

@@ -85,11 +85,17 @@ def plan_sweep(options: SweepOptions) -> list[PlannedCell]:
     planned: dict[CellKey, PlannedCell] = {}
     for cell in cells:
         run = options.run_options(cell, preset)
-        method, overrides = resolve_method(get_method(cell.method, plugins=options.base.plugins), run, preset)
+        resolved = resolve_method(get_method(cell.method, plugins=options.base.plugins), run, preset)
         fold = pick(folds(cell.split), cell.fold, cell.split)
         if options.base.limit is not None:
             fold = limit_fold(fold, options.base.limit)  # as the run will: --limit changes the fingerprint
-        key = CellKey(display_name(method.name, overrides), fold.fingerprint, cell.seed, preset, index.fingerprint)
+        key = CellKey(
+            display_name(resolved.method.name, resolved.overrides),
+            fold.fingerprint,
+            cell.seed,
+            preset,
+            index.fingerprint,
+        )
         planned.setdefault(key, PlannedCell(cell, run, key, done.get(key)))
     return list(planned.values())
 

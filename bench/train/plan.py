@@ -20,6 +20,7 @@ from bench.labels import LABELS
 from bench.method.overrides import Override, apply_overrides
 from bench.train.options import RunOptions, default_preset
 from bench.train.seeding import derive_seed
+from bench.ui.console import notice
 
 if TYPE_CHECKING:
     from bench.data.index import DatasetIndex
@@ -77,7 +78,11 @@ def plan_run(options: RunOptions) -> RunPlan:
     index = open_dataset(Path(options.data) if options.data else None, quiet=options.quiet)
     fold = checked_fold(options, index)
     preset = default_preset(options.preset, index.kind)
-    method, overrides = resolve_method(method, options, preset)
+    resolved = resolve_method(method, options, preset)
+    method, overrides = resolved.method, resolved.overrides
+    if not options.quiet:
+        for line in resolved.inert:
+            notice(line)
     batch_sizes = tuple(
         rank_batch(s.batch_size, options.world_size, per_rank=options.per_rank_batch) for s in method.spec.stages
     )
@@ -97,15 +102,22 @@ def plan_run(options: RunOptions) -> RunPlan:
     )
 
 
-def resolve_method(method: Method, options: RunOptions, preset: str) -> tuple[Method, tuple[Override, ...]]:
-    """(method, overrides): `preset`'s stages after --epochs/--batch-size/--image-size and --lr,
-    then the `--set` overrides."""
+@dataclass(frozen=True, eq=False)
+class ResolvedMethod:
+    method: Method  # preset, size and lr flags, --set overrides applied
+    overrides: tuple[Override, ...]  # the --set items that change the spec
+    inert: tuple[str, ...]  # one line per --set item that changes nothing
+
+
+def resolve_method(method: Method, options: RunOptions, preset: str) -> ResolvedMethod:
+    """`preset`'s stages after --epochs/--batch-size/--image-size and --lr, then the `--set`
+    overrides (those that change nothing are left out and reported)."""
     method = method.resolve(preset, epochs=options.epochs, batch_size=options.batch_size, image_size=options.image_size)
     if options.lr is not None:
         stages = tuple(dataclasses.replace(s, lr=options.lr) for s in method.spec.stages)
         method = method.with_spec(dataclasses.replace(method.spec, stages=stages))
-    spec, overrides = apply_overrides(method.spec, options.overrides)
-    return method.with_spec(spec), overrides
+    applied = apply_overrides(method.spec, options.overrides, hooks=method.overridden())
+    return ResolvedMethod(method.with_spec(applied.spec), applied.overrides, applied.inert)
 
 
 def checked_fold(options: RunOptions, index: DatasetIndex) -> Fold:
