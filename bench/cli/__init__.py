@@ -35,9 +35,9 @@ app = typer.Typer(
 
 def _mount() -> None:
     # Each command module owns its commands and adds them through `mount(app)`.
-    from bench.cli import cam, data, leaderboard, methods, perf, run, runs, splits, sweep
+    from bench.cli import cam, data, leaderboard, methods, perf, run, runs, score, splits, sweep
 
-    for module in (data, splits, methods, run, sweep, runs, leaderboard, perf, cam):
+    for module in (data, splits, methods, run, score, sweep, runs, leaderboard, perf, cam):
         module.mount(app)
 
 

@@ -110,7 +110,7 @@ def list_runs(
             row(
                 r.run_id,
                 state,
-                r.method.display_name,
+                _method_text(r),
                 f"{r.split.protocol} {r.split.fold}/{r.split.n_folds}{demo}",
                 _mean_text(r.metrics.test),
                 _duration(r),
@@ -149,6 +149,12 @@ def show(
     _print_record(record, store)
 
 
+def _method_text(r) -> str:
+    """The method's name, marked when its scores come from elsewhere or were test-time augmented."""
+    marks = (["external"] if r.kind == "external" else []) + ([f"tta {r.tta}"] if r.tta != "none" else [])
+    return r.method.display_name + (f" ({', '.join(marks)})" if marks else "")
+
+
 def _status_text(r, store) -> str:
     status = store.liveness(r)
     if status == "stale":
@@ -160,15 +166,26 @@ def _status_text(r, store) -> str:
 
 
 def _print_record(r, store) -> None:
+    from bench.records.provenance import provenance
     from bench.ui.tables import Column, Table, row
 
     env = r.environment
+    if r.kind == "external":
+        model = [("model", f"{r.method.display_name} (external: trained elsewhere)"), *provenance(r)]
+        if r.method.spec:  # `bench eval`: the architecture came from a method
+            model.insert(1, ("method", r.method.name))
+    else:
+        model = [
+            ("method", f"{r.method.display_name} (registry name {r.method.name})"),
+            ("overrides", ", ".join(f"{k}={v}" for k, v in r.method.overrides.items()) or "none"),
+        ]
+    if r.tta != "none":
+        model.append(("test-time augmentation", r.tta))
     rows = [
         ("run", r.run_id),
         ("status", _status_text(r, store)),
         ("started / ended", f"{r.started} / {r.ended or '-'} ({_span(r)}; working time {_duration(r)})"),
-        ("method", f"{r.method.display_name} (registry name {r.method.name})"),
-        ("overrides", ", ".join(f"{k}={v}" for k, v in r.method.overrides.items()) or "none"),
+        *model,
         (
             "split",
             f"{r.split.protocol}@{r.split.version} fold {r.split.fold} of {r.split.n_folds}, split seed "

@@ -26,14 +26,17 @@ def _git(*args: str) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def environment_info(*, world_size: int = 1) -> EnvironmentInfo:
+def environment_info(*, world_size: int = 1, torch_used: bool = True) -> EnvironmentInfo:
+    """With `torch_used` false (a run that computed nothing with torch, such as `bench score`),
+    torch is not imported: its CUDA build, GPU and thread count are then not recorded."""
     cuda, gpu, threads = None, "cpu", None
     try:
-        import torch
+        if torch_used:
+            import torch
 
-        cuda, threads = torch.version.cuda, torch.get_num_threads()
-        if torch.cuda.is_available():
-            gpu = torch.cuda.get_device_name(0)
+            cuda, threads = torch.version.cuda, torch.get_num_threads()
+            if torch.cuda.is_available():
+                gpu = torch.cuda.get_device_name(0)
     except Exception:  # a broken torch install must not stop a record from being written
         pass
     commit = _git("rev-parse", "HEAD")

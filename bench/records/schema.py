@@ -20,6 +20,10 @@ from bench.schema import Check, checked, decode, encode
 STATUSES: tuple[str, ...] = ("running", "complete", "failed", "interrupted")
 DATASET_KINDS: tuple[str, ...] = ("demo", "nih")
 RUN_KINDS: tuple[str, ...] = ("trained", "external")
+# Test-time augmentation of the test scores: none, the mean over the image and its mirror, or
+# the ten-crop protocol (four corners and centre and their mirrors, scores averaged).
+TTA_MODES: tuple[str, ...] = ("none", "flip", "tencrop")
+EXTERNAL_SOURCES: tuple[str, ...] = ("scores", "weights")  # `bench score`, `bench eval`
 # Below this test AUROC on real data a run is a failed sanity check (docs/domain.md section 6).
 SANITY_MIN_AUROC = 0.55
 
@@ -218,6 +222,64 @@ class LocalizationRecord(_Checked):
 
 
 @dataclass(frozen=True)
+class SubmittedFile:
+    """A scores file given to `bench score`: enough to tell later whether a file is the one scored."""
+
+    name: str  # the file's name, without its folder
+    sha256: str
+    rows: int  # data rows read (every row, also those for images outside the test list)
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """A checkpoint given to `bench eval`."""
+
+    name: str
+    sha256: str
+    key_mapping: tuple[str, ...]  # the legacy key renamings applied, in order (empty: none needed)
+    tensors: int  # tensors loaded
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """What the lists an external model declares it was trained on share with the scored test list."""
+
+    images: int  # test images in the declared training or validation list
+    patients: int  # test patients with an image in the declared training or validation list
+
+
+@dataclass(frozen=True)
+class Coverage:
+    scored: int  # test images with a score
+    test: int  # images in the split's test list
+    ignored: int = 0  # submitted rows for images outside the test list
+
+    @property
+    def partial(self) -> bool:
+        return self.scored < self.test
+
+
+@dataclass(frozen=True)
+class ExternalInfo(_Checked):
+    """Provenance of an external run: where its scores came from and what its model saw."""
+
+    source: Annotated[str, _one_of(EXTERNAL_SOURCES)]
+    description: str | None
+    url: str | None
+    trained_on: str  # a split ("official", "weng", "kfold5:K", "custom:PATH") or "unknown"
+    overlap: Overlap | None  # None when trained_on is "unknown": nothing to check against
+    coverage: Coverage
+    scores_in_unit_interval: bool  # every score in [0, 1]: probabilities (calibration needs them)
+    submission: SubmittedFile | None = None  # source "scores"
+    weights: WeightsFile | None = None  # source "weights"
+
+    @property
+    def verified(self) -> bool:
+        """Whether the training lists are known, so that an overlap could be checked."""
+        return self.overlap is not None
+
+
+@dataclass(frozen=True)
 class RunRecord(_Checked):
     run_id: str
     status: Annotated[str, _one_of(STATUSES)]
@@ -240,6 +302,8 @@ class RunRecord(_Checked):
     localization: LocalizationRecord | None = None  # filled by `bench cam`
     invocation: dict[str, Any] = field(default_factory=dict)  # the run's options, for --resume
     kind: Annotated[str, _one_of(RUN_KINDS)] = "trained"  # "external": scores of a model trained elsewhere
+    external: ExternalInfo | None = None  # provenance of an external run
+    tta: Annotated[str, _one_of(TTA_MODES)] = "none"  # test-time augmentation of the test scores
     schema_version: int = SCHEMA_VERSION
 
     def finished(self, status: str, *, error: str | None = None, **changes: Any) -> RunRecord:
@@ -292,6 +356,8 @@ __all__ = [
     "STATUSES",
     "DATASET_KINDS",
     "RUN_KINDS",
+    "TTA_MODES",
+    "EXTERNAL_SOURCES",
     "SANITY_MIN_AUROC",
     "RecordError",
     "FutureSchemaError",
@@ -309,6 +375,11 @@ __all__ = [
     "Artifacts",
     "ClassLocalization",
     "LocalizationRecord",
+    "SubmittedFile",
+    "WeightsFile",
+    "Overlap",
+    "Coverage",
+    "ExternalInfo",
     "RunRecord",
     "utc_now",
     "per_class",

@@ -21,6 +21,7 @@ from bench.records.schema import (
     STATUSES,
     DatasetInfo,
     EnvironmentInfo,
+    ExternalInfo,
     MethodInfo,
     RecordError,
     RunRecord,
@@ -119,6 +120,8 @@ class RunStore:
         run_id: str | None = None,
         invocation: dict[str, Any] | None = None,
         kind: str = "trained",
+        external: ExternalInfo | None = None,
+        tta: str = "none",
     ) -> RunRecord:
         """Make the run directory and write its first record (status "running")."""
         run_id = run_id or new_run_id(method.display_name, split.protocol, split.fold, seed)
@@ -148,6 +151,8 @@ class RunStore:
             stages=tuple(stages),
             invocation=encode(dict(invocation or {})),
             kind=kind,
+            external=external,
+            tta=tta,
         )
         self.write(record)
         return record

@@ -33,7 +33,6 @@ from bench.train.options import RunOptions
 from bench.train.plan import RunPlan, plan_run
 from bench.ui.console import notice, warn
 
-PREDICTIONS_FILE = "predictions.parquet"
 HISTORY_FILE = "history.csv"
 EXIT_INTERRUPTED = 130
 
@@ -324,8 +323,9 @@ class Run:
 
     def _test(self) -> None:
         """Test (and val) inference with each stage's best checkpoint; final metrics, CIs, predictions."""
-        from bench.predictions import save_predictions
-        from bench.records import SANITY_MIN_AUROC, Artifacts, Metrics, Sanity
+        from bench.predictions import Predictions
+        from bench.records import Artifacts, Metrics
+        from bench.train.results import run_result
 
         plan = self.plan
         test, val = plan.lists["test"], plan.lists["val"]
@@ -348,27 +348,21 @@ class Run:
                 val_scores = self.scorer.score(model, sources["val"], val.labels).scores
 
         def finish():
-            save_predictions(self.run_dir / PREDICTIONS_FILE, test.ids, test.patients, test.labels, test_scores)
-            final = Metrics(
-                val=list_metrics(val.labels, val_scores),
-                test=list_metrics(test.labels, test_scores, patients=test.patients, seed=self.options.seed),
+            result = run_result(
+                self.run_dir,
+                Predictions(tuple(test.ids), test.patients, test.labels, test_scores),
+                dataset_kind=plan.index.kind,
+                seed=self.options.seed,
             )
-            ok = plan.index.kind != "nih" or (final.test.mean or 0.0) >= SANITY_MIN_AUROC
-            sanity = Sanity(
-                test_auroc_ok=ok,
-                message="ok"
-                if ok
-                else f"mean test AUROC {final.test.mean:.4f} < {SANITY_MIN_AUROC}: a broken run, not a result",
-            )
-            if not ok:
-                warn(sanity.message)
+            if not result.sanity.test_auroc_ok:
+                warn(result.sanity.message)
             return self.record.finished(
                 "complete",
                 stages=tuple(stages),
-                metrics=final,
-                sanity=sanity,
+                metrics=Metrics(val=list_metrics(val.labels, val_scores), test=result.test),
+                sanity=result.sanity,
                 artifacts=Artifacts(
-                    predictions=PREDICTIONS_FILE, checkpoint=best_checkpoint(last), history=HISTORY_FILE
+                    predictions=result.predictions, checkpoint=best_checkpoint(last), history=HISTORY_FILE
                 ),
             )
 

@@ -6,7 +6,6 @@ a checkpoint scored later gives exactly the numbers its run recorded.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +18,14 @@ from bench.errors import BenchError
 from bench.labels import LABELS
 from bench.train import batches, checkpoint, distributed
 from bench.train.device import autocast, place_input, place_model
+from bench.train.results import list_metrics, quiet_mean
 
 if TYPE_CHECKING:
     from bench.method import Method, MethodSpec, Normalisation
-    from bench.metrics import MeanValue
-    from bench.records import EvalMetrics, RunRecord, RunStore
+    from bench.records import RunRecord, RunStore
+
+# The test phase and epoch validation import these from here with the scorer.
+__all__ = ["RunModel", "Scorer", "Scores", "list_metrics", "load_model", "quiet_mean", "run_method", "run_model"]
 
 
 class Scores(NamedTuple):
@@ -86,45 +88,6 @@ class Scorer:
         if loss_fn is not None:
             loss = float(loss_fn(merged, torch.from_numpy(labels.astype(np.float32)).to(self.device)))
         return Scores(torch.sigmoid(merged).cpu().numpy().astype(np.float32), loss)
-
-
-def quiet_mean(auroc: np.ndarray) -> MeanValue:
-    """Mean AUROC over defined classes without the per-call warning (epoch lines show the count)."""
-    from bench.metrics import mean_defined
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return mean_defined(auroc)
-
-
-def list_metrics(
-    labels: np.ndarray, scores: np.ndarray, *, patients: np.ndarray | None = None, seed: int = 0
-) -> EvalMetrics:
-    """Per-class AUROC and AUPRC of `scores` and their mean; with `patients`, patient-level
-    bootstrap intervals drawn from `seed`."""
-    from bench.metrics import bootstrap_ci, mean_defined, per_class_auprc, per_class_auroc
-    from bench.records import ConfidenceIntervals, EvalMetrics, per_class
-
-    auroc = per_class_auroc(labels, scores)
-    mean = mean_defined(auroc)
-    ci = None
-    if patients is not None:
-        boot = bootstrap_ci(labels, scores, patients, seed=seed)
-        ci = ConfidenceIntervals(
-            lo=per_class(boot.lo),
-            hi=per_class(boot.hi),
-            mean_lo=boot.mean_lo,
-            mean_hi=boot.mean_hi,
-            level=boot.level,
-            n_resamples=boot.n_resamples,
-        )
-    return EvalMetrics(
-        auroc=per_class(auroc),
-        auprc=per_class(per_class_auprc(labels, scores)),
-        mean=mean.value,
-        n_defined=mean.n_defined,
-        ci=ci,
-    )
 
 
 # -- models from checkpoints -------------------------------------------------------------------
