@@ -10,6 +10,8 @@ The JSON (`to_json`) is one object:
      "tables": [{"title", "protocol", "n_folds", "demo", "published_only", "split_fingerprint",
                  "fold_fingerprints", "dataset": {DatasetInfo's fields} | null,
                  "columns": [{"key", "label", "published", "published_table", "runs": [run ids],
+                              "kind": "trained" | "external" | null, "tta": str | null,
+                              "external": [provenance per run] | null,
                               "auroc", "std", "ci_lo", "ci_hi": PER_ROW | null,
                               "n_defined", "text": {row: cell text}}],
                  "best": {row: [column keys]},
@@ -37,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.labels import LABELS, NUM_CLASSES
+from bench.schema import encode
 from bench.ui import tables as ui
 from leaderboard.tables import ROWS, Column, Improvement, Leaderboard, Table
 
@@ -128,6 +131,28 @@ def improvement_caption(imp: Improvement) -> str:
     return f"Improvement over {imp.reference.label} (AUROC percentage points; {what}{tail})"
 
 
+def external_notes(table: Table) -> list[str]:
+    """One footnote per external run in the table's columns: where its scores came from, what it
+    was trained on (with any overlap) and how much of the test list it covers."""
+    from bench.records.provenance import coverage_text, source_text, trained_on_text
+
+    notes = []
+    for col in table.columns:
+        for r in col.runs:
+            ext = r.external
+            if ext is None:
+                continue
+            fold = f" fold {r.split.fold}" if table.cross_validation else ""
+            parts = [source_text(ext)]
+            if ext.url:
+                parts.append(ext.url)
+            parts += [f"trained on {trained_on_text(ext)}", f"coverage {coverage_text(ext)}"]
+            if ext.description:
+                parts.append(ext.description)
+            notes.append(f"{col.label}{fold}: " + "; ".join(parts))
+    return notes
+
+
 def table_caption(table: Table, ci: bool) -> str:
     text = table.subtitle
     if ci and not table.cross_validation and not table.published_only:
@@ -180,6 +205,7 @@ class Section:
     auroc: ui.Table
     improvement: ui.Table | None
     other_runs: ui.Table | None
+    external: tuple[str, ...] = ()  # provenance footnotes of external columns
 
 
 def sections(board: Leaderboard, *, ci: bool) -> Iterator[Section]:
@@ -190,6 +216,7 @@ def sections(board: Leaderboard, *, ci: bool) -> Iterator[Section]:
             auroc_table(t, ci=ci),
             improvement_table(imp) if imp is not None and imp.columns else None,
             other_runs_table(t) if t.other_runs else None,
+            tuple(external_notes(t)),
         )
 
 
@@ -200,6 +227,8 @@ def _md_section(s: Section, *, level: int, out_dir: Path | None) -> list[str]:
         blocks.append("No complete runs.")
     if s.improvement is not None:
         blocks.append(ui.to_markdown(s.improvement))
+    if s.external:
+        blocks += ["External models:", "\n".join(f"- {ui.md_escape(n)}" for n in s.external)]
     if s.table.notes:
         blocks += ["Notes:", "\n".join(f"- {ui.md_escape(n)}" for n in s.table.notes)]
     if s.other_runs is not None:
@@ -257,6 +286,9 @@ def _table_json(table: Table, ci: bool) -> dict:
                 "published": col.published is not None,
                 "published_table": col.published.table if col.published else None,
                 "runs": [r.run_id for r in col.runs],
+                "kind": col.runs[0].kind if col.runs else None,
+                "tta": col.runs[0].tta if col.runs else None,
+                "external": [encode(r.external) for r in col.runs] if col.runs and col.runs[0].external else None,
                 "auroc": per_row(col.values),
                 "std": per_row(col.std),
                 "ci_lo": per_row(col.lo) if ci else None,

@@ -3,7 +3,8 @@
 Rules: runs share a table only when split and dataset fingerprints match; k-fold
 runs (n_folds > 1) are grouped across folds by (protocol, version, seed, params, dataset
 fingerprint), each fold checked against the others' split fingerprint; the latest complete run
-per (method, split fingerprint, fold) is used unless `all_runs`; failed, interrupted, running
+per (column, split fingerprint, fold) is used unless `all_runs`, a column being a method's
+display name, its test-time augmentation, and whether the run is external; failed, interrupted, running
 and sanity-failed runs are listed beneath, never averaged; published columns appear only
 beside real NIH data, in a table of their own protocol.
 
@@ -27,6 +28,7 @@ from bench.errors import BenchError
 from bench.labels import LABELS
 from bench.predictions import Predictions, load_predictions
 from bench.records import DatasetInfo, EvalMetrics, RunRecord, RunStore, as_array
+from bench.records.provenance import has_overlap
 from leaderboard import published as pub
 
 ROWS: tuple[str, ...] = (*LABELS, "Average")
@@ -239,6 +241,30 @@ def group_key(r: RunRecord) -> tuple:
     return ("single", r.split.protocol, r.split.fingerprint, params, ds)
 
 
+def column_key(r: RunRecord) -> str:
+    """The column a run belongs to: its method's display name, its test-time augmentation, and
+    whether it is external (a model trained elsewhere never shares a column with a trained one)."""
+    key = r.method.display_name + (f" [tta {r.tta}]" if r.tta != "none" else "")
+    return key + (" (external)" if r.kind == "external" else "")
+
+
+def column_label(key: str, runs: Iterable[RunRecord]) -> str:
+    """The header: the key, and an external column's marks: "partial" (part of the test list
+    scored), "OVERLAP" (its declared training lists share test images or patients) or
+    "unverified" (it declared none)."""
+    externals = [r.external for r in runs if r.external is not None]
+    if not externals:
+        return key
+    marks = []
+    if any(e.coverage.partial for e in externals):
+        marks.append("partial")
+    if any(has_overlap(e) for e in externals):
+        marks.append("OVERLAP")
+    elif not all(e.verified for e in externals):
+        marks.append("unverified")
+    return f"{key} [{', '.join(marks)}]" if marks else key
+
+
 def run_order(r: RunRecord) -> tuple:
     return (r.started, r.run_id)
 
@@ -307,7 +333,7 @@ def _cv_columns(
     """Per method with every fold complete, its runs in fold order; notes; the folds' fingerprints."""
     by_method: dict[str, dict[int, list[RunRecord]]] = defaultdict(lambda: defaultdict(list))
     for r in runs:
-        name = f"{r.method.display_name} (seed {r.seed})" if all_runs else r.method.display_name
+        name = f"{column_key(r)} (seed {r.seed})" if all_runs else column_key(r)
         by_method[name][r.split.fold].append(r)
     # Every fold's split fingerprint must agree across methods: take the most common (latest on ties).
     fold_fp: dict[int, str] = {}
@@ -368,17 +394,17 @@ def build_tables(
         if n_folds > 1:
             chosen, notes, fold_fps = _cv_columns(good, n_folds, all_runs)
             for name, fold_runs in chosen.items():
-                columns.append(_run_column(name, name, fold_runs, ci, cache, warn))
+                columns.append(_run_column(name, column_label(name, fold_runs), fold_runs, ci, cache, warn))
         else:
             latest: dict[str, RunRecord] = {}
             for r in good:  # oldest first, so later runs replace earlier ones
-                latest[r.run_id if all_runs else r.method.display_name] = r
+                latest[r.run_id if all_runs else column_key(r)] = r
             hidden = len(good) - len(latest)
             if hidden:
                 notes.append(f"{hidden} older complete run(s) of the same methods hidden (--all-runs shows them)")
-            for _key, r in sorted(latest.items(), key=lambda kv: (kv[1].method.display_name, kv[0])):
-                label = f"{r.method.display_name} #{r.run_id[-4:]}" if all_runs else r.method.display_name
-                columns.append(_run_column(label, label, [r], ci, cache, warn))
+            for _key, r in sorted(latest.items(), key=lambda kv: (column_key(kv[1]), kv[0])):
+                key = f"{column_key(r)} #{r.run_id[-4:]}" if all_runs else column_key(r)
+                columns.append(_run_column(key, column_label(key, [r]), [r], ci, cache, warn))
         published = _published_allowed(newest.split.protocol, n_folds, demo) if show_published else ()
         tables.append(
             Table(

@@ -130,6 +130,8 @@ def _print_board(board, *, ci: bool) -> None:
             out.print(Text.assemble((s.table.title, "bold"), ": no complete runs"))
         if s.improvement is not None:
             out.print(s.improvement)
+        if s.external:
+            out.print(Text("\n".join(f"  external: {n}" for n in s.external)))
         if s.table.notes:
             out.print(rich_notes(s.table.notes))
         if s.other_runs is not None:
