@@ -113,6 +113,15 @@ def atomic_write(path: Path | str, data: bytes | str | Callable[[BinaryIO], obje
     return path
 
 
+def size_text(n: float) -> str:
+    """A number of bytes as a person reads it: GB from 1 GB, MB below (never "0.0 GB")."""
+    if n >= 999.95e6:  # what would show as 1000.0 MB
+        return f"{n / 1e9:.1f} GB"
+    if n >= 999.95e3:
+        return f"{n / 1e6:.1f} MB"
+    return f"{n / 1e3:.1f} kB"
+
+
 def stray_temporaries(folder: Path | str) -> list[Path]:
     """Temporaries of `atomic_write` left in `folder` (only possible without O_TMPFILE)."""
     folder = Path(folder)

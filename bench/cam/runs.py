@@ -52,6 +52,8 @@ def open_run(store: RunStore, run_id: str, *, device: str = "auto") -> RunCam:
     from bench.train.evaluate import run_model
 
     record = store.load(run_id)
+    if record.artifacts.checkpoint is None:
+        raise _no_checkpoint(store, record)
     loaded = run_model(store, record, pick_device(device))
     preds_path = store.artifact(record, "predictions")
     if preds_path is None:
@@ -68,6 +70,25 @@ def open_run(store: RunStore, run_id: str, *, device: str = "auto") -> RunCam:
         loaded.device,
         test_ids,
     )
+
+
+def _no_checkpoint(store: RunStore, record: RunRecord) -> BenchError:
+    """Why a run has no checkpoint to draw, and a way on that works: a resume only for a run
+    that stopped with a resumable checkpoint (a failed run would mostly fail again)."""
+    from bench.train.checkpoint import RESUME_FILE
+
+    status = store.liveness(record)
+    message = f"run {record.run_id} has no checkpoint (status {status})"
+    again = f"start it again (its options: bench runs show {record.run_id})"
+    if status == "failed":
+        return BenchError(f"{message}: {record.error or 'it failed'}", hint=f"fix the cause and {again}")
+    if status in ("interrupted", "stale") and (store.run_dir(record.run_id) / RESUME_FILE).is_file():
+        return BenchError(message, hint=f"finish it first: bench run --resume {record.run_id}")
+    if status == "complete":
+        return BenchError(message, hint="it holds scores computed elsewhere, no model to draw heatmaps of")
+    if status == "running":
+        return BenchError(message, hint="it is still training: draw it once it is complete")
+    return BenchError(message, hint=f"it stopped before its first epoch ended: {again}")
 
 
 def run_dataset(record: RunRecord, data: Path | None = None):

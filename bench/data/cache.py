@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.atomic import atomic_write
+from bench.atomic import atomic_write, size_text
 from bench.config import cache_dir
 from bench.data.images import read_resized
 from bench.data.index import DatasetIndex
@@ -283,7 +283,7 @@ def _fill(folder, pixels, done, paths, todo, size, workers, progress) -> None:
     need, free = len(todo) * size * size, shutil.disk_usage(folder).free
     if need > free:
         raise BenchError(
-            f"the image cache at {size}px needs {need / 1e9:.1f} GB more in {folder}; {free / 1e9:.1f} GB are free",
+            f"the image cache at {size}px needs {size_text(need)} more in {folder}; {size_text(free)} are free",
             hint="free some space, set CXR_BENCH_CACHE to a larger disk, or pass --no-cache",
         )
     tasks = [(rows, paths[rows].tolist(), size) for rows in np.array_split(todo, -(-len(todo) // CHUNK_ROWS))]
