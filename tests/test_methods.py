@@ -258,7 +258,7 @@ def test_from_dict_rejects_bad_input(mutate, message):
             {"presets": {"paper": (StageSpec(32, 8, 1), StageSpec(64, 4, 1)), "demo": (STAGE,), "smoke": (STAGE,)}},
             "disagree on the number of stages",
         ),
-        ({"augmentation": ("rotate",)}, "unknown augmentation"),
+        ({"augmentation": ("Rotate 90",)}, "augmentation name 'Rotate 90' is not valid"),
         ({"pretrained": "chexpert"}, "pretrained must be"),
     ],
 )

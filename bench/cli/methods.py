@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from bench.errors import BenchError
-from bench.ui.console import out
+from bench.ui.console import err, out
 from bench.ui.tables import Cell, Column, Table, row
 
-group = typer.Typer(help="Training methods (built-in and plugins): list, show.", no_args_is_help=True)
+group = typer.Typer(help="Training methods (built-in and plugins): list, show, check.", no_args_is_help=True)
 
 PluginOption = Annotated[
     list[Path] | None,
@@ -100,7 +101,11 @@ def show(
             "normalisation",
             f"grey image in [0, 1] replicated to 3 channels, mean {norm.mean}, std {norm.std}",
         ),
-        ("hooks", ", ".join(_overridden(method)) or "none overridden"),
+        *(
+            (f"params.{key}", f"{_value(p.value)} ({p.kind}{_choices(p.choices)})" + (f": {p.help}" if p.help else ""))
+            for key, p in spec.params.items()
+        ),
+        ("hooks", ", ".join(method.overridden()) or "none overridden"),
         ("origin", METHODS.entry(name).origin),
     ]
     rows += [("note", note) for note in spec.notes]
@@ -123,11 +128,36 @@ _RESIDUAL_INIT = {
 }
 
 
-def _overridden(method) -> list[str]:
-    from bench.method import Method
+def _value(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
-    hooks = ("build_model", "build_loss", "build_optimizer", "build_scheduler", "train_step")
-    return [h for h in hooks if getattr(type(method), h) is not getattr(Method, h)]
+
+def _choices(choices: tuple[str, ...]) -> str:
+    return f", one of {', '.join(choices)}" if choices else ""
+
+
+@group.command("check")
+def check(
+    name: Annotated[str, typer.Argument(help="Method name (see `bench methods list`).", show_default=False)],
+    plugin: PluginOption = None,
+) -> None:
+    """Check a method without training it: every name its spec uses, then its hooks built at the
+    smoke preset's first stage, one training step on a tiny random batch and one scheduler step.
+
+    Prints one line per problem; exits 2 if there is any.
+
+    Example: bench methods check asl-densenet121 --plugin my_method.py
+    """
+    from bench.method import get_method
+    from bench.method.check import check_method
+
+    method = get_method(name, plugins=plugin or ())
+    problems = check_method(method)
+    for problem in problems:
+        err.print(f"[bold red]problem:[/bold red] {escape(problem)}")
+    if problems:
+        raise BenchError(f"method {name!r}: {len(problems)} problem(s)", hint="fix them and check again")
+    out.print(f"method {name}: ok (spec resolved; model, loss, optimizer and scheduler built; one step taken)")
 
 
 def mount(app: typer.Typer) -> None:

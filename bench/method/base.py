@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bench.labels import NUM_CLASSES
+from bench.method.guard import guarded
 from bench.method.spec import WEIGHTINGS, LossSpec, MethodSpec, SpecError, StageSpec
 
 if TYPE_CHECKING:
@@ -16,15 +17,30 @@ if TYPE_CHECKING:
 
 
 # The hooks the engine calls, in the order it first calls them in a stage.
-HOOKS = ("build_model", "build_loss", "build_optimizer", "build_scheduler", "train_step")
+HOOKS = (
+    "build_model",
+    "on_stage_start",
+    "build_loss",
+    "build_optimizer",
+    "build_scheduler",
+    "on_epoch_start",
+    "train_step",
+)
 
 
 class Method:
-    """A training recipe. Subclasses may set `spec` as a class attribute and override hooks:
-    `build_model`, `build_loss`, `build_optimizer`, `build_scheduler`, `train_step`.
+    """A training recipe. Subclasses may set `spec` as a class attribute and override hooks
+    (HOOKS; docs/plugins.md says when each is called and with what). An exception inside a
+    subclass's hook is reported in one line naming the hook, the file and the line.
     """
 
     spec: MethodSpec
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for hook in HOOKS:
+            if hook in cls.__dict__:
+                setattr(cls, hook, guarded(hook, cls.__dict__[hook]))
 
     def __init__(self, spec: MethodSpec | None = None):
         spec = spec if spec is not None else getattr(type(self), "spec", None)
@@ -100,6 +116,16 @@ class Method:
         from bench.method.optim import build_scheduler
 
         return build_scheduler(optimizer, self.spec.schedule, epochs=stage.epochs)
+
+    def on_stage_start(self, model: nn.Module, stage_index: int) -> None:
+        """Called once per stage after the model is built (and, from stage 2 on, loaded from
+        the previous stage's best checkpoint), before the optimizer is built: freeze or
+        unfreeze parameters here. Does nothing by default."""
+
+    def on_epoch_start(self, model: nn.Module, stage_index: int, epoch: int) -> None:
+        """Called at every training epoch's start, right after the engine's `model.train()`:
+        set modules' modes here (e.g. a frozen backbone's BatchNorm back to `eval()`). Does
+        nothing by default."""
 
     def train_step(
         self, model: nn.Module, batch: Sequence[Any], loss_fn: nn.Module, optimizer: torch.optim.Optimizer

@@ -30,7 +30,9 @@ OPTIMIZER_PARAMS: dict[str, dict[str, Any]] = {
 # The types a method-level `Param` may declare.
 PARAM_TYPES: dict[str, type] = {"bool": bool, "int": int, "float": float, "str": str}
 SCHEDULES = ("plateau", "cosine", "step", "onecycle", "constant")
-AUGMENTATIONS = ("hflip",)
+# Augmentation names a spec may list: the engine applies "hflip"; a plugin registers the names
+# its own hooks apply (`register_augmentation`), so a run records them.
+AUGMENTATIONS: dict[str, str] = {"hflip": "random horizontal flip of training images (p 0.5), by the engine"}
 PRESETS = ("paper", "demo", "smoke")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -41,6 +43,19 @@ _PRETRAINED = re.compile(r"^imagenet(:[A-Za-z0-9_.-]+)?$")
 
 class SpecError(SchemaError):
     """A method spec that is malformed or inconsistent."""
+
+
+def register_augmentation(name: str, description: str) -> str:
+    """Declare an augmentation a plugin's hooks apply (e.g. mixup in `train_step`), so a spec
+    may list it; returns the name. The engine itself applies only "hflip"."""
+    _require(isinstance(name, str) and bool(_NAME.match(name)), f"augmentation name {name!r} is not valid")
+    _require(
+        AUGMENTATIONS.get(name, description) == description,
+        f"augmentation {name!r} is registered twice with different descriptions",
+        hint="register it once",
+    )
+    AUGMENTATIONS[name] = description
+    return name
 
 
 def _require(ok: bool, message: str, hint: str | None = None) -> None:
@@ -297,8 +312,13 @@ class MethodSpec:
             f"{where}: residual_init must be one of {RESIDUAL_INITS} or None, got {self.residual_init!r}",
         )
         for item in self.augmentation:
-            known = ", ".join(AUGMENTATIONS)
-            _require(item in AUGMENTATIONS, f"{where}: unknown augmentation {item!r}", hint=f"known: {known}")
+            # Known names are checked when a run resolves the method: a record names its
+            # plugins' augmentations whether or not the plugin is loaded.
+            _require(
+                isinstance(item, str) and bool(_NAME.match(item)),
+                f"{where}: augmentation name {item!r} is not valid",
+                hint="use lower-case letters, digits, '-', '_' and '.'",
+            )
         _set(self, "augmentation", tuple(self.augmentation))
         _set(self, "notes", tuple(self.notes))
         for key, param in self.params.items():

@@ -17,7 +17,9 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.labels import LABELS
+from bench.method.check import resolution_problems
 from bench.method.overrides import Override, apply_overrides
+from bench.method.spec import SpecError
 from bench.train.options import RunOptions, default_preset
 from bench.train.seeding import derive_seed
 from bench.ui.console import notice
@@ -117,7 +119,14 @@ def resolve_method(method: Method, options: RunOptions, preset: str) -> Resolved
         stages = tuple(dataclasses.replace(s, lr=options.lr) for s in method.spec.stages)
         method = method.with_spec(dataclasses.replace(method.spec, stages=stages))
     applied = apply_overrides(method.spec, options.overrides, hooks=method.overridden())
-    return ResolvedMethod(method.with_spec(applied.spec), applied.overrides, applied.inert)
+    method = method.with_spec(applied.spec)
+    problems = resolution_problems(method, presets=False)
+    if problems:
+        raise SpecError(
+            f"method {method.name!r}: " + "; ".join(problems),
+            hint=f"`bench methods check {method.name}` checks a method without training it",
+        )
+    return ResolvedMethod(method, applied.overrides, applied.inert)
 
 
 def checked_fold(options: RunOptions, index: DatasetIndex) -> Fold:
