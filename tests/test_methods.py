@@ -327,11 +327,39 @@ def test_register_method_outside_a_file_names_the_calling_module(registry):
         register_method(_spec(name="from-test"))
 
 
-def test_builtin_wins_over_plugin_with_same_name(registry, tmp_path):
+def test_a_plugin_may_not_take_a_built_in_name(registry, tmp_path):
     path = _plugin_file(tmp_path, "shadow.py", "chexnet")
-    with pytest.warns(UserWarning, match=r"'chexnet' from file .*shadow.py ignored"):
-        assert registry.load_file(path) == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DuplicateNameError) as info:
+            registry.load_file(path)
+    assert info.value.one_line() == (
+        f"method 'chexnet' from file {path} cannot be registered: the name is built-in (rename it)"
+    )
     assert registry.get("chexnet") is get_method("chexnet")  # the built-in object
+
+
+def test_a_plugin_file_registering_nothing_is_an_error(registry, tmp_path):
+    path = tmp_path / "empty.py"
+    path.write_text("from bench.method import MethodSpec\n")
+    with pytest.raises(BenchError, match=f"plugin file {path} registered no method"):
+        registry.load_file(path)
+    broken = tmp_path / "broken.py"
+    broken.write_text("x = 1\n\nraise ValueError('no weights here')\n")
+    with pytest.raises(BenchError) as info:
+        registry.load_file(broken)
+    assert f"plugin file {broken} failed to import (line 3): ValueError: no weights here" in info.value.one_line()
+
+
+def test_unknown_method_says_how_plugins_load(registry, tmp_path):
+    with pytest.raises(UnknownNameError) as info:
+        get_method("asl-densenet12")
+    assert "--plugin FILE, or its package installed (entry-point group cxr_bench.methods)" in info.value.one_line()
+    registry.load_file(PLUGIN)
+    with pytest.raises(UnknownNameError) as info:
+        get_method("asl-densenet12")
+    assert info.value.one_line().startswith("unknown method 'asl-densenet12' (did you mean 'asl-densenet121' or")
+    assert "--plugin" not in info.value.one_line()
 
 
 def test_entry_point_is_found_without_importing_by_hand(monkeypatch, tmp_path, registry):
@@ -359,6 +387,39 @@ def test_entry_point_with_mismatched_spec_name(monkeypatch, registry):
     monkeypatch.setattr("importlib.metadata.entry_points", lambda *, group=None: [ep])
     with pytest.raises(SpecError, match="has a spec named 'chexnet'"):
         get_method("other-name")
+
+
+@pytest.mark.parametrize(
+    ("source", "value"),
+    [
+        # The entry point names a Method subclass with a class-level spec: one instance is made.
+        ("class EpClass(Method):\n    spec = SPEC\n", "cxr_ep_kinds:EpClass"),
+        # The package calls register_method itself as well: the same method, under the entry point.
+        ("METHOD = register_method(Method(SPEC))\n", "cxr_ep_kinds:METHOD"),
+    ],
+)
+def test_entry_points_may_name_a_class_or_register_themselves(monkeypatch, tmp_path, registry, source, value):
+    (tmp_path / "cxr_ep_kinds.py").write_text(
+        "from bench.method import LossSpec, Method, MethodSpec, OptimizerSpec, StageSpec, register_method\n"
+        "s = (StageSpec(32, 8, 1),)\n"
+        "SPEC = MethodSpec(name='ep-kind', description='x', backbone='resnet18', loss=LossSpec(),\n"
+        "    optimizer=OptimizerSpec('sgd', lr=0.1), presets={'paper': s, 'demo': s, 'smoke': s})\n" + source
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(__import__("sys").modules, "cxr_ep_kinds", raising=False)
+    ep = EntryPoint(name="ep-kind", value=value, group="cxr_bench.methods")
+    monkeypatch.setattr("importlib.metadata.entry_points", lambda *, group=None: [ep])
+    method = get_method("ep-kind")
+    assert isinstance(method, Method) and method.spec.backbone == "resnet18"
+    assert get_method("ep-kind") is method and registry.entry("ep-kind").source.kind == "entry point"
+
+
+def test_an_entry_point_taking_a_built_in_name_fails_when_looked_up(monkeypatch, registry):
+    ep = EntryPoint(name="chexnet", value="methods.chexnet:CB_BCE", group="cxr_bench.methods")
+    monkeypatch.setattr("importlib.metadata.entry_points", lambda *, group=None: [ep])
+    assert "wang-wbce" in registry.names()  # the other methods stay usable
+    with pytest.raises(DuplicateNameError, match="method 'chexnet' from entry point of an installed package"):
+        get_method("chexnet")
 
 
 # -- the example plugin --------------------------------------------------------------------

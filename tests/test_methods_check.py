@@ -156,3 +156,20 @@ def test_run_refuses_before_a_record_exists(registry, tmp_path, demo_root):
     assert result.exit_code == 2
     assert "error: method 'bad': loss.name 'focall' is not known (did you mean 'focal'?" in result.output
     assert RunStore(tmp_path).run_ids() == []
+
+
+def test_errors_print_brackets_and_the_traceback_only_with_debug(registry, tmp_path, monkeypatch):
+    monkeypatch.setenv("CXR_BENCH_DEBUG", "")  # restored after the test: --debug sets it
+    unknown = CliRunner().invoke(app, ["methods", "show", "chexnet[loss.beta=0.99]"], env={"COLUMNS": "300"})
+    assert unknown.exit_code == 2
+    assert "error: unknown method 'chexnet[loss.beta=0.99]' (see `bench methods list`;" in unknown.output
+    broken = tmp_path / "broken.py"
+    broken.write_text("import math\n\nmath.sqrt(-1)\n")
+    args = ["methods", "show", "x", "--plugin", str(broken)]
+    quiet = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+    assert quiet.exit_code == 2 and "Traceback" not in quiet.output
+    assert f"plugin file {broken} failed to import (line 3): ValueError: math domain error" in quiet.output
+    loud = CliRunner().invoke(app, ["--debug", *args], env={"COLUMNS": "300"})
+    assert loud.exit_code == 2
+    assert "Traceback (most recent call last)" in loud.output and 'broken.py", line 3' in loud.output
+    assert loud.output.rstrip().endswith("for the traceback)")

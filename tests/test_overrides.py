@@ -290,3 +290,20 @@ def test_leaderboard_keeps_display_names_apart(tmp_path):
     (table,) = build_leaderboard(tmp_path).tables
     assert [c.key for c in table.columns] == ["cb-bce", "cb-bce[loss.beta=0.99]"]
     assert table.columns[1].runs[0].run_id == tuned.run_id
+
+
+def test_grid_axes_scoped_to_one_method():
+    from bench.errors import BenchError
+    from bench.sweep.matrix import expand, parse_grid
+
+    grid = parse_grid(["wfocal-effb3:loss.beta=0.999,0.9999", "optimizer.lr=1e-3,1e-4", "chexnet:optimizer.lr=0.01"])
+    cells = expand(["chexnet", "wfocal-effb3"], ["official"], (0,), [0], grid, n_folds=lambda split: 1)
+    assert [(c.method, c.overrides) for c in cells] == [
+        ("chexnet", ("optimizer.lr=0.01",)),  # its own lr axis replaces the shared one
+        ("wfocal-effb3", ("loss.beta=0.999", "optimizer.lr=1e-3")),
+        ("wfocal-effb3", ("loss.beta=0.999", "optimizer.lr=1e-4")),
+        ("wfocal-effb3", ("loss.beta=0.9999", "optimizer.lr=1e-3")),
+        ("wfocal-effb3", ("loss.beta=0.9999", "optimizer.lr=1e-4")),
+    ]
+    with pytest.raises(BenchError, match="--grid cb-bce:loss.beta: 'cb-bce' is not one of --methods"):
+        expand(["chexnet"], ["official"], (0,), [0], parse_grid(["cb-bce:loss.beta=0.9"]), n_folds=lambda s: 1)

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
+from typing import Annotated
 
 import typer
+from rich.markup import escape
 from typer._click.core import Context  # the click typer vendors: what TyperGroup passes
 from typer.core import TyperGroup
 
 from bench.errors import BenchError
 from bench.ui.console import err
 
+DEBUG_ENV = "CXR_BENCH_DEBUG"  # set by --debug, so the processes a command starts inherit it
+
 
 class _BenchGroup(TyperGroup):
-    """Turns a BenchError anywhere below into one line on stderr and its exit code."""
+    """Turns a BenchError anywhere below into one line on stderr and its exit code (after the
+    traceback of what caused it, with --debug)."""
 
     def invoke(self, ctx: Context):
         try:
             return super().invoke(ctx)
         except BenchError as exc:
-            err.print(f"[bold red]error:[/bold red] {exc.one_line()}", markup=True, highlight=False)
+            if os.environ.get(DEBUG_ENV):
+                traceback.print_exception(exc.__cause__ or exc, file=sys.stderr)
+            # The message is text: "[...]" in it (a display name, a list) is not markup.
+            err.print(f"[bold red]error:[/bold red] {escape(exc.one_line())}", markup=True, highlight=False)
             ctx.exit(exc.exit_code)
 
 
@@ -31,6 +41,16 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="On an error, print the traceback of its cause before the one-line message.")
+    ] = False,
+) -> None:
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
 
 
 def _mount() -> None:

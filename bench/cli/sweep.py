@@ -51,7 +51,11 @@ def sweep(
     ] = "0",
     seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated training seeds.")] = "0",
     grid: Annotated[
-        list[str] | None, typer.Option("--grid", help="A sweep axis of --set values, KEY=v1,v2,... (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--grid",
+            help="A sweep axis of --set values, KEY=v1,v2,... (repeatable); METHOD:KEY=v1,v2 for one method's cells only.",
+        ),
     ] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE for every cell (repeatable).")] = None,
     preset: PresetOption = None,

@@ -46,7 +46,8 @@ def parse_folds(text: str) -> tuple[int, ...] | None:
 
 
 def parse_grid(items: Sequence[str]) -> tuple[tuple[str, ...], ...]:
-    """Each "KEY=v1,v2" as an axis ("KEY=v1", "KEY=v2"); a key on two axes is a BenchError."""
+    """Each "KEY=v1,v2" as an axis ("KEY=v1", "KEY=v2"), and "METHOD:KEY=v1,v2" as an axis of
+    that method's cells only ("METHOD:KEY=v1", ...); a key on two axes of one scope is a BenchError."""
     axes, keys = [], set()
     for item in items:
         key, values = split_override(item, "--grid")
@@ -55,6 +56,18 @@ def parse_grid(items: Sequence[str]) -> tuple[tuple[str, ...], ...]:
         keys.add(key)
         axes.append(tuple(f"{key}={v}" for v in names(values, f"values for --grid {key}")))
     return tuple(axes)
+
+
+def axis_scope(axis: Sequence[str]) -> tuple[str | None, str]:
+    """(the method an axis is scoped to or None, its key) of a parsed --grid axis."""
+    key = split_override(axis[0], "--grid")[0]
+    method, sep, rest = key.partition(":")
+    return (method, rest) if sep else (None, key)
+
+
+def _unscoped(item: str) -> str:
+    key, value = split_override(item, "--grid")
+    return f"{key.partition(':')[2] or key}={value}"
 
 
 def expand(
@@ -72,9 +85,15 @@ def expand(
     An explicit fold a split does not have is a BenchError, so a typo never silently drops cells.
     """
     fixed_keys = {split_override(item)[0] for item in fixed}
-    clash = sorted(fixed_keys & {split_override(axis[0])[0] for axis in grid})
+    clash = sorted(fixed_keys & {axis_scope(axis)[1] for axis in grid})
     if clash:
         raise BenchError(f"{clash[0]} is both a --set and a --grid key", hint="give it once")
+    for axis in grid:
+        scope, key = axis_scope(axis)
+        if scope is not None and scope not in methods:
+            raise BenchError(
+                f"--grid {scope}:{key}: {scope!r} is not one of --methods", hint=f"methods: {', '.join(methods)}"
+            )
     split_folds = {}
     for split in splits:
         count = n_folds(split)
@@ -86,11 +105,21 @@ def expand(
                 hint="--folds all runs every fold of each split; sweep splits with fewer folds separately",
             )
         split_folds[split] = tuple(folds) if folds is not None else tuple(range(count))
-    return [
-        Cell(method, split, fold, seed, (*fixed, *values))
-        for method in methods
-        for split in splits
-        for fold in split_folds[split]
-        for seed in seeds
-        for values in itertools.product(*grid)
-    ]
+    cells = []
+    for method in methods:
+        # This method's axes: the unscoped ones and those scoped to it (a method's key overrides
+        # an unscoped axis of the same key for its cells).
+        scoped = {axis_scope(a)[1] for a in grid if axis_scope(a)[0] == method}
+        own = [
+            tuple(_unscoped(item) for item in axis)
+            for axis in grid
+            if axis_scope(axis)[0] == method or (axis_scope(axis)[0] is None and axis_scope(axis)[1] not in scoped)
+        ]
+        cells += [
+            Cell(method, split, fold, seed, (*fixed, *values))
+            for split in splits
+            for fold in split_folds[split]
+            for seed in seeds
+            for values in itertools.product(*own)
+        ]
+    return cells
