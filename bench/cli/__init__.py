@@ -56,8 +56,9 @@ def _options(
 def _mount() -> None:
     # Each command module owns its commands and adds them through `mount(app)`.
     from bench.cli import cam, data, leaderboard, methods, perf, run, runs, score, splits, sweep
+    from bench.cli import eval as eval_cli
 
-    for module in (data, splits, methods, run, score, sweep, runs, leaderboard, perf, cam):
+    for module in (data, splits, methods, run, score, eval_cli, sweep, runs, leaderboard, perf, cam):
         module.mount(app)
 
 

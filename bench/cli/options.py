@@ -73,6 +73,14 @@ NoCacheOption = Annotated[
     bool, typer.Option("--no-cache", help="Read the PNGs instead of the decode-once image cache.")
 ]
 CompileOption = Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA only).")]
+TtaOption = Annotated[
+    str,
+    typer.Option(
+        "--tta",
+        help="Test-time augmentation of the test scores: none, flip (the image and its mirror) or tencrop (resized"
+        " to 256/224 of the test size, the four corners and centre and their mirrors); scores averaged after the sigmoid.",
+    ),
+]
 PerRankBatchOption = Annotated[
     bool,
     typer.Option(

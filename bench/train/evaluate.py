@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from bench.records import RunRecord, RunStore
 
 # The test phase and epoch validation import these from here with the scorer.
-__all__ = ["RunModel", "Scorer", "Scores", "list_metrics", "load_model", "quiet_mean", "run_method", "run_model"]
+__all__ = ["TTA", "RunModel", "Scorer", "Scores", "list_metrics", "load_model", "quiet_mean", "run_method", "run_model"]
 
 
 class Scores(NamedTuple):
@@ -52,42 +52,125 @@ class Scorer:
         return cls(spec.normalisation, batch_size, device, **kwargs)
 
     @torch.no_grad()
-    def score(self, model: torch.nn.Module, source, labels: np.ndarray, *, loss_fn=None) -> Scores:
-        """Sigmoid scores for every row of `source` (in order) and, with `loss_fn`, the mean loss."""
+    def score(
+        self, model: torch.nn.Module, source, labels: np.ndarray, *, loss_fn=None, tta: TTA | None = None
+    ) -> Scores:
+        """Sigmoid scores for every row of `source` (in order) and, with `loss_fn`, the mean loss;
+        with `tta`, each row's scores are the mean over its views (`source` at `tta.input_size`)."""
+        augmented = tta is not None and tta.mode != "none"
+        if augmented and loss_fn is not None:
+            raise ValueError("a loss is computed on plain scores: no loss with test-time augmentation")
+        if tta is not None and source.size != tta.input_size:
+            raise ValueError(f"{tta.mode} scoring needs images of {tta.input_size} px, got {source.size} px")
         model = distributed.unwrap(model)  # no DDP forward: it would synchronise for gradients
         model.eval()
         order = distributed.shard(np.arange(len(source)), self.world)
-        parts: list = []  # sigmoid scores per batch; with several processes (rows, logits)
+        parts: list = []  # sigmoid scores per batch; with several processes (rows, logits or scores)
         total = 0.0
         for batch in batches.iterate(source, labels, order, self.batch_size, self.device, workers=self.workers):
             x = place_input(batch.pixels, self.normalisation, self.device)
-            with autocast(self.device):
-                logits = model(x).float()
-            if self.world.parallel:
-                parts.append((batch.index, logits.cpu().numpy()))  # scored once merged
+            if augmented and tta is not None:
+                scores = self._augmented(model, x, tta)
+                parts.append((batch.index, scores.cpu().numpy()) if self.world.parallel else scores.cpu().numpy())
             else:
-                if loss_fn is not None:
-                    total += float(loss_fn(logits, batch.targets)) * len(batch.index)
-                parts.append(torch.sigmoid(logits).cpu().numpy())
+                with autocast(self.device):
+                    logits = model(x).float()
+                if self.world.parallel:
+                    parts.append((batch.index, logits.cpu().numpy()))  # scored once merged
+                else:
+                    if loss_fn is not None:
+                        total += float(loss_fn(logits, batch.targets)) * len(batch.index)
+                    parts.append(torch.sigmoid(logits).cpu().numpy())
             if self.check_stop is not None:
                 self.check_stop()
         if self.world.parallel:
-            return self._merged(parts, labels, loss_fn)
+            return self._merged(parts, labels, loss_fn, scored=augmented)
         out = np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, len(LABELS)), np.float32)
         return Scores(out, total / max(len(order), 1) if loss_fn is not None else None)
 
-    def _merged(self, parts: list, labels: np.ndarray, loss_fn) -> Scores:
-        """Every rank's (rows, logits) batches as the whole list's scores and mean loss. Every rank
-        computes them from the same numbers, so the ranks' schedules and early stops agree."""
+    def _augmented(self, model: torch.nn.Module, x: torch.Tensor, tta: TTA) -> torch.Tensor:
+        """The mean over `tta`'s views of the sigmoid scores; one view at a time, so a batch
+        takes no more memory than without augmentation."""
+        total = None
+        n = 0
+        for view in tta.views(x):
+            view = view.contiguous(
+                memory_format=torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
+            )
+            with autocast(self.device):
+                scores = torch.sigmoid(model(view).float())
+            total = scores if total is None else total + scores
+            n += 1
+        if total is None:
+            raise ValueError(f"test-time augmentation {tta.mode!r} gave no views")
+        return total / n
+
+    def _merged(self, parts: list, labels: np.ndarray, loss_fn, *, scored: bool = False) -> Scores:
+        """Every rank's (rows, logits) batches (`scored`: sigmoid scores already) as the whole
+        list's scores and mean loss. Every rank computes them from the same numbers, so the
+        ranks' schedules and early stops agree."""
         rows = np.concatenate([r for r, _ in parts]) if parts else np.zeros(0, np.int64)
-        logits = np.concatenate([v for _, v in parts]) if parts else np.zeros((0, len(LABELS)), np.float32)
-        merged = torch.from_numpy(distributed.merge_rows(len(labels), self.world.gather((rows, logits)))).to(
+        values = np.concatenate([v for _, v in parts]) if parts else np.zeros((0, len(LABELS)), np.float32)
+        merged = torch.from_numpy(distributed.merge_rows(len(labels), self.world.gather((rows, values)))).to(
             self.device
         )
+        if scored:
+            return Scores(merged.cpu().numpy().astype(np.float32), None)
         loss = None
         if loss_fn is not None:
             loss = float(loss_fn(merged, torch.from_numpy(labels.astype(np.float32)).to(self.device)))
         return Scores(torch.sigmoid(merged).cpu().numpy().astype(np.float32), loss)
+
+
+# -- test-time augmentation --------------------------------------------------------------------
+# Ten-crop as the arnoweng/zoogzog CheXNet re-implementations test: resize to 256, crop 224.
+TENCROP_RESIZE, TENCROP_CROP = 256, 224
+
+
+def five_crop(x: torch.Tensor, size: int) -> list[torch.Tensor]:
+    """The four corners and the centre of (..., H, W) at `size`, torchvision's order and centring."""
+    h, w = x.shape[-2:]
+    if size > h or size > w:
+        raise ValueError(f"crop of {size} px from {h}x{w} px images")
+    top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
+    corners = ((0, 0), (0, w - size), (h - size, 0), (h - size, w - size), (top, left))
+    return [x[..., t : t + size, c : c + size] for t, c in corners]
+
+
+def ten_crop(x: torch.Tensor, size: int) -> list[torch.Tensor]:
+    """`five_crop` of the images, then of their mirror images (torchvision's `ten_crop` order)."""
+    return five_crop(x, size) + five_crop(x.flip(-1), size)
+
+
+@dataclass(frozen=True)
+class TTA:
+    """Test-time augmentation: `mode` (bench.records.TTA_MODES) at the model's `image_size`."""
+
+    mode: str
+    image_size: int
+
+    def __post_init__(self) -> None:
+        from bench.records import TTA_MODES
+
+        if self.mode not in TTA_MODES:
+            raise BenchError(
+                f"unknown test-time augmentation {self.mode!r}", hint=f"use one of: {', '.join(TTA_MODES)}"
+            )
+
+    @property
+    def input_size(self) -> int:
+        """The size images are resized to before the views are taken (ten-crop: 256 for 224)."""
+        if self.mode == "tencrop":
+            return round(self.image_size * TENCROP_RESIZE / TENCROP_CROP)
+        return self.image_size
+
+    def views(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The views scored of a batch (B, C, input_size, input_size), each (B, C, image_size, image_size)."""
+        if self.mode == "flip":
+            return [x, x.flip(-1)]
+        if self.mode == "tencrop":
+            return ten_crop(x, self.image_size)
+        return [x]
 
 
 # -- models from checkpoints -------------------------------------------------------------------
