@@ -100,13 +100,14 @@ class StageLoop:
         )
         seed_everything(derive_seed(plan.options.seed, self.stage, "init"))
         self.model = self._build_model()
+        plan.method.on_stage_start(self.model, self.stage)
         train = plan.lists["train"]
         self.loss_fn = plan.method.build_loss(train.labels.sum(0), len(train)).to(device)
         # Each process's share of the training list, and how much of it an epoch leaves out.
         self.shard_size = len(distributed.shard(np.arange(len(train)), world))
         self.kept = batches.trained_count(self.shard_size, plan.batch_sizes[self.stage])
         self.dropped = (self.shard_size - self.kept) * world.size
-        self.optimizer = plan.method.build_optimizer(self.model.parameters(), self.spec)
+        self.optimizer = plan.method.build_optimizer(self.model, self.spec)
         self.scheduler = plan.method.build_scheduler(self.optimizer, self.spec)
 
     def _build_model(self) -> torch.nn.Module:
@@ -210,6 +211,7 @@ class StageLoop:
         hflip = "hflip" in plan.spec.augmentation
         batch_size, ranks, rank = plan.batch_sizes[stage], self.world.size, self.world.rank
         model.train()
+        plan.method.on_epoch_start(self.model, stage, epoch)
         meter, images, started = LossMeter.for_device(self.device, self.world), 0, time.perf_counter()
         n_batches = -(-len(order) // batch_size)
         with progress_bar(
