@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from bench.errors import BenchError
 
 TMP_SUFFIX = ".tmp"
 _AT_FDCWD = -100
@@ -73,10 +76,54 @@ def _copy_to(fh: BinaryIO, name: Path) -> None:
         os.fsync(out.fileno())
 
 
+class DiskFull(BenchError):
+    """A write that found no space left: which folder, how much the file needs, what is free."""
+
+    exit_code = 1
+
+
+def no_space(exc: BaseException | None) -> bool:
+    """Whether `exc`, or an exception it was raised from or during, says the disk is full (torch's
+    writers chain their own errors onto the OSError)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def disk_full(path: Path, need: int) -> DiskFull:
+    folder = path.parent
+    try:
+        free = size_text(shutil.disk_usage(folder).free)
+    except OSError:
+        free = "unknown"
+    return DiskFull(
+        f"no space left in {folder} to write {path.name}: it needs at least {size_text(need)}, {free} free",
+        hint=f"free some space there (the previous {path.name}, if any, is kept)",
+    )
+
+
 @contextlib.contextmanager
 def atomic_open(path: Path | str) -> Iterator[BinaryIO]:
-    """A binary file whose content replaces `path` when the block ends without an exception."""
+    """A binary file whose content replaces `path` when the block ends without an exception;
+    DiskFull (one line, the temporary removed) when the disk has no space for it."""
     path = Path(path)
+    written = [0]
+    try:
+        with _replacing(path, written) as fh:
+            yield fh
+    except Exception as exc:
+        if not no_space(exc):
+            raise
+        previous = path.stat().st_size if path.is_file() else 0
+        raise disk_full(path, max(written[0], previous)) from None
+
+
+@contextlib.contextmanager
+def _replacing(path: Path, written: list[int]) -> Iterator[BinaryIO]:
     folder = path.parent
     fd = _open_unnamed(folder)
     unnamed = fd is not None
@@ -86,7 +133,11 @@ def atomic_open(path: Path | str) -> Iterator[BinaryIO]:
         fd = os.open(named, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         with os.fdopen(fd, "w+b") as fh:
-            yield fh
+            try:
+                yield fh
+            finally:
+                with contextlib.suppress(OSError, ValueError):
+                    written[0] = fh.tell()
             fh.flush()
             os.fsync(fh.fileno())
             if unnamed:  # name the complete file only now, then rename it into place

@@ -4,6 +4,7 @@ run directory. The store never prints: what it could not read it returns as prob
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import re
@@ -154,7 +155,12 @@ class RunStore:
             external=external,
             tta=tta,
         )
-        self.write(record)
+        try:
+            self.write(record)
+        except BaseException:
+            with contextlib.suppress(OSError):  # the folder is still empty: a full disk leaves no half run
+                self.run_dir(run_id).rmdir()
+            raise
         return record
 
     def write(self, record: RunRecord) -> Path:

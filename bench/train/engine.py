@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.atomic import DiskFull
 from bench.errors import BenchError
 from bench.method.overrides import display_name, overrides_json
 from bench.metrics import per_class_auroc
@@ -27,7 +28,7 @@ from bench.train import checkpoint, distributed
 from bench.train.batches import RunImages, has_batchnorm
 from bench.train.checkpoint import RESUME_FILE, best_checkpoint
 from bench.train.device import configure_backends, pick_device
-from bench.train.evaluate import Scorer, list_metrics, load_model, quiet_mean
+from bench.train.evaluate import TTA, Scorer, augmented_source, list_metrics, load_model, quiet_mean
 from bench.train.loop import EpochResult, StageLoop, StageProgress
 from bench.train.options import RunOptions
 from bench.train.plan import RunPlan, plan_run
@@ -156,6 +157,14 @@ class Run:
         if self.world.main:  # the other ranks keep the same record in memory only
             self.store.write(self.current)
 
+    def _save_if_possible(self) -> None:
+        """The final record, when the disk takes it; else the record on disk stays at its last
+        good state, and the folder lock, released as the run ends, shows it as stale."""
+        try:
+            self._save()
+        except (DiskFull, OSError):
+            pass
+
     def _create_record(self) -> None:
         from bench.records import DatasetInfo, MethodInfo, Positives, SplitInfo, StageRecord, counts, environment_info
 
@@ -256,20 +265,29 @@ class Run:
                     self.world.barrier()  # rank 0's best checkpoint is on disk before any rank loads it
                 self._test()
         except Interrupted as exc:
-            self._write(status="interrupted", error=exc.one_line())
+            self.record = dataclasses.replace(self.current, status="interrupted", error=exc.one_line())
+            self._save_if_possible()
             raise Interrupted(
                 f"run {self.current.run_id} interrupted; its last completed epoch is saved",
                 hint=f"continue with: {resume_command(self.current.run_id, self.world.size)}",
             ) from None
+        except DiskFull as exc:
+            full = DiskFull(
+                exc.message,
+                hint=f"free some space there, then continue with: {resume_command(self.current.run_id, self.world.size)}",
+            )
+            self.record = self.current.finished("failed", error=full.one_line())
+            self._save_if_possible()
+            raise full from None
         except BenchError as exc:
             self.record = self.current.finished("failed", error=exc.one_line())
-            self._save()
+            self._save_if_possible()
             raise
         except BaseException as exc:
             lost = self.world.parallel and distributed.lost_peer(exc)
             message = "another process of the run stopped" if lost else f"{type(exc).__name__}: {exc}"
             self.record = self.current.finished("failed", error=message)
-            self._save()
+            self._save_if_possible()
             if lost:  # the process that stopped tells why; this one's traceback would only show the wait
                 raise distributed.Abandoned(message, exit_code=1) from None
             raise
@@ -312,14 +330,21 @@ class Run:
             train_dropped=loop.dropped,
             torch_threads=_appended(stages[result.stage].torch_threads, torch.get_num_threads()),
         )
-        if self.world.main:
-            checkpoint.save_resume(self.run_dir / RESUME_FILE, loop.state_dict())
-            write_history(history, self.run_dir / HISTORY_FILE)
-        self._write(
-            history=history,
-            stages=tuple(stages),
-            artifacts=dataclasses.replace(self.current.artifacts, history=HISTORY_FILE),
-        )
+        good = self.current  # the record as of the resumable checkpoint on disk
+        # The record first: should the checkpoint then fail, a resume drops the epochs the record
+        # is ahead by (see `_start`); a checkpoint ahead of its record would lose them.
+        try:
+            self._write(
+                history=history,
+                stages=tuple(stages),
+                artifacts=dataclasses.replace(self.current.artifacts, history=HISTORY_FILE),
+            )
+            if self.world.main:
+                checkpoint.save_resume(self.run_dir / RESUME_FILE, loop.state_dict())
+                write_history(history, self.run_dir / HISTORY_FILE)
+        except BaseException:
+            self.record = good
+            raise
 
     def _test(self) -> None:
         """Test (and val) inference with each stage's best checkpoint; final metrics, CIs, predictions."""
@@ -338,14 +363,14 @@ class Run:
                 notice(
                     f"stage {stage + 1}: best checkpoint loaded strictly ({len(model.state_dict())} tensors); testing"
                 )
-            sources = self.images.sources(
-                plan.spec.stages[stage].image_size, ("val", "test") if stage == last else ("test",)
-            )
-            test_scores = self.scorer.score(model, sources["test"], test.labels).scores
+            tta = TTA(self.options.tta, plan.spec.stages[stage].image_size)  # validation stays plain
+            test_source = augmented_source(self.images, "test", tta)
+            test_scores = self.scorer.score(model, test_source, test.labels, tta=tta).scores
             stage_mean = quiet_mean(per_class_auroc(test.labels, test_scores))
             stages[stage] = dataclasses.replace(stages[stage], test_auroc_mean=stage_mean.value)
             if stage == last:
-                val_scores = self.scorer.score(model, sources["val"], val.labels).scores
+                val_source = self.images.sources(tta.image_size, ("val",))["val"]
+                val_scores = self.scorer.score(model, val_source, val.labels).scores
 
         def finish():
             result = run_result(
@@ -364,6 +389,7 @@ class Run:
                 artifacts=Artifacts(
                     predictions=result.predictions, checkpoint=best_checkpoint(last), history=HISTORY_FILE
                 ),
+                tta=self.options.tta,
             )
 
         # Every rank holds all scores; rank 0 alone saves them and computes the bootstrap.
