@@ -3,7 +3,8 @@
 "paper": the paper's image sizes and batches, up to 25 epochs per stage (early stopping ends
 sooner). "demo": the synthetic demo dataset on a 2-core CPU, weights off, a few minutes per
 method; from-scratch EfficientNets learn slowly, so they get a higher stage-1 lr. "smoke": one
-tiny epoch per stage for tests. Every preset of a method has as many stages as its paper
+tiny epoch per stage at the smallest size the backbones take, on at most PRESET_LIMITS["smoke"]
+images per list (seconds per stage). Every preset of a method has as many stages as its paper
 preset; stage 2 starts from stage 1's best checkpoint.
 """
 
@@ -32,9 +33,14 @@ def paper_stages(*stages: tuple[int, int]) -> tuple[StageSpec, ...]:
     return tuple(StageSpec(size, batch, PAPER_EPOCHS) for size, batch in stages)
 
 
+# The smallest input of every built-in backbone: their total stride (bench.models.min_image_size).
+SMOKE_SIZE = 32
+
+
 def smoke_stages(n_stages: int) -> tuple[StageSpec, ...]:
-    """One epoch per stage at 32 px, batch 8; each later stage doubles the size, halves the batch."""
-    return tuple(StageSpec(32 * 2**i, max(1, 8 // 2**i), 1) for i in range(n_stages))
+    """One epoch per stage at SMOKE_SIZE, batch 8; each later stage doubles the size (a stage 2
+    must see larger images) and halves the batch."""
+    return tuple(StageSpec(SMOKE_SIZE * 2**i, max(1, 8 // 2**i), 1) for i in range(n_stages))
 
 
 def presets(backbone: str, *paper: tuple[int, int]) -> dict[str, tuple[StageSpec, ...]]:

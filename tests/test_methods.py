@@ -468,3 +468,24 @@ def test_no_warnings_from_plain_lookups():
         warnings.simplefilter("error")
         for name in BUILTIN_NAMES:
             get_method(name)
+
+
+def test_smoke_preset_is_tiny_for_every_method(demo_root):
+    from bench.method.spec import PRESET_LIMITS
+    from bench.models import min_image_size
+    from bench.train.options import RunOptions
+    from bench.train.plan import plan_run
+
+    for name in BUILTIN_NAMES:
+        spec = get_method(name).spec
+        assert spec.presets["smoke"][0].image_size == min_image_size(spec.backbone) == 32
+        assert all(s.epochs == 1 for s in spec.presets["smoke"])
+    plan = plan_run(RunOptions(method="chexnet", data=str(demo_root), preset="smoke", quiet=True))
+    assert PRESET_LIMITS["smoke"] == 200 and plan.fold.params["limit"] == 200
+    assert {name: len(images) for name, images in plan.lists.items()} == {"train": 200, "val": 200, "test": 200}
+    assert (
+        plan_run(RunOptions(method="chexnet", data=str(demo_root), preset="smoke", limit=30, quiet=True)).fold.params[
+            "limit"
+        ]
+        == 30
+    )

@@ -76,16 +76,22 @@ class Method:
 
     # -- hooks ---------------------------------------------------------------------------------
     def build_model(self, stage_index: int = 0, pretrained: bool = True) -> nn.Module:
-        """The backbone with a 14-logit head. ImageNet weights only for stage 0: later stages
-        start from the previous stage's best checkpoint, which the engine loads."""
+        """The backbone with a 14-logit head. Start weights (ImageNet's, or a checkpoint's for a
+        "file:" source) only for stage 0: later stages start from the previous stage's best
+        checkpoint, which the engine loads."""
+        from bench.method.weights import checkpoint_source, load_start_weights
         from bench.models import build_model
 
-        return build_model(
+        from_file = checkpoint_source(self.spec.pretrained) is not None
+        model = build_model(
             self.spec.backbone,
-            pretrained=pretrained and stage_index == 0,
-            source=self.spec.pretrained,
+            pretrained=pretrained and stage_index == 0 and not from_file,
+            source="imagenet" if from_file else self.spec.pretrained,
             residual_init=self.spec.residual_init,
         )
+        if from_file and pretrained and stage_index == 0:
+            load_start_weights(model, self.spec.pretrained)
+        return model
 
     def build_loss(self, pos_counts: Sequence[int], n_train: int) -> nn.Module:
         """The spec's loss with class weights from the training list's positive counts (LABELS order)."""

@@ -17,6 +17,7 @@ from bench.errors import BenchError
 from bench.labels import NUM_CLASSES
 from bench.method.base import Method
 from bench.method.spec import AUGMENTATIONS, LOSS_NAMES, OPTIMIZER_PARAMS, SCHEDULES, WEIGHTINGS
+from bench.method.weights import checkpoint_source, pinned_file
 
 # The tiny batch of the check: enough images for BatchNorm, a few positives per class.
 CHECK_BATCH = 4
@@ -46,11 +47,14 @@ def resolution_problems(method: Method, *, presets: bool = True) -> list[str]:
         if problem:
             problems.append(problem)
 
+    source = checkpoint_source(spec.pretrained)
     try:
-        timm_name(spec.backbone, spec.pretrained)
+        timm_name(spec.backbone, "imagenet" if source else spec.pretrained)
     except BenchError as exc:
         problems.append(f"backbone: {exc.one_line()}")
         return problems  # nothing else can be checked against a backbone that does not exist
+    if source is not None and source[0] == "file" and not pinned_file(spec.pretrained)[0].is_file():
+        problems.append(f"pretrained: checkpoint file {pinned_file(spec.pretrained)[0]} not found")
     if "build_loss" not in hooks:
         name_problem(_known("loss.name", spec.loss.name, LOSS_NAMES, "build_loss"))
         name_problem(_known("loss.weighting", spec.loss.weighting, WEIGHTINGS, "build_loss"))

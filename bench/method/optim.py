@@ -44,6 +44,17 @@ def build_optimizer(
     return Lookahead(RAdam(params, lr=lr, **kwargs), alpha=alpha, k=k)
 
 
+def decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """`model`'s trainable parameters as two optimizer groups: weights with `weight_decay`, and
+    biases and normalisation parameters (every parameter of fewer than 2 dimensions) without."""
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
+    for param in model.parameters():
+        if param.requires_grad:
+            (decay if param.ndim >= 2 else no_decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, spec: ScheduleSpec, *, epochs: int) -> LRScheduler:
     """The built-in schedule `spec.name` over a stage of `epochs` epochs, stepped once per epoch
     by `step_scheduler`; the optimizer's lr is the stage's (the peak, for cosine and onecycle)."""

@@ -34,11 +34,14 @@ SCHEDULES = ("plateau", "cosine", "step", "onecycle", "constant")
 # its own hooks apply (`register_augmentation`), so a run records them.
 AUGMENTATIONS: dict[str, str] = {"hflip": "random horizontal flip of training images (p 0.5), by the engine"}
 PRESETS = ("paper", "demo", "smoke")
+# Images per list a preset trains and tests on unless --limit says otherwise: "smoke" is for a
+# first run of a plugin (seconds) and for tests; 200 keeps every demo class defined in each list.
+PRESET_LIMITS: dict[str, int] = {"smoke": 200}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _PARAM_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-_PRETRAINED = re.compile(r"^imagenet(:[A-Za-z0-9_.-]+)?$")
+_PRETRAINED = re.compile(r"^(imagenet(:[A-Za-z0-9_.-]+)?|file:.+|run:.+)$")
 
 
 class SpecError(SchemaError):
@@ -281,7 +284,7 @@ class MethodSpec:
     presets: dict[str, tuple[StageSpec, ...]]
     citation: str = ""
     equations: str = ""  # the paper's equation numbers, e.g. "Eq. 3-6, 8"
-    pretrained: str = "imagenet"  # timm's default ImageNet weights, or "imagenet:<timm tag>"
+    pretrained: str = "imagenet"  # timm's ImageNet weights ("imagenet[:<timm tag>]"), "file:PATH" or "run:RUN_ID"
     residual_init: str | None = None  # without pretrained weights: one of RESIDUAL_INITS, None as timm
     schedule: ScheduleSpec = ScheduleSpec()
     augmentation: tuple[str, ...] = ("hflip",)  # training only
@@ -305,7 +308,8 @@ class MethodSpec:
         _require(bool(self.backbone), f"{where}: backbone is empty")
         _require(
             bool(_PRETRAINED.match(self.pretrained)),
-            f"{where}: pretrained must be 'imagenet' or 'imagenet:<timm tag>', got {self.pretrained!r}",
+            f"{where}: pretrained must be 'imagenet', 'imagenet:<timm tag>', 'file:PATH' or 'run:RUN_ID', "
+            f"got {self.pretrained!r}",
         )
         _require(
             self.residual_init is None or self.residual_init in RESIDUAL_INITS,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.method.overrides import display_name
+from bench.method.spec import PRESET_LIMITS
 from bench.records import RunRecord, RunStore
 from bench.sweep.matrix import Cell, expand
 from bench.sweep.skip import CellKey, complete_runs
@@ -87,8 +88,9 @@ def plan_sweep(options: SweepOptions) -> list[PlannedCell]:
         run = options.run_options(cell, preset)
         resolved = resolve_method(get_method(cell.method, plugins=options.base.plugins), run, preset)
         fold = pick(folds(cell.split), cell.fold, cell.split)
-        if options.base.limit is not None:
-            fold = limit_fold(fold, options.base.limit)  # as the run will: --limit changes the fingerprint
+        limit = options.base.limit if options.base.limit is not None else PRESET_LIMITS.get(preset)
+        if limit is not None:
+            fold = limit_fold(fold, limit)  # as the run will: --limit changes the fingerprint
         key = CellKey(
             display_name(resolved.method.name, resolved.overrides),
             fold.fingerprint,

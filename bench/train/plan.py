@@ -19,7 +19,8 @@ from bench.errors import BenchError
 from bench.labels import LABELS
 from bench.method.check import resolution_problems
 from bench.method.overrides import Override, apply_overrides
-from bench.method.spec import SpecError
+from bench.method.spec import PRESET_LIMITS, SpecError
+from bench.method.weights import checkpoint_source, pin, pinned_file
 from bench.train.options import RunOptions, default_preset
 from bench.train.seeding import derive_seed
 from bench.ui.console import notice
@@ -88,8 +89,9 @@ def plan_run(options: RunOptions) -> RunPlan:
     batch_sizes = tuple(
         rank_batch(s.batch_size, options.world_size, per_rank=options.per_rank_batch) for s in method.spec.stages
     )
-    if options.limit is not None:
-        fold = limit_fold(fold, options.limit)
+    limit = options.limit if options.limit is not None else PRESET_LIMITS.get(preset)
+    if limit is not None:
+        fold = limit_fold(fold, limit)
     return RunPlan(
         options=options,
         index=index,
@@ -97,7 +99,10 @@ def plan_run(options: RunOptions) -> RunPlan:
         preset=preset,
         method=method,
         overrides=overrides,
-        pretrained=options.pretrained if options.pretrained is not None else index.kind == "nih",
+        # A start checkpoint is what the method asks for: on by default on the demo as well.
+        pretrained=options.pretrained
+        if options.pretrained is not None
+        else index.kind == "nih" or checkpoint_source(method.spec.pretrained) is not None,
         patience=options.patience if options.patience is not None else DEFAULT_PATIENCE,
         batch_sizes=batch_sizes,
         lists={name: image_list(index, getattr(fold, name)) for name in LIST_NAMES},
@@ -119,7 +124,7 @@ def resolve_method(method: Method, options: RunOptions, preset: str) -> Resolved
         stages = tuple(dataclasses.replace(s, lr=options.lr) for s in method.spec.stages)
         method = method.with_spec(dataclasses.replace(method.spec, stages=stages))
     applied = apply_overrides(method.spec, options.overrides, hooks=method.overridden())
-    method = method.with_spec(applied.spec)
+    method = _pin_start_weights(method.with_spec(applied.spec), options)
     problems = resolution_problems(method, presets=False)
     if problems:
         raise SpecError(
@@ -127,6 +132,31 @@ def resolve_method(method: Method, options: RunOptions, preset: str) -> Resolved
             hint=f"`bench methods check {method.name}` checks a method without training it",
         )
     return ResolvedMethod(method, applied.overrides, applied.inert)
+
+
+def _pin_start_weights(method: Method, options: RunOptions) -> Method:
+    """A "run:RUN_ID" or "file:PATH" start checkpoint as the file's absolute path and SHA-256, so
+    the record says exactly which weights the run started from."""
+    source = checkpoint_source(method.spec.pretrained)
+    if source is None:
+        return method
+    kind, value = source
+    if kind == "run":
+        from bench.records import RunStore
+
+        store = RunStore(options.results)
+        record = store.load(value)
+        if record.status != "complete" or record.artifacts.checkpoint is None:
+            raise BenchError(
+                f"pretrained run {record.run_id} has no best checkpoint (status {record.status})",
+                hint="start from a complete run",
+            )
+        path = store.run_dir(record.run_id) / record.artifacts.checkpoint
+    else:
+        path, digest = pinned_file(method.spec.pretrained)
+        if digest is not None:  # pinned already: the spec of a run being resumed
+            return method
+    return method.with_spec(dataclasses.replace(method.spec, pretrained=pin(path)))
 
 
 def checked_fold(options: RunOptions, index: DatasetIndex) -> Fold:
