@@ -44,6 +44,7 @@ class Origin:
     sha256: str | None = None  # file: of its bytes when loaded
     package: str | None = None  # entry point: the distribution
     version: str | None = None
+    module: str | None = None  # module: its name
 
 
 BUILTIN_ORIGIN = Origin(BUILTIN, BUILTIN)
@@ -268,4 +269,4 @@ def _caller_origin() -> Origin:
     while frame is not None and (frame.f_globals.get("__name__") == __name__ or frame.f_code in _HELPER_CODE):
         frame = frame.f_back
     module = frame.f_globals.get("__name__", "?") if frame is not None else "?"
-    return Origin("module", f"module {module}")
+    return Origin("module", f"module {module}", module=module)

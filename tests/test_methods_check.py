@@ -173,3 +173,20 @@ def test_errors_print_brackets_and_the_traceback_only_with_debug(registry, tmp_p
     assert loud.exit_code == 2
     assert "Traceback (most recent call last)" in loud.output and 'broken.py", line 3' in loud.output
     assert loud.output.rstrip().endswith("for the traceback)")
+
+
+def test_terminal_tables_wrap_long_column_names():
+    from rich.console import Console
+
+    from bench.ui.tables import Column, Table, row
+
+    name = "wfocal-effb3[loss.beta=0.99998,optimizer.lr=0.0003]"
+    table = Table(
+        (Column("class"), Column(name, "right"), Column("chexnet", "right")), (row("Hernia", "0.91", "0.88"),)
+    )
+    console = Console(width=40, record=True, color_system=None)
+    console.print(table)
+    text = console.export_text()
+    assert "…" not in text
+    header = [line.split("┃") for line in text.splitlines() if line.count("┃") == 4]
+    assert "".join(cells[2].strip() for cells in header) == name  # the second column's header, line by line

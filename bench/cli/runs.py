@@ -178,6 +178,7 @@ def _print_record(r, store) -> None:
         model = [
             ("method", f"{r.method.display_name} (registry name {r.method.name})"),
             ("overrides", ", ".join(f"{k}={v}" for k, v in r.method.overrides.items()) or "none"),
+            ("method origin", r.method.origin.text() if r.method.origin else "not recorded"),
         ]
     if r.tta != "none":
         model.append(("test-time augmentation", r.tta))

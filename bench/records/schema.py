@@ -20,6 +20,7 @@ from bench.schema import Check, checked, decode, encode
 STATUSES: tuple[str, ...] = ("running", "complete", "failed", "interrupted")
 DATASET_KINDS: tuple[str, ...] = ("demo", "nih")
 RUN_KINDS: tuple[str, ...] = ("trained", "external")
+METHOD_ORIGINS: tuple[str, ...] = ("built-in", "file", "entry point", "module")
 # Test-time augmentation of the test scores: none, the mean over the image and its mirror, or
 # the ten-crop protocol (four corners and centre and their mirrors, scores averaged).
 TTA_MODES: tuple[str, ...] = ("none", "flip", "tencrop")
@@ -50,17 +51,48 @@ class _Checked:
 
 
 @dataclass(frozen=True)
+class MethodOrigin(_Checked):
+    """Where a run's method came from: built in, a plugin file (with its SHA-256 when loaded),
+    an installed package's entry point (with the package's version), or a module that
+    registered it."""
+
+    kind: Annotated[str, _one_of(METHOD_ORIGINS)]
+    path: str | None = None  # file
+    sha256: str | None = None  # file
+    package: str | None = None  # entry point: the distribution's name
+    version: str | None = None  # entry point
+    module: str | None = None  # module
+
+    def text(self) -> str:
+        if self.kind == "file":
+            return f"file {self.path} (SHA-256 {self.sha256})"
+        if self.kind == "entry point":
+            return f"entry point of {self.package} {self.version}"
+        if self.kind == "module":
+            return f"module {self.module}"
+        return self.kind
+
+
+@dataclass(frozen=True)
 class MethodInfo:
     name: str  # the registry name, e.g. "wfocal-effb3"
     display_name: str  # the name shown in tables; carries overrides, e.g. "wfocal-effb3[loss.beta=0.99998]"
     spec: dict[str, Any]  # the fully resolved MethodSpec as plain JSON
     overrides: dict[str, Any] = field(default_factory=dict)
+    origin: MethodOrigin | None = None  # None: a record written before origins were kept
 
     @classmethod
-    def from_spec(cls, spec: Any, *, display_name: str | None = None, overrides: dict | None = None) -> MethodInfo:
+    def from_spec(
+        cls,
+        spec: Any,
+        *,
+        display_name: str | None = None,
+        overrides: dict | None = None,
+        origin: MethodOrigin | None = None,
+    ) -> MethodInfo:
         """From a MethodSpec dataclass (or a plain dict with a "name")."""
         as_dict = encode(spec)
-        return cls(as_dict["name"], display_name or as_dict["name"], as_dict, dict(overrides or {}))
+        return cls(as_dict["name"], display_name or as_dict["name"], as_dict, dict(overrides or {}), origin)
 
 
 @dataclass(frozen=True)
@@ -362,6 +394,7 @@ __all__ = [
     "RecordError",
     "FutureSchemaError",
     "MethodInfo",
+    "MethodOrigin",
     "SplitInfo",
     "DatasetInfo",
     "EnvironmentInfo",

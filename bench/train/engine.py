@@ -180,6 +180,7 @@ class Run:
                     plan.spec.to_dict(),
                     display_name=display_name(plan.spec.name, plan.overrides),
                     overrides=overrides_json(plan.overrides),
+                    origin=plan.origin,
                 ),
                 split=SplitInfo.from_fold(plan.fold, allow_leakage=self.options.allow_leakage),
                 dataset=DatasetInfo.from_index(plan.index),

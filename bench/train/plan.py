@@ -28,6 +28,7 @@ from bench.ui.console import notice
 if TYPE_CHECKING:
     from bench.data.index import DatasetIndex
     from bench.method import Method, MethodSpec
+    from bench.records.schema import MethodOrigin
     from splits import Fold
 
 # Epochs without a better mean validation AUROC before a stage stops early.
@@ -60,6 +61,7 @@ class RunPlan:
     patience: int
     batch_sizes: tuple[int, ...]  # per stage, each process's share
     lists: dict[str, ImageList]
+    origin: MethodOrigin | None = None  # where the method came from (the registry's entry)
 
     @property
     def spec(self) -> MethodSpec:
@@ -106,6 +108,23 @@ def plan_run(options: RunOptions) -> RunPlan:
         patience=options.patience if options.patience is not None else DEFAULT_PATIENCE,
         batch_sizes=batch_sizes,
         lists={name: image_list(index, getattr(fold, name)) for name in LIST_NAMES},
+        origin=method_origin(options.method),
+    )
+
+
+def method_origin(name: str) -> MethodOrigin:
+    """The registry's origin of method `name`, as a run record stores it."""
+    from bench.method import METHODS
+    from bench.records.schema import MethodOrigin
+
+    source = METHODS.entry(name).source
+    return MethodOrigin(
+        kind=source.kind,
+        path=source.path,
+        sha256=source.sha256,
+        package=source.package,
+        version=source.version,
+        module=source.module,
     )
 
 

@@ -121,7 +121,8 @@ def to_rich(table: Table) -> RenderableType:
         )
     for c in table.columns:
         rt.add_column(
-            Text(c.header),
+            # A header wraps, breaking long names anywhere, rather than lose its end to an ellipsis.
+            Text(c.header, overflow="fold", no_wrap=False),
             justify=c.align,
             style="bold" if c.key else None,
             overflow=_OVERFLOW[c.wrap],
