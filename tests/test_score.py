@@ -267,13 +267,13 @@ def test_labels_only_root_is_enough_on_weng(demo_root, demo_index, tmp_path):
 
 @pytest.fixture(scope="module")
 def smoke_run(demo_root, tmp_path_factory):
-    """One tiny trained run on the demo (the smoke preset, 40 images per list)."""
+    """One tiny trained run on the demo (the smoke preset, 40 images per list), tested with flip TTA."""
     from bench.train import engine
     from bench.train.options import RunOptions
 
     results = tmp_path_factory.mktemp("trained")
     options = RunOptions(
-        method="chexnet", data=str(demo_root), results=str(results), preset="smoke", limit=40, quiet=True
+        method="chexnet", data=str(demo_root), results=str(results), preset="smoke", limit=40, tta="flip", quiet=True
     )
     return engine.run(options), results
 
@@ -282,6 +282,7 @@ def test_a_trained_runs_exported_predictions_score_to_its_aurocs(smoke_run, demo
     """The run's predictions.parquet as a CSV of prob_ columns, rows and columns shuffled: the
     same per-class AUROCs; and the parquet itself, read as it is."""
     record, results = smoke_run
+    assert record.tta == "flip" and record.invocation["tta"] == "flip"
     parquet = RunStore(results).artifact(record, "predictions")
     preds = load_predictions(parquet)
     frame = pd.DataFrame(preds.scores, columns=[f"prob_{x}" for x in LABELS])

@@ -24,6 +24,7 @@ from bench.cli.options import (
     PretrainedOption,
     ResultsOption,
     SplitSeedOption,
+    TtaOption,
     ValFractionOption,
     WorkersOption,
 )
@@ -57,6 +58,7 @@ def run(
     workers: WorkersOption = 0,
     no_cache: NoCacheOption = False,
     compile: CompileOption = False,
+    tta: TtaOption = "none",
     nproc: Annotated[
         int | None,
         typer.Option(
@@ -124,6 +126,7 @@ def run(
                 per_rank_batch=per_rank_batch,
                 plugins=tuple(str(p) for p in plugin or ()),
                 overrides=tuple(set_ or ()),
+                tta=tta,
                 quiet=quiet,
             )
         )

@@ -23,9 +23,21 @@ from bench.train.results import list_metrics, quiet_mean
 if TYPE_CHECKING:
     from bench.method import Method, MethodSpec, Normalisation
     from bench.records import RunRecord, RunStore
+    from bench.train.batches import RunImages
 
 # The test phase and epoch validation import these from here with the scorer.
-__all__ = ["TTA", "RunModel", "Scorer", "Scores", "list_metrics", "load_model", "quiet_mean", "run_method", "run_model"]
+__all__ = [
+    "TTA",
+    "RunModel",
+    "Scorer",
+    "Scores",
+    "augmented_source",
+    "list_metrics",
+    "load_model",
+    "quiet_mean",
+    "run_method",
+    "run_model",
+]
 
 
 class Scores(NamedTuple):
@@ -171,6 +183,26 @@ class TTA:
         if self.mode == "tencrop":
             return ten_crop(x, self.image_size)
         return [x]
+
+
+def augmented_source(images: RunImages, name: str, tta: TTA):
+    """A run's `name` list at `tta.input_size`: the run's own source at a size it trained at;
+    else a cache of that list's images alone, so ten-crop's larger size decodes no training image."""
+    if tta.input_size == tta.image_size:
+        return images.sources(tta.image_size, (name,))[name]
+    plan, options = images.plan, images.plan.options
+    listed = plan.lists[name]
+    cache = None
+    if not options.no_cache:
+        from bench.data.cache import prepare_cache
+
+        with images.world.main_first():  # rank 0 decodes; the others find the rows done
+            cache = prepare_cache(
+                plan.index, tta.input_size, ids=listed.ids, workers=options.workers or None, progress=not options.quiet
+            )
+    return batches.open_source(
+        listed.paths, tta.input_size, label=f"{name} images", quiet=options.quiet, cache=cache, ids=listed.ids
+    )
 
 
 # -- models from checkpoints -------------------------------------------------------------------

@@ -37,7 +37,15 @@ class RunOptions:
     world_size: int = 1  # processes that train the run; set by the engine, a resume must match
     plugins: tuple[str, ...] = ()
     overrides: tuple[str, ...] = ()  # `--set KEY=VALUE` items, applied to the resolved spec
+    tta: str = "none"  # test-time augmentation of the test phase (bench.records.TTA_MODES)
     quiet: bool = False
+
+    def __post_init__(self) -> None:
+        from bench.errors import BenchError
+        from bench.records import TTA_MODES
+
+        if self.tta not in TTA_MODES:
+            raise BenchError(f"unknown --tta {self.tta!r}", hint=f"use one of: {', '.join(TTA_MODES)}")
 
     def to_json(self) -> dict[str, Any]:
         return encode(self)
