@@ -25,12 +25,13 @@ def rates(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 def resolve(table: Table, reference: str) -> Column | None:
-    """The table's column named by `reference`: its key, or the registry name of exactly one method."""
+    """The table's column named by `reference`: its key, or the registry name or display name
+    (an external model's --name) of exactly one column's runs."""
     for col in table.columns:
         if col.key == reference:
             return col
-    by_method = [c for c in table.columns if c.method == reference]
-    return by_method[0] if len(by_method) == 1 else None
+    named = [c for c in table.columns if c.runs and reference in (c.method, c.runs[0].method.display_name)]
+    return named[0] if len(named) == 1 else None
 
 
 def improvement(table: Table, ref: Column, cache: PredictionCache, warn) -> Improvement:

@@ -83,7 +83,7 @@ def evaluate_weights(options: EvalOptions, *, notice: Callable[[str], None] = la
         check_images=True,
         quiet=options.quiet,
     )
-    declared = declared_fold(options.trained_on, target.index)
+    declared = declared_fold(options.trained_on, target.index, scored=target)
     method = method.resolve(default_preset(options.preset, target.index.kind))
     last = len(method.spec.stages) - 1
     size = check_image_size(method.spec.backbone, options.image_size or method.spec.stages[last].image_size)

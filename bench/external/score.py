@@ -88,9 +88,7 @@ def merged_by_float32(scores: np.ndarray) -> list[int]:
 def score_file(options: ScoreOptions, *, notice: Callable[[str], None] = lambda message: None) -> RunRecord:
     """Read, validate and score `options.file`; the complete external record. Every refusal is a
     BenchError raised before the run folder exists."""
-    from bench.labels import LABELS
-
-    name = check_name(options.name)
+    check_name(options.name)
     target = open_target(
         options.split,
         fold=options.fold,
@@ -99,7 +97,18 @@ def score_file(options: ScoreOptions, *, notice: Callable[[str], None] = lambda 
         val_fraction=options.val_fraction,
         quiet=options.quiet,
     )
-    declared = declared_fold(options.trained_on, target.index)
+    return score_on(target, options, notice=notice)
+
+
+def score_on(
+    target: Target, options: ScoreOptions, *, notice: Callable[[str], None] = lambda message: None
+) -> RunRecord:
+    """`score_file` once the test list is known: the declared training lists, the file read and
+    checked, the record written."""
+    from bench.labels import LABELS
+
+    name = check_name(options.name)
+    declared = declared_fold(options.trained_on, target.index, scored=target)
     sub = read_submission(options.file, target.ids)
     scored = covered(sub, target, allow_partial=options.allow_partial)
     if sub.ignored:

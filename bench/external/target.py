@@ -77,16 +77,23 @@ def open_target(
     return Target(index, chosen, split)
 
 
-def declared_fold(trained_on: str, index: DatasetIndex) -> Fold | None:
+def declared_fold(trained_on: str, index: DatasetIndex, *, scored: Target | None = None) -> Fold | None:
     """The fold `trained_on` names (None for "unknown"): a protocol, `NAME:K` for fold K of a
-    multi-fold one (split seed 0, as `bench run` defaults to), or `custom:PATH`."""
+    multi-fold one (split seed 0, as `bench run` defaults to), or `custom:PATH`. The fold of
+    `scored` when it names that one (the usual case: trained and scored on one split)."""
     from splits import get_fold, get_folds
 
     trained_on = trained_on.strip()
     if trained_on == UNKNOWN:
         return None
     base, sep, argument = trained_on.partition(":")
-    if sep and argument.isdigit() and base != "custom":
+    numbered = bool(sep and argument.isdigit() and base != "custom")
+    if scored is not None and (base if numbered else trained_on) == scored.split:
+        fold = scored.fold
+        same = int(argument) == fold.fold if numbered else fold.n_folds == 1
+        if same and fold.seed in (None, 0) and "limit" not in fold.params:
+            return fold
+    if numbered:
         return get_fold(base, index, fold=int(argument))
     folds = get_folds(trained_on, index)
     if len(folds) > 1:
