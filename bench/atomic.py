@@ -164,6 +164,19 @@ def atomic_write(path: Path | str, data: bytes | str | Callable[[BinaryIO], obje
     return path
 
 
+def writable(folder: Path | str) -> bool:
+    """Whether a file can be made in `folder` now: tried, not read from mode bits (root, read-only
+    mounts and ACLs decide otherwise)."""
+    probe = _tmp_name(Path(folder) / "probe")
+    try:
+        os.close(os.open(probe, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644))
+    except OSError:
+        return False
+    with contextlib.suppress(OSError):
+        probe.unlink()
+    return True
+
+
 def size_text(n: float) -> str:
     """A number of bytes as a person reads it: GB from 1 GB, MB below (never "0.0 GB")."""
     if n >= 999.95e6:  # what would show as 1000.0 MB

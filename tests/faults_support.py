@@ -3,10 +3,17 @@ of it for a test to damage."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import shutil
+import stat
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from bench.records import RunRecord, RunStore
 from bench.train.options import RunOptions
@@ -67,3 +74,29 @@ def interrupted(record: RunRecord) -> dict:
         sanity=None,
         artifacts=dataclasses.replace(Artifacts(), history=record.artifacts.history),
     )
+
+
+@contextlib.contextmanager
+def read_only(folder: Path) -> Iterator[Path]:
+    """`folder` and what it holds read-only for the block: by file modes, or (root ignoring
+    them) as a read-only bind mount of itself; skips the test where neither is possible."""
+    if os.geteuid() != 0:
+        paths = [folder, *folder.rglob("*")]
+        modes = {p: p.stat().st_mode for p in paths}
+        for p in paths:
+            p.chmod(modes[p] & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+        try:
+            yield folder
+        finally:
+            for p in reversed(paths):
+                p.chmod(modes[p])
+        return
+    mounted = subprocess.run(["mount", "--bind", str(folder), str(folder)], check=False, capture_output=True)
+    if mounted.returncode:
+        pytest.skip("root ignores file modes, and this machine refuses a bind mount to make a folder read-only")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], check=True, capture_output=True)
+        yield folder
+    finally:
+        # Lazily: a memory map or a traceback of the test may still hold a file open in it.
+        subprocess.run(["umount", "--lazy", str(folder)], check=True)

@@ -10,6 +10,7 @@ written by `store_localization`, read by `bench leaderboard --localization`).
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -228,6 +229,53 @@ def localize(run: RunCam, index, *, quiet: bool = True) -> Localization:
         classes={c: summarise(per_class[c]) for c in classes},
         images={c: tuple(v) for c, v in per_class.items()},
     )
+
+
+SCORES_FILE = "localization.json"  # the scores, beside the pictures, when the record cannot take them
+
+
+@dataclass(frozen=True)
+class CamOutputs:
+    folder: Path  # the pictures and the markdown table
+    into_record: bool  # the scores go into the run's record; else into SCORES_FILE in `folder`
+
+
+def cam_outputs(store: RunStore, run_id: str, out_dir: Path | None) -> CamOutputs:
+    """Where `bench cam` writes, checked before any work: a read-only run folder needs `out_dir`."""
+    from bench.atomic import writable
+
+    run_dir = store.run_dir(store.found_id(run_id))
+    into_record = writable(run_dir)
+    if out_dir is None and not into_record:
+        raise BenchError(
+            f"run folder {run_dir} is read-only: bench cam can store neither the scores in its record nor the pictures",
+            hint="pass --out DIR to write the pictures and the scores there",
+        )
+    return CamOutputs(output_folder(Path(out_dir) if out_dir is not None else run_dir / "cam"), into_record)
+
+
+def output_folder(folder: Path) -> Path:
+    """`folder`, made if need be; BenchError if it cannot be written."""
+    from bench.atomic import writable
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BenchError(
+            f"cannot create the output folder {folder} ({exc.strerror or exc})",
+            hint="pass --out with a writable folder",
+        ) from None
+    if not writable(folder):
+        raise BenchError(f"output folder {folder} is read-only", hint="pass --out with a writable folder")
+    return folder
+
+
+def save_scores(folder: Path, localization: Localization) -> Path:
+    """The scores as the record would keep them, in `folder` (for a run folder that is read-only)."""
+    from bench.atomic import atomic_write
+    from bench.schema import encode
+
+    return atomic_write(folder / SCORES_FILE, json.dumps(encode(localization.to_record()), indent=2) + "\n")
 
 
 def store_localization(store: RunStore, record: RunRecord, localization: Localization) -> RunRecord:

@@ -143,17 +143,23 @@ def _wanted(index, pool: tuple[str, ...], names: list[str], n: int, image_ids: l
 def _single(store, run_id, names, n, image_ids, out_dir, data, device, quiet) -> None:
     from bench.atomic import atomic_write
     from bench.cam.pictures import write_class_grids
-    from bench.cam.runs import localize, open_run, run_dataset, store_localization
+    from bench.cam.runs import cam_outputs, localize, open_run, run_dataset, save_scores, store_localization
     from bench.ui.tables import to_markdown
     from leaderboard.localization import run_table
 
+    outputs = cam_outputs(store, run_id, out_dir)
     run = open_run(store, run_id, device=device)
     index = run_dataset(run.record, data)
     _check_images(index, image_ids, run.test_ids, f"run {run.record.run_id}")
     wanted = _wanted(index, run.test_ids, names, n, image_ids)
     loc = localize(run, index, quiet=quiet)
-    record = store_localization(store, run.record, loc)
-    folder = out_dir or store.run_dir(record.run_id) / "cam"
+    if outputs.into_record:
+        record = store_localization(store, run.record, loc)
+        stored = f"scores stored in {store.record_path(record.run_id)}"
+    else:
+        record = replace(run.record, localization=loc.to_record())
+        stored = f"the run folder is read-only: scores written to {save_scores(outputs.folder, loc)}"
+    folder = outputs.folder
     paths = write_class_grids(run, index, wanted, folder, quiet=quiet)
     if record.localization is None:
         raise BenchError(f"run {record.run_id}: no localization was stored")
@@ -166,14 +172,15 @@ def _single(store, run_id, names, n, image_ids, out_dir, data, device, quiet) ->
     out.print(_narrow(replace(table, caption=caption)))
     table_path = Path(folder) / "localization.md"
     atomic_write(table_path, to_markdown(replace(table, title="Localization", caption=f"{caption}."), heading=1) + "\n")
-    notice(f"scores stored in {store.record_path(record.run_id)}")
+    notice(stored)
     notice(f"wrote {table_path} and {len(paths)} picture(s) in {folder}")
 
 
 def _compare(store, run_ids, names, n, image_ids, out_dir, data, device, quiet) -> None:
     from bench.cam.pictures import write_comparison
-    from bench.cam.runs import open_run, run_dataset
+    from bench.cam.runs import open_run, output_folder, run_dataset
 
+    folder = output_folder(Path(out_dir) if out_dir is not None else store.results_dir / "cam")
     runs = [open_run(store, r, device=device) for r in run_ids]
     first = runs[0].record
     for other in runs[1:]:
@@ -188,7 +195,6 @@ def _compare(store, run_ids, names, n, image_ids, out_dir, data, device, quiet) 
     wanted = _wanted(index, pool, names, n, image_ids)
     if not wanted:
         raise BenchError("the runs share no test image with a box", hint="name images with --image")
-    folder = out_dir or store.results_dir / "cam"
     name = f"compare-{'-'.join(r.record.run_id[-4:] for r in runs)}.png"
     path = write_comparison(runs, index, wanted, Path(folder) / name, quiet=quiet)
     notice(f"wrote {path}")

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.atomic import atomic_write, size_text
+from bench.atomic import atomic_write, size_text, writable
 from bench.config import cache_dir
 from bench.data.images import read_resized
 from bench.data.index import DatasetIndex
@@ -147,39 +147,67 @@ def _atomic_save(path: Path, array: np.ndarray) -> None:
 
 
 @contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """One preparer per folder at a time (two runs starting together wait, not collide)."""
+def _locked(folder: Path, *, exclusive: bool) -> Iterator[None]:
+    """One preparer per folder at a time (two runs starting together wait, not collide); a
+    reader of a read-only cache takes the lock shared, so it waits for a preparer that can write."""
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock
         yield
         return
-    with open(folder / LOCK_FILE, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    try:
+        # flock needs no write access: a lock file another user made (read-only to us) locks too.
+        fd = os.open(folder / LOCK_FILE, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError:  # a read-only folder without a lock file: nobody can be writing it
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
-def _open_or_create(folder: Path, meta: dict, shape: tuple[int, int, int]) -> tuple[np.memmap, np.ndarray]:
+def _open_existing(
+    folder: Path, meta: dict, shape: tuple[int, int, int], *, write: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        found = json.loads((folder / INDEX_FILE).read_text(encoding="utf-8"))
+        pixels = np.load(folder / PIXELS_FILE, mmap_mode="r+" if write else "r")
+        done = np.load(folder / DONE_FILE)
+    except (OSError, ValueError) as exc:
+        raise _refuse(folder, f"is unreadable ({exc})") from None
+    _check_meta(folder, found, meta)
+    if pixels.shape != shape or pixels.dtype != np.uint8 or done.shape != shape[:1] or done.dtype != bool:
+        raise _refuse(folder, f"holds an array of shape {pixels.shape}, not {shape}")
+    return pixels, done
+
+
+def _open_or_create(folder: Path, meta: dict, shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     index_path = folder / INDEX_FILE
     if index_path.is_file():
-        try:
-            found = json.loads(index_path.read_text(encoding="utf-8"))
-            pixels = np.load(folder / PIXELS_FILE, mmap_mode="r+")
-            done = np.load(folder / DONE_FILE)
-        except (OSError, ValueError) as exc:
-            raise _refuse(folder, f"is unreadable ({exc})") from None
-        _check_meta(folder, found, meta)
-        if pixels.shape != shape or pixels.dtype != np.uint8 or done.shape != shape[:1] or done.dtype != bool:
-            raise _refuse(folder, f"holds an array of shape {pixels.shape}, not {shape}")
-        return pixels, done
+        return _open_existing(folder, meta, shape, write=True)
     # index.json is written last: until it exists, whatever else is here is a torn start.
     pixels = np.lib.format.open_memmap(folder / PIXELS_FILE, mode="w+", dtype=np.uint8, shape=shape)
     done = np.zeros(shape[0], dtype=bool)
     _atomic_save(folder / DONE_FILE, done)
     atomic_write(index_path, json.dumps(meta) + "\n")
+    return pixels, done
+
+
+def _read_only(
+    folder: Path, meta: dict, shape: tuple[int, int, int], wanted: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A cache in a folder this process cannot write: usable as it is when it holds every image wanted."""
+    hint = "make it writable, set CXR_BENCH_CACHE to a writable folder, or pass --no-cache"
+    if not (folder / INDEX_FILE).is_file():
+        raise BenchError(f"the image cache folder {folder} is read-only and holds no cache yet", hint=hint)
+    pixels, done = _open_existing(folder, meta, shape, write=False)
+    lacking = int((wanted & ~done).sum())
+    if lacking:
+        raise BenchError(
+            f"the image cache {folder} is read-only and lacks {lacking} of the images asked for", hint=hint
+        )
     return pixels, done
 
 
@@ -265,8 +293,14 @@ def prepare_cache(
             f"cannot create the image cache folder {folder} ({exc.strerror or exc})",
             hint="set CXR_BENCH_CACHE to a writable directory, or pass --no-cache",
         ) from None
-    with _locked(folder):
-        pixels, done = _open_or_create(folder, meta, (len(paths), size, size))
+    shape = (len(paths), size, size)
+    can_write = writable(folder)
+    with _locked(folder, exclusive=can_write):
+        if not can_write:
+            pixels, done = _read_only(folder, meta, shape, wanted & (paths != None))  # noqa: E711 (elementwise)
+            _verify(folder, pixels, done, paths, size)
+            return ImageCache(folder, size, meta["ids"], done)
+        pixels, done = _open_or_create(folder, meta, shape)
         _verify(folder, pixels, done, paths, size)
         todo = np.flatnonzero(wanted & ~done & (paths != None))  # noqa: E711 (elementwise)
         if len(todo):

@@ -24,6 +24,7 @@ import pandas as pd
 from PIL import Image
 from threadpoolctl import threadpool_limits
 
+from bench.atomic import writable
 from bench.config import cache_dir
 from bench.data.nih import DEMO_MARKER, TXV_LABELS, demo_meta, txv_data_dir
 from bench.data.render import Box, render_chest
@@ -359,10 +360,14 @@ def ensure_demo() -> Path:
     root = cache_dir() / DEMO_DIRNAME
     if is_demo_root(root):
         return root
+    hint = "set CXR_BENCH_CACHE to a writable folder, or pass --data with a dataset root"
+    existing = next(p for p in (root, *root.parents) if p.exists())
+    if not writable(existing):
+        raise BenchError(f"cannot write the demo dataset to {root}: {existing} is read-only", hint=hint)
     notice(f"Generating the built-in synthetic demo dataset in {root} (once)")
     try:
         return generate_demo(root, progress=True)
-    except OSError:
+    except OSError as exc:
         if is_demo_root(root):  # another process finished it first
             return root
-        raise
+        raise BenchError(f"cannot write the demo dataset to {root} ({exc.strerror or exc})", hint=hint) from None

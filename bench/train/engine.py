@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.atomic import DiskFull
+from bench.atomic import DiskFull, writable
 from bench.errors import BenchError
 from bench.method.overrides import display_name, overrides_json
 from bench.metrics import per_class_auroc
@@ -122,6 +122,8 @@ class Run:
         self.device = pick_device(options.device, world)
         self.store = RunStore(options.results)
         self.record = self._found(run_id) if run_id else None
+        if run_id and world.main:
+            self._check_writable()
         self.stop = _StopFlag()
         self.images = RunImages(self.plan, world)
         self.scorer = Scorer.for_spec(
@@ -137,6 +139,17 @@ class Run:
                 notice(f"run folder {folder} holds a copy of run {record.run_id}: the copy continues, as run {folder}")
             record = dataclasses.replace(record, run_id=folder)
         return record
+
+    def _check_writable(self) -> None:
+        """Before any work: a resume writes its record and checkpoints into the run folder."""
+        run_dir = self.store.run_dir(self.current.run_id)
+        for folder in (run_dir, run_dir / "checkpoints"):
+            if folder.is_dir() and not writable(folder):
+                raise BenchError(
+                    f"run folder {folder} is read-only: a resume writes the run's record and checkpoints there",
+                    hint="make it writable, or copy the run folder into a writable results folder and resume it "
+                    "there (--results)",
+                )
 
     @property
     def current(self) -> RunRecord:
