@@ -244,7 +244,7 @@ def test_run_with_set_records_overrides_and_display_name(demo_root, tmp_path, on
     assert result.exit_code == 0, result.output
     (record,) = RunStore(tmp_path).find()
     assert record.status == "complete"
-    assert record.method.name == "chexnet"
+    assert record.method.name == "chexnet" and record.method.origin.kind == "built-in"
     assert record.method.display_name == "chexnet[optimizer.lr=0.0003,stages.0.batch_size=4]"
     assert record.method.overrides == {"optimizer.lr": 0.0003, "stages.0.batch_size": 4}
     assert record.method.spec["optimizer"]["lr"] == 0.0003 and record.method.spec["stages"][0]["batch_size"] == 4
