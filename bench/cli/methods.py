@@ -69,16 +69,27 @@ def list_(plugin: PluginOption = None) -> None:
 
 @group.command("show")
 def show(
-    name: Annotated[str, typer.Argument(help="Method name (see `bench methods list`).", show_default=False)],
+    name: Annotated[
+        str | None, typer.Argument(help="Method name (see `bench methods list`).", show_default=False)
+    ] = None,
     plugin: PluginOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the spec as JSON (as run records store it).")] = False,
+    fields: Annotated[
+        bool, typer.Option("--fields", help="Print the plugin contract: every spec field and every hook.")
+    ] = False,
 ) -> None:
-    """Show a method's full spec: every preset's stages, the paper's equations, the citation.
+    """Show a method's full spec: every preset's stages, the paper's equations, the citation;
+    with --fields, what any spec may hold and what each hook gets.
 
     Example: bench methods show wfocal-effb3
     """
     from bench.method import METHODS, get_method
 
+    if fields:
+        _print_contract()
+        return
+    if name is None:
+        raise BenchError("no method given", hint="pass a method name, or --fields for the contract of every method")
     method = get_method(name, plugins=plugin or ())
     spec = method.spec
     if as_json:
@@ -126,6 +137,24 @@ _RESIDUAL_INIT = {
     "identity": "residual blocks start as the identity (each branch's last BatchNorm weight 0)",
     "random": "residual branches fully random (their last BatchNorm weight 1)",
 }
+
+
+def _print_contract() -> None:
+    from bench.method.contract import CLASSES, field_rows, hook_rows
+
+    columns = (
+        Column("field", key=True, wrap="never"),
+        *(Column(h, wrap="fold") for h in ("type", "default", "allowed", "--set", "meaning")),
+    )
+    for cls in CLASSES:
+        rows = tuple(row(r.name, r.type, r.default, r.allowed, r.set_key or "no", r.meaning) for r in field_rows(cls))
+        out.print(Table(columns, rows, title=cls.__name__, frame="compact"))
+    hooks = tuple(row(h.signature, h.called, h.returns, h.default) for h in hook_rows())
+    hook_columns = (
+        Column("hook", key=True, wrap="fold"),
+        *(Column(h, wrap="words") for h in ("called", "returns", "default")),
+    )
+    out.print(Table(hook_columns, hooks, title="Hooks (methods of Method)", frame="compact"))
 
 
 def _value(value) -> str:
