@@ -8,13 +8,22 @@ the demo rendered at another size, or a downsampled copy of NIH.
 
 Rows are decoded in parallel with `read_resized`, the one resize every path shares, so cache
 and PNG give identical pixels. Pixels are flushed before their rows are flagged done, and the
-flags are saved every few seconds, so a killed `prepare` loses little and never trusts a torn row;
-a resumed one re-decodes a sample of the done rows and refuses a cache that disagrees.
+flags are saved every few seconds, so a killed `prepare` loses little and never trusts a torn row.
+Each row has a 64-bit checksum (`sums.npy`, BLAKE2b of its bytes): reopening checks every row
+asked for (in parallel for large caches), and a row that no longer matches is decoded again
+from its PNG; then a sample of rows is re-decoded, and a cache that disagrees with its images
+(changed PNGs) is refused.
+
+The space for the rows to be written is allocated before any is decoded, so a disk too small
+(or filled meanwhile by another cache) fails at once in one line: a write into a memory map
+cannot report a full disk, the process would die of SIGBUS. A `stop` callback is asked after
+every chunk, so a run's Ctrl-C ends a fill within a chunk, the rows done kept.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import multiprocessing
@@ -41,6 +50,9 @@ from bench.ui.console import notice
 FORMAT = "cxr-bench-image-cache"
 VERSION = 1
 PIXELS_FILE, DONE_FILE, INDEX_FILE, LOCK_FILE = "pixels.npy", "done.npy", "index.json", ".lock"
+SUMS_FILE = "sums.npy"  # per row: a 64-bit checksum of its bytes
+SUM_CHUNK_BYTES = 64 * 1024**2  # pixels checksummed per task
+PARALLEL_SUM_BYTES = 256 * 1024**2  # below this, rows are checksummed in this process
 CHUNK_ROWS = 32  # images per worker task
 FLUSH_SECONDS = 5.0  # most work a kill can lose
 VERIFY_ROWS = 4  # done rows re-decoded and compared whenever a cache is reopened
@@ -168,47 +180,106 @@ def _locked(folder: Path, *, exclusive: bool) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def _open_existing(
-    folder: Path, meta: dict, shape: tuple[int, int, int], *, write: bool
-) -> tuple[np.ndarray, np.ndarray]:
+Opened = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # pixels, done flags, checksums (None: none yet)
+
+
+def _open_existing(folder: Path, meta: dict, shape: tuple[int, int, int], *, write: bool) -> Opened:
     try:
         found = json.loads((folder / INDEX_FILE).read_text(encoding="utf-8"))
         pixels = np.load(folder / PIXELS_FILE, mmap_mode="r+" if write else "r")
         done = np.load(folder / DONE_FILE)
+        sums = np.load(folder / SUMS_FILE) if (folder / SUMS_FILE).is_file() else None
     except (OSError, ValueError) as exc:
         raise _refuse(folder, f"is unreadable ({exc})") from None
     _check_meta(folder, found, meta)
     if pixels.shape != shape or pixels.dtype != np.uint8 or done.shape != shape[:1] or done.dtype != bool:
         raise _refuse(folder, f"holds an array of shape {pixels.shape}, not {shape}")
-    return pixels, done
+    if sums is not None and (sums.shape != shape[:1] or sums.dtype != np.uint64):
+        raise _refuse(folder, f"holds checksums of shape {sums.shape}, not {shape[:1]}")
+    return pixels, done, sums
 
 
-def _open_or_create(folder: Path, meta: dict, shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _open_or_create(folder: Path, meta: dict, shape: tuple[int, int, int]) -> Opened:
     index_path = folder / INDEX_FILE
     if index_path.is_file():
         return _open_existing(folder, meta, shape, write=True)
     # index.json is written last: until it exists, whatever else is here is a torn start.
     pixels = np.lib.format.open_memmap(folder / PIXELS_FILE, mode="w+", dtype=np.uint8, shape=shape)
-    done = np.zeros(shape[0], dtype=bool)
+    done, sums = np.zeros(shape[0], dtype=bool), np.zeros(shape[0], dtype=np.uint64)
+    _atomic_save(folder / SUMS_FILE, sums)
     _atomic_save(folder / DONE_FILE, done)
     atomic_write(index_path, json.dumps(meta) + "\n")
-    return pixels, done
+    return pixels, done, sums
 
 
-def _read_only(
-    folder: Path, meta: dict, shape: tuple[int, int, int], wanted: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _read_only(folder: Path, meta: dict, shape: tuple[int, int, int], wanted: np.ndarray) -> Opened:
     """A cache in a folder this process cannot write: usable as it is when it holds every image wanted."""
     hint = "make it writable, set CXR_BENCH_CACHE to a writable folder, or pass --no-cache"
     if not (folder / INDEX_FILE).is_file():
         raise BenchError(f"the image cache folder {folder} is read-only and holds no cache yet", hint=hint)
-    pixels, done = _open_existing(folder, meta, shape, write=False)
+    pixels, done, sums = _open_existing(folder, meta, shape, write=False)
     lacking = int((wanted & ~done).sum())
     if lacking:
         raise BenchError(
             f"the image cache {folder} is read-only and lacks {lacking} of the images asked for", hint=hint
         )
-    return pixels, done
+    return pixels, done, sums
+
+
+def row_sums(rows: np.ndarray) -> np.ndarray:
+    """The 64-bit checksum (the first 8 bytes of BLAKE2b) of each row of `rows` (n, S, S)."""
+    digests = (hashlib.blake2b(np.ascontiguousarray(r).data, digest_size=8).digest() for r in rows)
+    return np.array([int.from_bytes(d, "little") for d in digests], dtype=np.uint64)
+
+
+def _sums_task(task: tuple[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    path, rows = task
+    return rows, row_sums(np.load(path, mmap_mode="r")[rows])
+
+
+def _sums_of(folder: Path, pixels: np.ndarray, rows: np.ndarray, workers: int) -> np.ndarray:
+    """The checksums of `rows` as they are on disk now; in `workers` processes for many rows."""
+    row_bytes = max(1, int(np.prod(pixels.shape[1:])))
+    per_task = max(1, SUM_CHUNK_BYTES // row_bytes)
+    if len(rows) * row_bytes < PARALLEL_SUM_BYTES:
+        workers = 1
+    tasks = [(str(folder / PIXELS_FILE), rows[i : i + per_task]) for i in range(0, len(rows), per_task)]
+    found = np.zeros(len(pixels), dtype=np.uint64)
+    with contextlib.closing(parallel_map(_sums_task, tasks, min(workers, len(tasks)))) as results:
+        for task_rows, sums in results:
+            found[task_rows] = sums
+    return found[rows]
+
+
+def _check_sums(
+    folder: Path, opened: Opened, rows: np.ndarray, ids: Sequence[str], *, workers: int, write: bool
+) -> np.ndarray:
+    """The cache's checksums, after checking the done ones of `rows` against them: a row that
+    no longer matches is flagged not done, to be decoded again (refused in a read-only cache).
+    A cache from before checksums gets them from its rows as they are."""
+    pixels, done, sums = opened
+    if sums is None:
+        every = np.flatnonzero(done)
+        sums = np.zeros(len(done), dtype=np.uint64)
+        sums[every] = _sums_of(folder, pixels, every, workers)
+        if write:
+            _atomic_save(folder / SUMS_FILE, sums)
+            notice(f"image cache {folder}: checksums added for the {len(every)} row(s) cached before rows had them")
+        return sums
+    rows = rows[done[rows]]
+    bad = rows[_sums_of(folder, pixels, rows, workers) != sums[rows]]
+    if len(bad):
+        if not write:
+            raise _refuse(
+                folder, f"is read-only and {len(bad)} of its rows no longer match their checksums (e.g. {ids[bad[0]]})"
+            )
+        notice(
+            f"image cache {folder}: {len(bad)} row(s) no longer match their checksums (e.g. {ids[bad[0]]}); "
+            "decoding them again from their PNGs"
+        )
+        done[bad] = False
+        _atomic_save(folder / DONE_FILE, done)
+    return sums
 
 
 def _verify(folder: Path, pixels: np.ndarray, done: np.ndarray, paths: np.ndarray, size: int) -> None:
@@ -222,9 +293,10 @@ def _verify(folder: Path, pixels: np.ndarray, done: np.ndarray, paths: np.ndarra
             raise _refuse(folder, f"disagrees with the image {paths[row]} (changed images, or a damaged cache)")
 
 
-def _decode(task: tuple[np.ndarray, list[str], int]) -> tuple[np.ndarray, np.ndarray]:
+def _decode(task: tuple[np.ndarray, list[str], int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rows, paths, size = task
-    return rows, np.stack([read_resized(p, size) for p in paths])
+    pixels = np.stack([read_resized(p, size) for p in paths])
+    return rows, pixels, row_sums(pixels)
 
 
 def _start_worker(initializer: Callable | None, initargs: tuple) -> None:
@@ -265,11 +337,14 @@ def prepare_cache(
     workers: int | None = None,
     progress: bool = True,
     root: Path | None = None,
+    stop: Callable[[], None] | None = None,
 ) -> ImageCache:
     """The cache of `index` at `size`, with every image of `ids` (default: all found on disk) decoded.
 
-    Rows already done are kept (after re-decoding a sample of them); the rest are decoded by
-    `workers` processes (default min(4, cpu count); 1 decodes in this process).
+    Rows already done are kept (after checking their checksums and re-decoding a sample of
+    them); the rest are decoded by `workers` processes (default min(4, cpu count); 1 decodes in
+    this process). `stop` is called after every chunk decoded; what it raises ends the fill,
+    the rows done kept.
     """
     if size < 1:
         raise BenchError(f"cache image size must be positive, got {size}")
@@ -294,39 +369,66 @@ def prepare_cache(
             hint="set CXR_BENCH_CACHE to a writable directory, or pass --no-cache",
         ) from None
     shape = (len(paths), size, size)
+    present = paths != None  # noqa: E711 (elementwise)
     can_write = writable(folder)
     with _locked(folder, exclusive=can_write):
-        if not can_write:
-            pixels, done = _read_only(folder, meta, shape, wanted & (paths != None))  # noqa: E711 (elementwise)
-            _verify(folder, pixels, done, paths, size)
-            return ImageCache(folder, size, meta["ids"], done)
-        pixels, done = _open_or_create(folder, meta, shape)
+        if can_write:
+            opened = _open_or_create(folder, meta, shape)
+        else:
+            opened = _read_only(folder, meta, shape, wanted & present)
+        pixels, done, _ = opened
+        sums = _check_sums(folder, opened, np.flatnonzero(wanted), meta["ids"], workers=workers, write=can_write)
         _verify(folder, pixels, done, paths, size)
-        todo = np.flatnonzero(wanted & ~done & (paths != None))  # noqa: E711 (elementwise)
+        todo = np.flatnonzero(wanted & ~done & present)
         if len(todo):
             if progress:
                 notice(f"decoding {len(todo)} image(s) once into the image cache {folder}")
-            _fill(folder, pixels, done, paths, todo, size, workers, progress)
-        del pixels  # unmap before readers map it read-only
+            _fill(folder, pixels, done, sums, paths, todo, size, workers, progress, stop)
+        del pixels, opened  # unmap before readers map it read-only
     return ImageCache(folder, size, meta["ids"], done)
 
 
-def _fill(folder, pixels, done, paths, todo, size, workers, progress) -> None:
+def _reserve(folder: Path, pixels: np.memmap, todo: np.ndarray, size: int) -> None:
+    """Allocate the file's bytes of the rows `todo` before they are written; the one-line space
+    error when the disk cannot hold them."""
+    row_bytes = size * size
+    need, free = len(todo) * row_bytes, shutil.disk_usage(folder).free
+    error = BenchError(
+        f"the image cache at {size}px needs {size_text(need)} more in {folder}; {size_text(free)} are free",
+        hint="free some space, set CXR_BENCH_CACHE to a larger disk, or pass --no-cache",
+    )
+    if need > free:
+        raise error
+    if not hasattr(os, "posix_fallocate"):
+        return
+    breaks = np.flatnonzero(np.diff(todo) != 1)  # runs of consecutive rows: one call each
+    starts, ends = todo[np.r_[0, breaks + 1]], todo[np.r_[breaks, len(todo) - 1]] + 1
+    fd = os.open(folder / PIXELS_FILE, os.O_RDWR)
+    try:
+        for start, end in zip(starts.tolist(), ends.tolist()):
+            os.posix_fallocate(fd, pixels.offset + start * row_bytes, (end - start) * row_bytes)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise error from None
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):  # else: no fallocate here
+            raise
+    finally:
+        os.close(fd)
+
+
+def _fill(folder, pixels, done, sums, paths, todo, size, workers, progress, stop) -> None:
     from bench.ui.progress import progress_bar
 
-    need, free = len(todo) * size * size, shutil.disk_usage(folder).free
-    if need > free:
-        raise BenchError(
-            f"the image cache at {size}px needs {size_text(need)} more in {folder}; {size_text(free)} are free",
-            hint="free some space, set CXR_BENCH_CACHE to a larger disk, or pass --no-cache",
-        )
+    _reserve(folder, pixels, todo, size)
     tasks = [(rows, paths[rows].tolist(), size) for rows in np.array_split(todo, -(-len(todo) // CHUNK_ROWS))]
     workers = min(workers, len(tasks))
     fresh: list[np.ndarray] = []
 
     def flush() -> None:
-        # Pixels reach the file before their rows are flagged, so a done row is never torn.
+        # Pixels reach the file before their rows are flagged (and their checksums before the
+        # flags), so a done row is never torn.
         pixels.flush()
+        _atomic_save(folder / SUMS_FILE, sums)
         for rows in fresh:
             done[rows] = True
         fresh.clear()
@@ -338,12 +440,15 @@ def _fill(folder, pixels, done, paths, todo, size, workers, progress) -> None:
             progress_bar(f"caching images at {size}px", len(todo), enabled=progress) as bar,
             contextlib.closing(parallel_map(_decode, tasks, workers)) as results,
         ):
-            for rows, decoded in results:
+            for rows, decoded, decoded_sums in results:
                 pixels[rows] = decoded
+                sums[rows] = decoded_sums
                 fresh.append(rows)
                 bar.advance(len(rows))
                 if time.monotonic() - last >= FLUSH_SECONDS:
                     flush()
                     last = time.monotonic()
+                if stop is not None:
+                    stop()
     finally:
         flush()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -179,8 +179,9 @@ class RunImages:
     """A run's lists as sources at any stage's size: rows of one image cache per size (holding
     every list's images, decoded on first need), or the PNGs with --no-cache."""
 
-    def __init__(self, plan: RunPlan, world: World):
+    def __init__(self, plan: RunPlan, world: World, *, stop: Callable[[], None] | None = None):
         self.plan, self.world = plan, world
+        self.stop = stop  # asked between chunks of a cache fill; what it raises ends the fill
         self._caches: dict[int, ImageCache] = {}
 
     def sources(self, size: int, names: Sequence[str]) -> dict:
@@ -207,7 +208,12 @@ class RunImages:
             # their own on another node, fill it one at a time under the cache's lock).
             with self.world.main_first():
                 self._caches[size] = prepare_cache(
-                    self.plan.index, size, ids=ids, workers=options.workers or None, progress=not options.quiet
+                    self.plan.index,
+                    size,
+                    ids=ids,
+                    workers=options.workers or None,
+                    progress=not options.quiet,
+                    stop=self.stop,
                 )
         return self._caches[size]
 

@@ -125,7 +125,9 @@ class Run:
         if run_id and world.main:
             self._check_writable()
         self.stop = _StopFlag()
-        self.images = RunImages(self.plan, world)
+        # Only rank 0 fills a cache, while the others wait: it alone may stop the fill, so its
+        # check is the local flag (the collective one would wait for ranks that cannot answer).
+        self.images = RunImages(self.plan, world, stop=None if world.parallel else self.stop.check)
         self.scorer = Scorer.for_spec(
             self.plan.spec, self.device, world=world, workers=options.workers, check_stop=self.check_stop
         )
@@ -281,6 +283,12 @@ class Run:
         except Interrupted as exc:
             self.record = dataclasses.replace(self.current, status="interrupted", error=exc.one_line())
             self._save_if_possible()
+            if not (self.run_dir / RESUME_FILE).is_file():  # nothing to resume from: say so
+                raise Interrupted(
+                    f"run {self.current.run_id} interrupted before its first epoch ended",
+                    hint=f"start it again (its options: bench runs show {self.current.run_id}); "
+                    "the images cached so far are kept",
+                ) from None
             raise Interrupted(
                 f"run {self.current.run_id} interrupted; its last completed epoch is saved",
                 hint=f"continue with: {resume_command(self.current.run_id, self.world.size)}",
