@@ -30,7 +30,9 @@ def legacy_keys(state: dict) -> dict:
     `densenet121` attribute, torchvision < 0.3 layer names, the classifier in a Sequential."""
     return {
         "module.densenet121."
-        + re.sub(r"(denselayer\d+)\.(norm|relu|conv)([12])\.", r"\1.\2.\3.", k).replace("classifier.", "classifier.0."): v
+        + re.sub(r"(denselayer\d+)\.(norm|relu|conv)([12])\.", r"\1.\2.\3.", k).replace(
+            "classifier.", "classifier.0."
+        ): v
         for k, v in state.items()
     }
 
