@@ -93,11 +93,13 @@ class Registry(Generic[T]):
         builtins: dict[str, str] | None = None,
         entry_point_group: str | None = None,
         name_of: Callable[[T], str] | None = None,
+        plugin_hint: str | None = None,
     ):
         self.kind = kind
         self.item_type = item_type
         self.entry_point_group = entry_point_group
         self._name_of = name_of
+        self._plugin_hint = plugin_hint  # how plugins of this kind load, for unknown names
         self._entries: dict[str, Entry] = {}
         self._resolved: dict[str, T] = {}
         self._entry_points_loaded = entry_point_group is None
@@ -240,11 +242,8 @@ class Registry(Generic[T]):
     def _unknown(self, name: str) -> UnknownNameError:
         close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
         hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else f"see `bench {self.kind}s list`"
-        if not self._files and self.entry_point_group:
-            hint += (
-                f"; a plugin's {self.kind} needs --plugin FILE, or its package installed "
-                f"(entry-point group {self.entry_point_group})"
-            )
+        if not self._files and self._plugin_hint:
+            hint += f"; {self._plugin_hint}"
         return UnknownNameError(f"unknown {self.kind} {name!r}", hint=hint)
 
 

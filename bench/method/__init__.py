@@ -21,6 +21,7 @@ from bench.method.spec import (
     ScheduleSpec,
     SpecError,
     StageSpec,
+    register_augmentation,
 )
 from bench.registry import Registry, registration_helper
 
@@ -38,6 +39,7 @@ __all__ = [
     "class_weights",
     "get_method",
     "make_registry",
+    "register_augmentation",
     "register_method",
 ]
 
@@ -55,7 +57,14 @@ BUILTINS: dict[str, str] = {
 
 def make_registry() -> Registry[Method]:
     """A fresh method registry holding the built-ins (METHODS is one; tests make their own)."""
-    return Registry("method", Method, builtins=BUILTINS, entry_point_group=ENTRY_POINT_GROUP, name_of=lambda m: m.name)
+    return Registry(
+        "method",
+        Method,
+        builtins=BUILTINS,
+        entry_point_group=ENTRY_POINT_GROUP,
+        name_of=lambda m: m.name,
+        plugin_hint=f"a plugin's method needs --plugin FILE, or its package installed (entry-point group {ENTRY_POINT_GROUP})",
+    )
 
 
 METHODS: Registry[Method] = make_registry()

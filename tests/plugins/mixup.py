@@ -7,8 +7,16 @@ from __future__ import annotations
 
 import torch
 
-from bench.method import LossSpec, Method, MethodSpec, OptimizerSpec, Param, StageSpec, register_method
-from bench.method.spec import register_augmentation
+from bench.method import (
+    LossSpec,
+    Method,
+    MethodSpec,
+    OptimizerSpec,
+    Param,
+    StageSpec,
+    register_augmentation,
+    register_method,
+)
 
 MIXUP = register_augmentation("mixup", "mixup of image pairs and their labels, lambda ~ Beta(alpha, alpha)")
 
