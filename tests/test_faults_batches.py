@@ -11,6 +11,9 @@ from bench.cli import app
 from bench.records import RunStore
 from bench.train.batches import trained_count
 
+# Training and scoring on one torch thread: the machine is shared.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.mark.parametrize(
     ("n", "batch", "kept"), [(41, 8, 40), (40, 8, 40), (9, 8, 8), (17, 8, 16), (15, 8, 15), (1, 8, 1), (5, 1, 5)]

@@ -31,6 +31,9 @@ from bench.data.cache import (
 from bench.data.images import read_resized
 from bench.errors import BenchError
 
+# Training and scoring on one torch thread: the machine is shared.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _prepare(index, root, ids, size=32, **kw):
     return prepare_cache(index, size, ids=ids, workers=1, progress=False, root=root, **kw)

@@ -14,6 +14,9 @@ from bench.errors import BenchError
 from bench.records import RunStore
 from bench.train.checkpoint import RESUME_FILE, best_checkpoint, load_resume, load_weights, read_manifest
 
+# Training and scoring on one torch thread: the machine is shared.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 DAMAGE = {
     "garbage": ("not a checkpoint", lambda good: b"\x80\x04 this is not a checkpoint" * 8),
     "truncated": ("truncated", lambda good: good[: len(good) // 2]),

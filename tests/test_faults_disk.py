@@ -21,6 +21,9 @@ from bench.cli import app
 from bench.records import RunStore
 from bench.train.checkpoint import RESUME_FILE
 
+# Training and scoring on one torch thread: the machine is shared.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 

@@ -13,6 +13,9 @@ from bench.cli import app
 from bench.records import RunStore
 from bench.train.checkpoint import RESUME_FILE
 
+# Training and scoring on one torch thread: the machine is shared.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _cli(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
