@@ -6,6 +6,7 @@ A class with no positives or no negatives has an undefined AUROC: NaN, never a g
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -66,7 +67,8 @@ class BootstrapResult:
     n_resamples: int
 
 
-def _class_names(n_classes: int, names: Sequence[str] | None) -> tuple[str, ...]:
+def class_names(n_classes: int, names: Sequence[str] | None = None) -> tuple[str, ...]:
+    """`names` checked against the class count; by default LABELS for 14 classes, else "class k"."""
     if names is None:
         return LABELS if n_classes == NUM_CLASSES else tuple(f"class {k}" for k in range(n_classes))
     if len(names) != n_classes:
@@ -74,7 +76,8 @@ def _class_names(n_classes: int, names: Sequence[str] | None) -> tuple[str, ...]
     return tuple(names)
 
 
-def _check(y_true, scores) -> tuple[np.ndarray, np.ndarray]:
+def check_scores(y_true, scores) -> tuple[np.ndarray, np.ndarray]:
+    """(labels as int8, scores as float64), both (n, C); ValueError naming what is wrong."""
     y = np.asarray(y_true)
     s = np.asarray(scores, dtype=np.float64)
     if y.ndim != 2 or s.shape != y.shape:
@@ -95,7 +98,7 @@ def _defined(y: np.ndarray) -> np.ndarray:
 
 
 def _per_class(metric, y_true, scores) -> np.ndarray:
-    y, s = _check(y_true, scores)
+    y, s = check_scores(y_true, scores)
     defined = _defined(y)
     return np.array([metric(y[:, k], s[:, k]) if defined[k] else np.nan for k in range(y.shape[1])], dtype=np.float64)
 
@@ -116,7 +119,7 @@ def mean_defined(values, names: Sequence[str] | None = None) -> MeanValue:
     `names` defaults to LABELS for 14 values, else "class k".
     """
     values = np.asarray(values, dtype=np.float64).reshape(-1)
-    names = _class_names(values.size, names)
+    names = class_names(values.size, names)
     undefined = tuple(name for name, v in zip(names, values) if math.isnan(v))
     n_defined = values.size - len(undefined)
     if undefined:
@@ -201,7 +204,7 @@ def weighted_auroc(y_true, scores, weights) -> np.ndarray:
     """AUROC of one class under each row of integer `weights` (R, n) or (n,): the AUROC of the
     data with row i repeated weights[.., i] times. NaN where a weighting leaves no positive or no
     negative."""
-    y, s = _check(np.asarray(y_true).reshape(-1, 1), np.asarray(scores).reshape(-1, 1))
+    y, s = check_scores(np.asarray(y_true).reshape(-1, 1), np.asarray(scores).reshape(-1, 1))
     w = np.asarray(weights)
     single = w.ndim == 1
     w = np.atleast_2d(w)
@@ -243,8 +246,66 @@ def _resampled_aurocs(y: np.ndarray, s: np.ndarray, group_index: np.ndarray, cou
     return out
 
 
-def _interval(samples: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Percentile interval along axis 0, ignoring NaN resamples; NaN where none is valid."""
+@dataclass(frozen=True, eq=False)
+class PatientResamples:
+    """One draw of patient-bootstrap resamples, shared by every statistic computed from it, so that
+    differences and gaps between statistics pair up resample by resample.
+
+    `counts_t[p, r]` is how often patient p was drawn in resample r; every image of a drawn patient
+    counts that often. `rows` (a boolean mask or indices of images) restricts a statistic to a
+    subset of the images, such as a subgroup, under the same draws.
+    """
+
+    group_index: np.ndarray  # (n,) each image's patient, 0..P-1
+    counts_t: np.ndarray  # (P, R)
+
+    @classmethod
+    def draw(cls, groups, n_resamples: int, *, seed: int = 0) -> PatientResamples:
+        groups = np.asarray(groups)
+        if groups.ndim != 1:
+            raise ValueError(f"groups must give one patient id per image, a 1-D array, got shape {groups.shape}")
+        group_index, counts_t = _patient_resamples(groups, groups.size, n_resamples, seed)
+        return cls(group_index, counts_t)
+
+    @property
+    def n_resamples(self) -> int:
+        return int(self.counts_t.shape[1])
+
+    def _index(self, rows, n: int) -> np.ndarray:
+        index = self.group_index if rows is None else self.group_index[rows]
+        if index.shape[0] != n:
+            raise ValueError(f"groups must give one patient id per image, shape ({n},), got ({index.shape[0]},)")
+        return index
+
+    def aurocs(self, y: np.ndarray, s: np.ndarray, rows=None) -> np.ndarray:
+        """(R, C) AUROC of each class in each resample (NaN where a resample leaves a class undefined)."""
+        return _resampled_aurocs(y, s, self._index(rows, y.shape[0]), self.counts_t)
+
+    def sums(self, values, rows=None) -> np.ndarray:
+        """(R, m): per resample, the sum over images of `values` (n_rows, m), dense or a scipy
+        sparse matrix, each image counted as often as its patient was drawn."""
+        from scipy import sparse
+
+        if not sparse.issparse(values):
+            values = np.asarray(values, dtype=np.float64)
+            values = values.reshape(values.shape[0], -1)
+        index = self._index(rows, values.shape[0])
+        n_groups = self.counts_t.shape[0]
+        by_patient = sparse.csr_matrix(
+            (np.ones(index.size), (index, np.arange(index.size))), shape=(n_groups, index.size)
+        )
+        per_patient = by_patient @ values
+        if sparse.issparse(per_patient):
+            per_patient = per_patient.toarray()
+        return self._counts_float @ per_patient
+
+    @functools.cached_property
+    def _counts_float(self) -> np.ndarray:
+        return np.ascontiguousarray(self.counts_t.T, dtype=np.float64)
+
+
+def percentile_interval(samples: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lo, hi, n_valid): percentile interval along axis 0, ignoring NaN resamples; NaN where none is valid."""
     n_valid = np.sum(~np.isnan(samples), axis=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN, as wanted
@@ -253,16 +314,16 @@ def _interval(samples: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray
 
 
 def _bootstrap(point, defined, samples, level, n_resamples) -> BootstrapResult:
-    lo, hi, n_valid = _interval(samples, level)
+    lo, hi, n_valid = percentile_interval(samples, level)
     mean_samples = samples[:, defined].mean(axis=1) if defined.any() else np.full(n_resamples, np.nan)
-    mean_lo, mean_hi, mean_n_valid = _interval(mean_samples, level)
+    mean_lo, mean_hi, mean_n_valid = percentile_interval(mean_samples, level)
     mean = float(point[defined].mean()) if defined.any() else math.nan
     return BootstrapResult(
         point, lo, hi, mean, float(mean_lo), float(mean_hi), n_valid, int(mean_n_valid), level, n_resamples
     )
 
 
-def _check_level(level: float) -> None:
+def check_level(level: float) -> None:
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}")
 
@@ -275,10 +336,9 @@ def bootstrap_ci(
     Each resample draws as many patients (`groups`, one id per image) as there are, with
     replacement, and keeps all images of each drawn patient.
     """
-    _check_level(level)
-    y, s = _check(y_true, scores)
-    group_index, counts_t = _patient_resamples(groups, y.shape[0], n_resamples, seed)
-    samples = _resampled_aurocs(y, s, group_index, counts_t)
+    check_level(level)
+    y, s = check_scores(y_true, scores)
+    samples = PatientResamples.draw(groups, n_resamples, seed=seed).aurocs(y, s)
     return _bootstrap(per_class_auroc(y, s), _defined(y), samples, level, n_resamples)
 
 
@@ -287,11 +347,11 @@ def paired_bootstrap_diff(
 ) -> BootstrapResult:
     """Patient-bootstrap intervals of AUROC_a - AUROC_b per class (and of the mean's difference),
     both models scored on the same resamples. `point` holds the observed differences."""
-    _check_level(level)
-    y, s_a = _check(y_true, scores_a)
-    _, s_b = _check(y_true, scores_b)
-    group_index, counts_t = _patient_resamples(groups, y.shape[0], n_resamples, seed)
-    samples = _resampled_aurocs(y, s_a, group_index, counts_t) - _resampled_aurocs(y, s_b, group_index, counts_t)
+    check_level(level)
+    y, s_a = check_scores(y_true, scores_a)
+    _, s_b = check_scores(y_true, scores_b)
+    resamples = PatientResamples.draw(groups, n_resamples, seed=seed)
+    samples = resamples.aurocs(y, s_a) - resamples.aurocs(y, s_b)
     point = per_class_auroc(y, s_a) - per_class_auroc(y, s_b)
     return _bootstrap(point, _defined(y), samples, level, n_resamples)
 
@@ -352,8 +412,8 @@ def delong_test(y_true, scores_a, scores_b):
     one_d = np.ndim(y_true) == 1
     if one_d:
         y_true, scores_a, scores_b = (np.reshape(v, (-1, 1)) for v in (y_true, scores_a, scores_b))
-    y, a = _check(y_true, scores_a)
-    _, b = _check(y_true, scores_b)
+    y, a = check_scores(y_true, scores_a)
+    _, b = check_scores(y_true, scores_b)
     results = np.array([_delong_one(y[:, k], a[:, k], b[:, k]) for k in range(y.shape[1])])
     if one_d:
         return tuple(float(v) for v in results[0])
