@@ -11,14 +11,18 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from bench.labels import LABELS, NUM_CLASSES
 
-# Resamples processed together in the bootstrap: keeps the (images x resamples) blocks in cache.
-_CHUNK = 64
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
+
+# Resamples processed together in the bootstrap: keeps the (cut points x resamples) blocks in cache.
+_CHUNK = 128
 
 
 class UndefinedClassWarning(UserWarning):
@@ -153,51 +157,56 @@ def undefined_notice(mean: MeanValue, what: str = "the test list") -> str | None
 #
 # With integer weights (a resample's multiplicity of each image), AUROC is the Mann-Whitney
 # statistic over the repeated rows: sum over positives i and negatives j of w_i * w_j * psi(s_i, s_j)
-# / (W_pos * W_neg), psi = 1 if s_i > s_j, 1/2 if tied. Sorting the negatives once per class, the
-# weight of negatives below positive i is a cumulative sum read at searchsorted positions, so each
-# resample costs O(n) after one O(n log n) sort.
+# / (W_pos * W_neg), psi = 1 if s_i > s_j, 1/2 if tied. Sorting once per class, each positive needs
+# the weight of the negatives ranked below it (strictly, and with ties). Those counts take few
+# distinct values, the cut points; a sparse (cut points x groups) matrix of how many negatives of
+# each group lie between consecutive cut points turns every resample's weights into the weights
+# between cut points in one sparse product, whose running sum is the weight below each cut point.
+# A resample costs O(n) in compiled code after one O(n log n) sort.
 
 
 @dataclass(frozen=True)
 class _RankedClass:
-    neg_group: np.ndarray  # group (patient) of each negative, negatives in ascending score order
-    pos_group: np.ndarray  # group of each positive, ascending score order
-    lo: np.ndarray  # per positive: number of negatives scoring strictly lower
-    hi: np.ndarray  # per positive: number of negatives scoring lower or equal
+    pos_group: np.ndarray  # group (patient) of each positive
+    between: csr_matrix  # (cut points + 1, groups): negatives of each group before each cut point, and after the last
+    lo: np.ndarray  # per positive: index of the cut point "negatives scoring strictly lower"
+    hi: np.ndarray  # per positive: index of the cut point "negatives scoring lower or equal"
     ties: bool
 
 
-def _rank_class(y: np.ndarray, s: np.ndarray, group: np.ndarray) -> _RankedClass:
+def _rank_class(y: np.ndarray, s: np.ndarray, group: np.ndarray, n_groups: int) -> _RankedClass:
+    from scipy import sparse
+
     pos = y == 1
     neg_order = np.argsort(s[~pos], kind="stable")
     neg_scores = s[~pos][neg_order]
-    pos_order = np.argsort(s[pos], kind="stable")
-    pos_scores = s[pos][pos_order]
+    pos_scores = s[pos]
     lo = np.searchsorted(neg_scores, pos_scores, side="left")
     hi = np.searchsorted(neg_scores, pos_scores, side="right")
-    return _RankedClass(group[~pos][neg_order], group[pos][pos_order], lo, hi, not np.array_equal(lo, hi))
+    cuts = np.unique(np.concatenate([lo, hi]))
+    # The negative of rank m lies before cut point j when m < cuts[j]: it is counted from that j on.
+    segment = np.searchsorted(cuts, np.arange(neg_scores.size), side="right")
+    between = sparse.csr_matrix(
+        (np.ones(neg_scores.size), (segment, group[~pos][neg_order])), shape=(cuts.size + 1, n_groups)
+    )
+    lo_at, hi_at = np.searchsorted(cuts, lo), np.searchsorted(cuts, hi)
+    return _RankedClass(group[pos], between, lo_at, hi_at, not np.array_equal(lo, hi))
 
 
 def _ranked_auroc(ranked: _RankedClass, weights_t: np.ndarray) -> np.ndarray:
-    """AUROC per column of `weights_t` (groups x resamples): the weight of each group's images."""
-    neg_w = weights_t[ranked.neg_group]
-    below = np.zeros((neg_w.shape[0] + 1, neg_w.shape[1]), dtype=weights_t.dtype)
-    np.cumsum(neg_w, axis=0, out=below[1:])
+    """AUROC per column of `weights_t` (groups x resamples, float64): the weight of each group's images."""
+    segments = ranked.between @ weights_t
+    below = np.cumsum(segments[:-1], axis=0)  # row j: weight of the negatives before cut point j
     pos_w = weights_t[ranked.pos_group]
     # Twice the Mann-Whitney numerator: ties count 1/2, i.e. (below[lo] + below[hi]) / 2.
     paired = below[ranked.lo] + below[ranked.hi] if ranked.ties else 2 * below[ranked.lo]
-    twice_u = (pos_w * paired).sum(axis=0, dtype=np.float64)
-    w_pos = pos_w.sum(axis=0, dtype=np.float64)
-    w_neg = below[-1].astype(np.float64)
+    twice_u = (pos_w * paired).sum(axis=0)
+    w_pos = pos_w.sum(axis=0)
+    w_neg = segments.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         auc = twice_u / (2.0 * w_pos * w_neg)
     auc[(w_pos == 0) | (w_neg == 0)] = np.nan
     return auc
-
-
-def _count_dtype(max_weight: float, max_total: float):
-    """int32 when the sums in `_ranked_auroc` cannot overflow it (twice weight x total), else int64."""
-    return np.int32 if 2 * max_weight * max_total < 2**31 - 1 else np.int64
 
 
 def weighted_auroc(y_true, scores, weights) -> np.ndarray:
@@ -210,9 +219,8 @@ def weighted_auroc(y_true, scores, weights) -> np.ndarray:
     w = np.atleast_2d(w)
     if w.shape[1] != y.shape[0] or not np.issubdtype(w.dtype, np.integer) or (w < 0).any():
         raise ValueError(f"weights must be non-negative integers of shape (R, {y.shape[0]}), got {w.dtype} {w.shape}")
-    dtype = _count_dtype(w.max(initial=0), w.sum(axis=1).max(initial=0))
-    ranked = _rank_class(y[:, 0], s[:, 0], np.arange(y.shape[0]))
-    auc = _ranked_auroc(ranked, np.ascontiguousarray(w.T, dtype=dtype))
+    ranked = _rank_class(y[:, 0], s[:, 0], np.arange(y.shape[0]), y.shape[0])
+    auc = _ranked_auroc(ranked, np.ascontiguousarray(w.T, dtype=np.float64))
     return auc[0] if single else auc
 
 
@@ -233,16 +241,14 @@ def _patient_resamples(groups, n: int, n_resamples: int, seed: int) -> tuple[np.
 
 def _resampled_aurocs(y: np.ndarray, s: np.ndarray, group_index: np.ndarray, counts_t: np.ndarray) -> np.ndarray:
     """(resamples, C) AUROCs; images weighted by their group's multiplicity in each resample."""
-    sizes = np.bincount(group_index, minlength=counts_t.shape[0])
-    dtype = _count_dtype(counts_t.max(), (sizes @ counts_t).max())
-    counts_t = counts_t.astype(dtype)
-    n_resamples = counts_t.shape[1]
+    n_groups, n_resamples = counts_t.shape
+    ranked = [_rank_class(y[:, k], s[:, k], group_index, n_groups) for k in range(y.shape[1])]
     out = np.empty((n_resamples, y.shape[1]))
-    for k in range(y.shape[1]):
-        ranked = _rank_class(y[:, k], s[:, k], group_index)
-        for start in range(0, n_resamples, _CHUNK):
-            block = np.ascontiguousarray(counts_t[:, start : start + _CHUNK])
-            out[start : start + _CHUNK, k] = _ranked_auroc(ranked, block)
+    for start in range(0, n_resamples, _CHUNK):
+        # float64 is exact here: every sum of products stays far below 2**53.
+        block = np.ascontiguousarray(counts_t[:, start : start + _CHUNK], dtype=np.float64)
+        for k, one in enumerate(ranked):
+            out[start : start + _CHUNK, k] = _ranked_auroc(one, block)
     return out
 
 
