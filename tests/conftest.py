@@ -12,6 +12,10 @@ SHARED_REFERENCE = REPO.parent / "shared" / "reference"
 WENG_DIR = SHARED_REFERENCE / "weng-split"
 # Tests render the demo at a small size: same labels, patients and splits, faster to write.
 TEST_DEMO_SIZE = 64
+# timm's tiny test ResNet (BatchNorm, total stride 32) in place of a method's backbone: tests of the
+# engine's mechanics (records, resume, signals, faults) train it in seconds; tests of a method's
+# own model keep its backbone.
+TINY_BACKBONE = ("backbone=test_resnet", "pretrained=imagenet")
 
 
 @pytest.fixture(autouse=True, scope="session")

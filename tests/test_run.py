@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import TINY_BACKBONE
 from typer.testing import CliRunner
 
 from bench.cli import app
@@ -114,15 +115,15 @@ def test_rescore_and_run_model_give_the_recorded_scores(smoke_run):
     np.testing.assert_array_equal(engine.rescore(record.run_id, results=str(results)), preds.scores)
 
 
-def test_same_seed_same_result(smoke_run, demo_root, tmp_path):
-    first, _ = smoke_run
-    again = engine.run(options(demo_root, tmp_path))
+def test_same_seed_same_result(demo_root, tmp_path):
+    first, again = (engine.run(options(demo_root, tmp_path / x, overrides=TINY_BACKBONE)) for x in "ab")
     assert again.metrics.test.auroc == first.metrics.test.auroc
+    assert again.history[0].train_loss == first.history[0].train_loss
     assert again.split.fingerprint == first.split.fingerprint
 
 
 def test_resume_after_interrupt_matches_uninterrupted(demo_root, tmp_path, monkeypatch):
-    kw = dict(method="focal-densenet121", epochs=2)
+    kw = dict(method="focal-densenet121", epochs=2, overrides=TINY_BACKBONE)
     straight = engine.run(options(demo_root, tmp_path / "a", **kw))
 
     real_epoch = loop.StageLoop.train_epoch
@@ -167,6 +168,7 @@ def test_sigterm_to_the_process_group_interrupts_cleanly(demo_root, tmp_path):
         "120",
         "--workers",
         "2",
+        *(f"--set={item}" for item in TINY_BACKBONE),
         "--data",
         str(demo_root),
         "--results",
@@ -234,6 +236,7 @@ def test_two_stage_method_and_plugin_via_cli(demo_root, tmp_path):
         "smoke",
         "--limit",
         str(LIMIT),
+        *(f"--set={item}" for item in TINY_BACKBONE),
         "--quiet",
     )
     assert result.exit_code == 0, result.output
@@ -254,6 +257,7 @@ def test_two_stage_method_and_plugin_via_cli(demo_root, tmp_path):
         "smoke",
         "--limit",
         str(LIMIT),
+        *(f"--set={item}" for item in TINY_BACKBONE),
         "--quiet",
     )
     assert result.exit_code == 0, result.output
@@ -329,6 +333,7 @@ def test_leaking_split_is_refused_unless_allowed(demo_root, demo_index, tmp_path
         str(tmp_path / "r"),
         "--preset",
         "smoke",
+        *(f"--set={item}" for item in TINY_BACKBONE),
         "--quiet",
     ]
     refused = cli(*base)
