@@ -14,14 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import TINY_BACKBONE
 
 from bench.records import RunRecord, RunStore
 from bench.train.options import RunOptions
 
 # 41 images per list: the smoke preset's batches of 8 leave a last batch of one image.
 LIMIT = 41
-# A tiny timm ResNet (with BatchNorm): a run trains and tests in seconds.
-OVERRIDES = ("backbone=test_resnet", "pretrained=imagenet")
 _TRAINED: dict[Path, tuple[Path, str]] = {}
 
 
@@ -33,7 +32,7 @@ def run_options(demo_root: Path, results: Path, **changes) -> RunOptions:
         preset="smoke",
         limit=LIMIT,
         pretrained=False,
-        overrides=OVERRIDES,
+        overrides=TINY_BACKBONE,
         quiet=True,
     )
     return RunOptions(**(base | changes))
