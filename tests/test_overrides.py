@@ -307,3 +307,17 @@ def test_grid_axes_scoped_to_one_method():
     ]
     with pytest.raises(BenchError, match="--grid cb-bce:loss.beta: 'cb-bce' is not one of --methods"):
         expand(["chexnet"], ["official"], (0,), [0], parse_grid(["cb-bce:loss.beta=0.9"]), n_folds=lambda s: 1)
+
+
+def test_runs_and_sweeps_leave_out_overrides_that_change_nothing(demo_root, tmp_path):
+    from bench.sweep.plan import SweepOptions, plan_sweep
+    from bench.train.plan import plan_run
+
+    base = RunOptions(
+        method="chexnet", data=str(demo_root), results=str(tmp_path), preset="smoke", limit=20, quiet=True
+    )
+    plan = plan_run(dataclasses.replace(base, overrides=("loss.gamma=2", "optimizer.lr=0.001")))
+    assert plan.overrides == () and plan.spec == get_method("chexnet").resolve("smoke").spec
+    # A grid axis the method ignores is one cell: the same experiment as the method itself.
+    cells = plan_sweep(SweepOptions(methods=("chexnet",), base=base, grid=(("loss.gamma=1", "loss.gamma=2"),)))
+    assert [c.key.display_name for c in cells] == ["chexnet"]
