@@ -10,6 +10,7 @@ import signal
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_BACKBONE
 from typer.testing import CliRunner
 
 from bench.cli import app
@@ -176,7 +177,15 @@ def test_prepare_cli(demo_root, demo_index):
 
 def test_training_from_cache_and_from_pngs_agree(demo_root, tmp_path):
     # 40 px: a size no other test caches, so the run decodes with its worker pool.
-    base = dict(method="chexnet", data=str(demo_root), preset="smoke", image_size=40, limit=200, quiet=True)
+    base = dict(
+        method="chexnet",
+        data=str(demo_root),
+        preset="smoke",
+        image_size=40,
+        limit=200,
+        overrides=TINY_BACKBONE,
+        quiet=True,
+    )
     cached = engine.run(RunOptions(**base, results=str(tmp_path / "a")))
     direct = engine.run(RunOptions(**base, results=str(tmp_path / "b"), no_cache=True))
     assert cached.invocation["no_cache"] is False and direct.invocation["no_cache"] is True

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import TINY_BACKBONE
 
 from bench.errors import BenchError
 from bench.metrics import per_class_auroc
@@ -90,6 +91,7 @@ def two_process_run(demo_root, tmp_path_factory):
         "smoke",
         "--limit",
         str(LIMIT),
+        *(f"--set={item}" for item in TINY_BACKBONE),
         "--quiet",
     )
     assert done.returncode == 0, done.stderr
