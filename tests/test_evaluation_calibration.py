@@ -62,9 +62,9 @@ def test_calibration_report_bins_intervals_and_means():
     s = rng.random((n, 3))
     y = (rng.random(s.shape) < s**2).astype(np.int8)
     report = calibration(y, s, groups, n_bins=5, n_resamples=40, seed=3)
-    assert report.classes == ("class 0", "class 1", "class 2")
+    assert list(report.per_class) == ["class 0", "class 1", "class 2"]
     ece, brier = expected_calibration_error(y, s, 5), brier_score(y, s)
-    for k, result in enumerate(report.per_class):
+    for k, result in enumerate(report.per_class.values()):
         assert result.ece.value == pytest.approx(ece[k]) and result.brier.value == pytest.approx(brier[k])
         assert result.ece.lo <= result.ece.value <= result.ece.hi
         assert [b.n for b in result.bins] == [60] * 5
@@ -94,7 +94,8 @@ def test_bootstrap_ece_is_the_weighted_ece_of_each_resample():
         per_bin = np.bincount(bins, weights=w * (y[:, 0] - s[:, 0]), minlength=4)
         expected.append(np.abs(per_bin).sum() / w.sum())
     lo, hi = np.quantile(expected, [0.025, 0.975])
-    assert report.per_class[0].ece.lo == pytest.approx(lo) and report.per_class[0].ece.hi == pytest.approx(hi)
+    result = report.per_class["class 0"].ece
+    assert result.lo == pytest.approx(lo) and result.hi == pytest.approx(hi)
 
 
 def test_scores_that_are_not_probabilities_are_refused_in_one_line():

@@ -40,7 +40,9 @@ def test_a_tie_takes_the_higher_threshold_and_a_one_sided_class_has_none():
 
 
 def test_rates_at_the_thresholds_by_hand():
-    youden, f1 = rates_at(np.stack([LABELS, LABELS], 1), np.stack([SCORES, SCORES], 1), [0.4, 0.6])
+    rates = rates_at(np.stack([LABELS, LABELS], 1), np.stack([SCORES, SCORES], 1), [0.4, 0.6])
+    assert list(rates) == ["class 0", "class 1"]
+    youden, f1 = rates.values()
     # At 0.4: TP 4, FP 3, TN 6, FN 0.
     assert (youden.tp, youden.fp, youden.tn, youden.fn) == (4, 3, 6, 0)
     assert youden.sensitivity == 1.0 and youden.specificity == pytest.approx(6 / 9)
@@ -61,17 +63,17 @@ def test_operating_points_choose_on_validation_and_read_the_test_list():
     assert youden.rule == "youden" and f1.rule == "f1"
     assert report.thresholds("youden")[0] == 0.4 and np.isnan(report.thresholds("youden")[1])
     # Youden 0.4 on the test list: calls 0.95 and 0.5 -> TP 1, FP 1, FN 1, TN 1.
-    first = youden.per_class[0]
+    first, second = youden.per_class.values()
     assert (first.tp, first.fp, first.tn, first.fn) == (1, 1, 1, 1) and first.sensitivity == 0.5
-    assert youden.per_class[1].threshold is None and youden.per_class[1].sensitivity is None
+    assert second.threshold is None and second.sensitivity is None and second.tp is None
     assert youden.sensitivity.value == 0.5 and (youden.sensitivity.n_classes, youden.sensitivity.n_total) == (1, 2)
     # max-F1 0.6: calls only 0.95 -> TP 1, FP 0, TN 2, FN 1.
-    assert f1.per_class[0].ppv == 1.0 and f1.per_class[0].specificity == 1.0
+    assert f1.per_class["class 0"].ppv == 1.0 and f1.per_class["class 0"].specificity == 1.0
     with pytest.raises(ValueError, match="3 classes"):
         operating_points(np.zeros((2, 3)), np.zeros((2, 3)), test_y, test_s)
 
 
 def test_a_rate_without_a_denominator_is_undefined():
-    (point,) = rates_at(np.array([[0], [0]]), np.array([[0.1], [0.2]]), [0.5])  # nothing called, no positives
+    (point,) = rates_at(np.array([[0], [0]]), np.array([[0.1], [0.2]]), [0.5]).values()  # nothing called, no positives
     assert point.sensitivity is None and point.ppv is None and point.f1 is None
     assert point.specificity == 1.0 and point.npv == 1.0

@@ -35,9 +35,9 @@ def test_evaluate_computes_every_part_and_round_trips_through_the_schema():
     result = evaluate(y, s, groups, attributes=attributes, val_labels=y, val_scores=s, n_resamples=20)
     assert result.notes == ()
     assert [a.attribute for a in result.subgroups.attributes] == ["view", "sex", "age"]
-    assert result.subgroups.thresholds == tuple(result.operating.thresholds("youden").tolist())
+    assert list(result.subgroups.thresholds.values()) == result.operating.thresholds("youden").tolist()
     pa = result.subgroups.attributes[0].subgroups[0]
-    assert pa.auroc[13].value is None and pa.mean.n_classes == 13  # Hernia undefined, said so
+    assert pa.auroc["Hernia"].value is None and pa.mean.n_classes == 13  # undefined, and said so
     assert len(pa.tpr) == 14 and result.calibration.mean_ece.n_classes == 14
     text = json.dumps(encode(result))
     assert "NaN" not in text

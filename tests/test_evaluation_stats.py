@@ -16,12 +16,15 @@ from bench.metrics import paired_bootstrap_diff
 def test_seed_summary_by_hand():
     values = [[0.8, math.nan], [0.9, 0.7], [0.7, 0.6]]
     summary = summarize_seeds(values, names=["a", "b"])
-    assert summary.n_seeds == 3 and summary.count == (3, 2)
-    assert summary.mean == pytest.approx((0.8, 0.65)) and summary.std == pytest.approx((0.1, math.sqrt(0.005)))
+    assert summary.n_seeds == 3 and summary.count == {"a": 3, "b": 2}
+    assert summary.mean == pytest.approx({"a": 0.8, "b": 0.65})
+    assert summary.std == pytest.approx({"a": 0.1, "b": math.sqrt(0.005)})
     # Only class a is defined in every seed: the average is its mean over seeds.
     assert (summary.average, summary.average_std, summary.average_classes) == pytest.approx((0.8, 0.1, 1))
     one = summarize_seeds([[0.8, 0.6]])
-    assert one.std == (None, None) and one.average == pytest.approx(0.7) and one.average_std is None
+    assert (
+        one.std == {"class 0": None, "class 1": None} and one.average == pytest.approx(0.7) and one.average_std is None
+    )
 
 
 def _runs(seed=0, n=240, classes=3):
@@ -37,9 +40,9 @@ def test_one_seed_each_is_the_paired_patient_bootstrap():
     y, groups, good, weak = _runs()
     got = seed_bootstrap_diff(y, good[:1], weak[:1], groups, n_resamples=60, seed=2)
     expected = paired_bootstrap_diff(y, good[0], weak[0], groups, n_resamples=60, seed=2)
-    assert [d.value for d in got.diff] == pytest.approx(expected.point.tolist())
-    assert [d.lo for d in got.diff] == pytest.approx(expected.lo.tolist())
-    assert [d.hi for d in got.diff] == pytest.approx(expected.hi.tolist())
+    assert [d.value for d in got.diff.values()] == pytest.approx(expected.point.tolist())
+    assert [d.lo for d in got.diff.values()] == pytest.approx(expected.lo.tolist())
+    assert [d.hi for d in got.diff.values()] == pytest.approx(expected.hi.tolist())
     assert (got.mean.lo, got.mean.hi) == pytest.approx((expected.mean_lo, expected.mean_hi))
 
 
@@ -50,9 +53,9 @@ def test_seed_bootstrap_difference_p_values():
     from bench.metrics import per_class_auroc
 
     point = np.mean([per_class_auroc(y, s) for s in good], 0) - np.mean([per_class_auroc(y, s) for s in weak], 0)
-    assert [d.value for d in result.diff] == pytest.approx(point.tolist())
-    assert all(d.lo > 0 for d in result.diff)  # clearly better on every class
-    assert all(p == pytest.approx(2 / 201) for p in result.p)  # no resample at or below 0
+    assert [d.value for d in result.diff.values()] == pytest.approx(point.tolist())
+    assert all(d.lo > 0 for d in result.diff.values())  # clearly better on every class
+    assert all(p == pytest.approx(2 / 201) for p in result.p.values())  # no resample at or below 0
     assert result.mean_p == pytest.approx(2 / 201)
     same = seed_bootstrap_diff(y, good, good, groups, n_resamples=50)
     assert same.mean_p is not None and same.mean_p > 0.05

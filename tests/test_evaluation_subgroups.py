@@ -29,11 +29,11 @@ def test_subgroup_auroc_equals_the_auroc_of_the_subset_alone():
     for g in attr.subgroups:
         rows = view == g.name
         assert g.n_images == rows.sum() and g.n_patients == np.unique(groups[rows]).size
-        assert g.positives == tuple(y[rows].sum(axis=0))
-        for k in range(3):
-            assert g.auroc[k].value == pytest.approx(roc_auc_score(y[rows, k], s[rows, k]), abs=1e-12)
-            assert g.auroc[k].lo <= g.auroc[k].value <= g.auroc[k].hi
-        assert g.mean.value == pytest.approx(np.mean([e.value for e in g.auroc]))
+        assert list(g.positives.values()) == y[rows].sum(axis=0).tolist()
+        for k, name in enumerate(["class 0", "class 1", "class 2"]):
+            assert g.auroc[name].value == pytest.approx(roc_auc_score(y[rows, k], s[rows, k]), abs=1e-12)
+            assert g.auroc[name].lo <= g.auroc[name].value <= g.auroc[name].hi
+        assert g.mean.value == pytest.approx(np.mean([e.value for e in g.auroc.values()]))
         assert (g.mean.n_classes, g.mean.n_total) == (3, 3)
     assert attr.unassigned == 0
 
@@ -46,11 +46,12 @@ def test_subgroup_intervals_come_from_the_shared_patient_draws():
     pa, ap = report.attributes[0].subgroups
     rows = view == "PA"
     resampled = [roc_auc_score(y[rows, 0], s[rows, 0], sample_weight=weights[rows, r]) for r in range(25)]
-    assert (pa.auroc[0].lo, pa.auroc[0].hi) == pytest.approx(tuple(np.quantile(resampled, [0.025, 0.975])))
-    gap = report.attributes[0].auroc_gap[0]
-    best, worst = (pa, ap) if pa.auroc[0].value > ap.auroc[0].value else (ap, pa)
+    first = pa.auroc["class 0"]
+    assert (first.lo, first.hi) == pytest.approx(tuple(np.quantile(resampled, [0.025, 0.975])))
+    gap = report.attributes[0].auroc_gap["class 0"]
+    best, worst = (pa, ap) if pa.auroc["class 0"].value > ap.auroc["class 0"].value else (ap, pa)
     assert (gap.best, gap.worst) == (best.name, worst.name)
-    assert gap.value == pytest.approx(best.auroc[0].value - worst.auroc[0].value)
+    assert gap.value == pytest.approx(best.auroc["class 0"].value - worst.auroc["class 0"].value)
     other = view == worst.name
     diffs = [
         roc_auc_score(y[view == best.name, 0], s[view == best.name, 0], sample_weight=weights[view == best.name, r])
@@ -72,13 +73,15 @@ def test_nine_positives_are_undefined_and_left_out_of_the_mean():
     s = rng.normal(size=(n, 2)) + y
     report = subgroups(y, s, groups, {"sex": sex}, n_resamples=10)
     m, f = report.attributes[0].subgroups
-    assert m.auroc[1].value is not None and m.auroc[1].value == pytest.approx(roc_auc_score(y[:100, 1], s[:100, 1]))
-    assert f.auroc[1].value is None and f.auroc[1].lo is None and f.auroc[0].value is None
-    assert f.positives == (0, 9)
+    m0, m1 = m.auroc.values()
+    assert m1.value is not None and m1.value == pytest.approx(roc_auc_score(y[:100, 1], s[:100, 1]))
+    f0, f1 = f.auroc.values()
+    assert f1.value is None and f1.lo is None and f0.value is None
+    assert f.positives == {"class 0": 0, "class 1": 9}
     assert f.mean.value is None and (f.mean.n_classes, f.mean.n_total) == (0, 2)
-    assert (m.mean.n_classes, str(m.mean)) == (2, f"{np.mean([m.auroc[0].value, m.auroc[1].value]):.4f}")
-    gaps = report.attributes[0].auroc_gap
-    assert gaps[1].value is None and gaps[1].best is None  # one defined subgroup: no gap
+    assert (m.mean.n_classes, str(m.mean)) == (2, f"{np.mean([m0.value, m1.value]):.4f}")
+    gap = report.attributes[0].auroc_gap["class 1"]
+    assert gap.value is None and gap.best is None  # one defined subgroup: no gap
     assert report.attributes[0].mean_gap.value is None and report.attributes[0].mean_gap_classes == 0
 
 
@@ -91,12 +94,12 @@ def test_tpr_at_the_operating_points_and_its_gap():
     for g in attr.subgroups:
         rows = (view == g.name) & (y[:, 0] == 1)
         tprs[g.name] = (s[rows, 0] >= 0.5).mean()
-        assert g.tpr[0].value == pytest.approx(tprs[g.name])
-        assert g.tpr[0].lo <= g.tpr[0].value <= g.tpr[0].hi
-        assert g.tpr[2].value is None  # no threshold for class 2
-    assert attr.tpr_gap[0].value == pytest.approx(max(tprs.values()) - min(tprs.values()))
-    assert attr.tpr_gap[2].value is None
-    assert report.thresholds == (0.5, 0.0, None)
+        first = g.tpr["class 0"]
+        assert first.value == pytest.approx(tprs[g.name]) and first.lo <= first.value <= first.hi
+        assert g.tpr["class 2"].value is None  # no threshold for class 2
+    assert attr.tpr_gap["class 0"].value == pytest.approx(max(tprs.values()) - min(tprs.values()))
+    assert attr.tpr_gap["class 2"].value is None
+    assert report.thresholds == {"class 0": 0.5, "class 1": 0.0, "class 2": None}
 
 
 def test_age_bands_and_unassigned_images():

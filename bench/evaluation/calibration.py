@@ -24,7 +24,7 @@ from bench.evaluation.common import (
     estimates,
     mean_estimate,
 )
-from bench.metrics import PatientResamples, class_names
+from bench.metrics import PatientResamples, check_scores, class_names
 
 N_BINS = 15
 
@@ -53,8 +53,7 @@ class ClassCalibration:
 
 @dataclass(frozen=True)
 class CalibrationReport:
-    classes: tuple[str, ...]
-    per_class: tuple[ClassCalibration, ...]
+    per_class: dict[str, ClassCalibration]
     mean_ece: Mean
     mean_brier: Mean
     n_bins: int
@@ -95,7 +94,7 @@ def _binned(s: np.ndarray, n_bins: int) -> np.ndarray:
 
 def expected_calibration_error(labels, scores, n_bins: int = N_BINS) -> np.ndarray:
     """(C,) ECE per class over `n_bins` equal-mass bins."""
-    y, s, _ = check_inputs(labels, scores)
+    y, s = check_scores(labels, scores)
     cols = _binned(s, n_bins)
     per_bin = np.bincount(cols.ravel(), weights=(y - s).ravel(), minlength=s.shape[1] * n_bins)
     return np.abs(per_bin.reshape(s.shape[1], n_bins)).sum(axis=1) / s.shape[0]
@@ -103,7 +102,7 @@ def expected_calibration_error(labels, scores, n_bins: int = N_BINS) -> np.ndarr
 
 def brier_score(labels, scores) -> np.ndarray:
     """(C,) mean squared difference between score and label per class."""
-    y, s, _ = check_inputs(labels, scores)
+    y, s = check_scores(labels, scores)
     return np.mean(np.square(s - y), axis=0)
 
 
@@ -139,13 +138,16 @@ def calibration(
     ece_samples = np.abs(bin_sums.reshape(-1, n_classes, n_bins)).sum(axis=2) / weight
     brier_samples = squared[:, :-1] / weight
     ece, brier = expected_calibration_error(y, s, n_bins), brier_score(y, s)
+    names = class_names(n_classes)
+    ece_est, brier_est = estimates(ece, ece_samples, level, names), estimates(brier, brier_samples, level, names)
+    per_class = {
+        name: ClassCalibration(
+            ece_est[name], brier_est[name], _reliability(y[:, k], s[:, k], cols[:, k] - k * n_bins, n_bins)
+        )
+        for k, name in enumerate(names)
+    }
     every = np.ones(n_classes, dtype=bool)
-    per_class = tuple(
-        ClassCalibration(e, b, _reliability(y[:, k], s[:, k], cols[:, k] - k * n_bins, n_bins))
-        for k, (e, b) in enumerate(zip(estimates(ece, ece_samples, level), estimates(brier, brier_samples, level)))
-    )
     return CalibrationReport(
-        class_names(n_classes),
         per_class,
         mean_estimate(ece, ece_samples, every, level),
         mean_estimate(brier, brier_samples, every, level),

@@ -7,6 +7,7 @@ value is None (JSON null), never NaN, so a record never holds a number nobody co
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,11 +50,9 @@ def opt(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def check_inputs(labels, scores, patient_ids=None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(labels int8 (n, C), scores float64 (n, C), patient ids (n,) or None); ValueError on a mismatch."""
+def check_inputs(labels, scores, patient_ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels int8 (n, C), scores float64 (n, C), patient ids (n,)); ValueError on a mismatch."""
     y, s = check_scores(labels, scores)
-    if patient_ids is None:
-        return y, s, None
     groups = np.asarray(patient_ids)
     if groups.shape != (y.shape[0],):
         raise ValueError(f"patient ids must give one id per image, shape ({y.shape[0]},), got {groups.shape}")
@@ -66,15 +65,20 @@ def check_resampling(n_resamples: int, level: float) -> None:
         raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
 
 
-def estimates(point: np.ndarray, samples: np.ndarray, level: float) -> tuple[Estimate, ...]:
-    """Per column: the point value with the percentile interval of its (R, C) resamples; the
-    interval is left out (None) where the point is undefined."""
+def estimates(point: np.ndarray, samples: np.ndarray, level: float, names: Sequence[str]) -> dict[str, Estimate]:
+    """Per column, keyed by its name: the point value with the percentile interval of its (R, C)
+    resamples; the interval is left out (None) where the point is undefined."""
     lo, hi, _ = percentile_interval(samples, level)
-    out = []
-    for p, a, b in zip(point, lo, hi):
+    out = {}
+    for name, p, a, b in zip(names, point, lo, hi):
         value = opt(p)
-        out.append(Estimate(value, opt(a), opt(b)) if value is not None else Estimate(None))
-    return tuple(out)
+        out[name] = Estimate(value, opt(a), opt(b)) if value is not None else Estimate(None)
+    return out
+
+
+def by_class(names: Sequence[str], values) -> dict:
+    """`values` keyed by the class names, in their order (the records' per-class form)."""
+    return dict(zip(names, values))
 
 
 def mean_samples(point: np.ndarray, samples: np.ndarray, covered: np.ndarray) -> tuple[float, np.ndarray]:
@@ -87,7 +91,7 @@ def mean_samples(point: np.ndarray, samples: np.ndarray, covered: np.ndarray) ->
 
 def mean_estimate(point: np.ndarray, samples: np.ndarray, covered: np.ndarray, level: float) -> Mean:
     value, resampled = mean_samples(point, samples, covered)
-    (est,) = estimates(np.array([value]), resampled[:, None], level)
+    est = estimates(np.array([value]), resampled[:, None], level, ["mean"])["mean"]
     return Mean(est.value, est.lo, est.hi, int(covered.sum()), int(covered.size))
 
 

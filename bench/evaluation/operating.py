@@ -14,8 +14,8 @@ from typing import Literal
 
 import numpy as np
 
-from bench.evaluation.common import Mean, check_inputs, plain_mean
-from bench.metrics import class_names
+from bench.evaluation.common import Mean, by_class, plain_mean
+from bench.metrics import check_scores, class_names
 
 Rule = Literal["youden", "f1"]
 RULES: tuple[Rule, ...] = ("youden", "f1")
@@ -24,13 +24,13 @@ RULES: tuple[Rule, ...] = ("youden", "f1")
 @dataclass(frozen=True)
 class ClassRates:
     """The confusion counts at one class's threshold and the rates read from them (None where a
-    rate's denominator is 0, or the class has no threshold)."""
+    rate's denominator is 0; everything None where the class has no threshold)."""
 
     threshold: float | None
-    tp: int
-    fp: int
-    tn: int
-    fn: int
+    tp: int | None
+    fp: int | None
+    tn: int | None
+    fn: int | None
     sensitivity: float | None
     specificity: float | None
     ppv: float | None
@@ -44,7 +44,7 @@ class RulePoints:
     where each rate is defined."""
 
     rule: Rule
-    per_class: tuple[ClassRates, ...]
+    per_class: dict[str, ClassRates]
     sensitivity: Mean
     specificity: Mean
     ppv: Mean
@@ -54,13 +54,12 @@ class RulePoints:
 
 @dataclass(frozen=True)
 class OperatingReport:
-    classes: tuple[str, ...]
     rules: tuple[RulePoints, ...]
 
     def thresholds(self, rule: Rule = "youden") -> np.ndarray:
-        """(C,) the rule's thresholds, NaN where a class has none."""
+        """(C,) the rule's thresholds in class order, NaN where a class has none."""
         (points,) = (r for r in self.rules if r.rule == rule)
-        return np.array([np.nan if c.threshold is None else c.threshold for c in points.per_class])
+        return np.array([np.nan if c.threshold is None else c.threshold for c in points.per_class.values()])
 
 
 def _candidates(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -77,7 +76,7 @@ def choose_thresholds(labels, scores, rule: Rule) -> np.ndarray:
     """(C,) the rule's threshold per class on these (validation) scores; NaN where undefined."""
     if rule not in RULES:
         raise ValueError(f"unknown operating-point rule {rule!r}; choose one of {', '.join(RULES)}")
-    y, s, _ = check_inputs(labels, scores)
+    y, s = check_scores(labels, scores)
     out = np.full(y.shape[1], np.nan)
     for k in range(y.shape[1]):
         n_pos = int(y[:, k].sum())
@@ -94,9 +93,9 @@ def _ratio(num: int, den: int) -> float | None:
     return num / den if den else None
 
 
-def rates_at(labels, scores, thresholds) -> tuple[ClassRates, ...]:
+def rates_at(labels, scores, thresholds) -> dict[str, ClassRates]:
     """Per class: the confusion counts and rates at score >= threshold (NaN: no threshold)."""
-    y, s, _ = check_inputs(labels, scores)
+    y, s = check_scores(labels, scores)
     cuts = np.asarray(thresholds, dtype=np.float64)
     if cuts.shape != (y.shape[1],):
         raise ValueError(f"thresholds must give one value per class, shape ({y.shape[1]},), got {cuts.shape}")
@@ -104,7 +103,7 @@ def rates_at(labels, scores, thresholds) -> tuple[ClassRates, ...]:
     for k, cut in enumerate(cuts):
         pos = y[:, k] == 1
         if not np.isfinite(cut):
-            out.append(ClassRates(None, 0, 0, 0, 0, None, None, None, None, None))
+            out.append(ClassRates(None, None, None, None, None, None, None, None, None, None))
             continue
         called = s[:, k] >= cut
         tp, fp = int((called & pos).sum()), int((called & ~pos).sum())
@@ -123,11 +122,11 @@ def rates_at(labels, scores, thresholds) -> tuple[ClassRates, ...]:
                 _ratio(2 * tp, 2 * tp + fp + fn),
             )
         )
-    return tuple(out)
+    return by_class(class_names(y.shape[1]), out)
 
 
-def _mean_of(per_class: tuple[ClassRates, ...], field: str) -> Mean:
-    values = [getattr(c, field) for c in per_class]
+def _mean_of(per_class: dict[str, ClassRates], field: str) -> Mean:
+    values = [getattr(c, field) for c in per_class.values()]
     return plain_mean(np.array([np.nan if v is None else v for v in values], dtype=np.float64))
 
 
@@ -135,8 +134,8 @@ def operating_points(
     val_labels, val_scores, test_labels, test_scores, rules: tuple[Rule, ...] = RULES
 ) -> OperatingReport:
     """Thresholds chosen on validation by each rule, and the test rates at them."""
-    _, val_s, _ = check_inputs(val_labels, val_scores)
-    test_y, test_s, _ = check_inputs(test_labels, test_scores)
+    _, val_s = check_scores(val_labels, val_scores)
+    test_y, test_s = check_scores(test_labels, test_scores)
     if val_s.shape[1] != test_s.shape[1]:
         raise ValueError(f"validation has {val_s.shape[1]} classes, the test list {test_s.shape[1]}")
     points = []
@@ -149,4 +148,4 @@ def operating_points(
                 *(_mean_of(per_class, f) for f in ("sensitivity", "specificity", "ppv", "npv", "f1")),
             )
         )
-    return OperatingReport(class_names(test_s.shape[1]), tuple(points))
+    return OperatingReport(tuple(points))

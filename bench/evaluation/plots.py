@@ -37,12 +37,13 @@ def reliability_png(report: CalibrationReport, path: Path | str, *, title: str =
     """One panel per class: each bin's mean score against its observed positive rate, with the
     diagonal of perfect calibration and the class's ECE."""
     columns = 4
-    rows = math.ceil(len(report.classes) / columns)
+    classes = list(report.per_class)
+    rows = math.ceil(len(classes) / columns)
     fig = _figure(2.6 * columns, 2.6 * rows + 0.5)
     axes = fig.subplots(rows, columns, sharex=True, sharey=True, squeeze=False).ravel()
-    for ax in axes[len(report.classes) :]:
+    for ax in axes[len(classes) :]:
         ax.set_axis_off()
-    for k, (name, result) in enumerate(zip(report.classes, report.per_class)):
+    for k, (name, result) in enumerate(report.per_class.items()):
         ax = axes[k]
         ax.plot([0, 1], [0, 1], linestyle=":", color="grey", linewidth=1)
         ax.plot(
@@ -58,7 +59,7 @@ def reliability_png(report: CalibrationReport, path: Path | str, *, title: str =
         ax.set_title(f"{name} (ECE {ece})", fontsize=9)
         if k % columns == 0:
             ax.set_ylabel("observed positive rate", fontsize=8)
-        if k >= len(report.classes) - columns:  # the lowest panel of its column
+        if k >= len(classes) - columns:  # the lowest panel of its column
             ax.set_xlabel("mean score", fontsize=8)
             ax.xaxis.set_tick_params(labelbottom=True)
     heading = f"{title}: " if title else ""

@@ -19,6 +19,7 @@ from bench.evaluation.common import (
     Estimate,
     Mean,
     bootstrap_p,
+    by_class,
     check_inputs,
     check_resampling,
     estimates,
@@ -26,7 +27,7 @@ from bench.evaluation.common import (
     mean_samples,
     opt,
 )
-from bench.metrics import PatientResamples, class_names, per_class_auroc
+from bench.metrics import PatientResamples, check_scores, class_names, per_class_auroc
 
 
 @dataclass(frozen=True)
@@ -35,11 +36,10 @@ class SeedSummary:
     seed) and count; `average` is the per-seed mean over the `average_classes` classes defined in
     every seed, summarised the same way."""
 
-    classes: tuple[str, ...]
     n_seeds: int
-    mean: tuple[float | None, ...]
-    std: tuple[float | None, ...]
-    count: tuple[int, ...]
+    mean: dict[str, float | None]
+    std: dict[str, float | None]
+    count: dict[str, int]
     average: float | None
     average_std: float | None
     average_classes: int
@@ -50,11 +50,10 @@ class SeedComparison:
     """Mean AUROC over A's seeds minus mean over B's, per class and for the mean over the classes
     defined on the test list, with bootstrap intervals and two-sided p-values."""
 
-    classes: tuple[str, ...]
     n_seeds_a: int
     n_seeds_b: int
-    diff: tuple[Estimate, ...]
-    p: tuple[float | None, ...]
+    diff: dict[str, Estimate]
+    p: dict[str, float | None]
     mean: Mean
     mean_p: float | None
     level: float
@@ -78,12 +77,12 @@ def summarize_seeds(values, names: Sequence[str] | None = None) -> SeedSummary:
     per_class = [_spread(v[:, k]) for k in range(v.shape[1])]
     common = np.isfinite(v).all(axis=0)
     average, average_std, _ = _spread(v[:, common].mean(axis=1)) if common.any() else (None, None, 0)
+    names = class_names(v.shape[1], names)
     return SeedSummary(
-        class_names(v.shape[1], names),
         int(v.shape[0]),
-        tuple(p[0] for p in per_class),
-        tuple(p[1] for p in per_class),
-        tuple(p[2] for p in per_class),
+        by_class(names, (p[0] for p in per_class)),
+        by_class(names, (p[1] for p in per_class)),
+        by_class(names, (p[2] for p in per_class)),
         average,
         average_std,
         int(common.sum()),
@@ -118,8 +117,8 @@ def seed_bootstrap_diff(
     if not scores_a or not scores_b:
         raise ValueError("each method needs at least one run")
     y, _, groups = check_inputs(labels, scores_a[0], patient_ids)
-    runs_a = [check_inputs(y, s)[1] for s in scores_a]
-    runs_b = [check_inputs(y, s)[1] for s in scores_b]
+    runs_a = [check_scores(y, s)[1] for s in scores_a]
+    runs_b = [check_scores(y, s)[1] for s in scores_b]
     resamples = PatientResamples.draw(groups, n_resamples, seed=seed)
     rng = np.random.default_rng((seed, 1))  # a stream of its own: the patient draws stay bootstrap_ci's
     samples = _resampled_mean(resamples, y, runs_a, _seed_weights(rng, n_resamples, len(runs_a))) - _resampled_mean(
@@ -132,12 +131,12 @@ def seed_bootstrap_diff(
     samples[:, ~defined] = np.nan
     _, mean_resampled = mean_samples(point, samples, defined)
     mean_p = bootstrap_p(mean_resampled[:, None])[0]
+    names = class_names(y.shape[1])
     return SeedComparison(
-        class_names(y.shape[1]),
         len(runs_a),
         len(runs_b),
-        estimates(point, samples, level),
-        tuple(opt(p) for p in bootstrap_p(samples)),
+        estimates(point, samples, level, names),
+        by_class(names, (opt(p) for p in bootstrap_p(samples))),
         mean_estimate(point, samples, defined, level),
         opt(mean_p),
         level,

@@ -10,7 +10,7 @@ class: its value is None and it enters no mean and no gap.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from bench.evaluation.common import (
     N_RESAMPLES,
     Estimate,
     Mean,
+    by_class,
     check_inputs,
     check_resampling,
     estimates,
@@ -50,15 +51,15 @@ STANDARD_ORDER: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Subgroup:
-    """One subgroup's per-class AUROC (and TPR at the operating points) with intervals."""
+    """One subgroup's per-class AUROC (and TPR at the operating points) with intervals, keyed by class."""
 
     name: str
     n_images: int
     n_patients: int
-    positives: tuple[int, ...]
-    auroc: tuple[Estimate, ...]
+    positives: dict[str, int]
+    auroc: dict[str, Estimate]
     mean: Mean
-    tpr: tuple[Estimate, ...] = ()
+    tpr: dict[str, Estimate] = field(default_factory=dict)  # empty without operating points
 
 
 @dataclass(frozen=True)
@@ -84,21 +85,20 @@ class AttributeSubgroups:
     attribute: str
     subgroups: tuple[Subgroup, ...]
     unassigned: int
-    auroc_gap: tuple[Gap, ...]
+    auroc_gap: dict[str, Gap]
     mean_gap: Gap
     mean_gap_classes: int
-    tpr_gap: tuple[Gap, ...] = ()
+    tpr_gap: dict[str, Gap] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class SubgroupReport:
-    classes: tuple[str, ...]
     attributes: tuple[AttributeSubgroups, ...]
     min_cases: int
     level: float
     n_resamples: int
     seed: int
-    thresholds: tuple[float | None, ...] = ()  # the operating point per class the TPRs are read at
+    thresholds: dict[str, float | None] = field(default_factory=dict)  # the operating points the TPRs are read at
 
 
 def age_band(ages) -> np.ndarray:
@@ -140,13 +140,12 @@ def subgroups(
     if min_cases < 1:
         raise ValueError(f"min_cases must be at least 1, got {min_cases}")
     y, s, groups = check_inputs(labels, scores, patient_ids)
-    names = class_names(y.shape[1])
     cuts = None
     if thresholds is not None:
         cuts = np.asarray(thresholds, dtype=np.float64)
         if cuts.shape != (y.shape[1],):
             raise ValueError(f"thresholds must give one value per class, shape ({y.shape[1]},), got {cuts.shape}")
-    resamples = PatientResamples.draw(groups, n_resamples, seed=seed)
+    data = _Data(class_names(y.shape[1]), y, s, groups, PatientResamples.draw(groups, n_resamples, seed=seed), cuts)
     order = {**STANDARD_ORDER, **(order or {})}
     results = []
     for attribute, values in attributes.items():
@@ -157,9 +156,21 @@ def subgroups(
             )
         present = sorted({str(v) for v in values if isinstance(v, str) and v})
         wanted = tuple(order.get(attribute, present))
-        results.append(_attribute(attribute, values, wanted, y, s, groups, resamples, cuts, min_cases, level))
-    thresholds_out = () if cuts is None else tuple(opt(t) for t in cuts)
-    return SubgroupReport(names, tuple(results), min_cases, level, n_resamples, seed, thresholds_out)
+        results.append(_attribute(attribute, values, wanted, data, min_cases, level))
+    thresholds_out = {} if cuts is None else by_class(data.names, (opt(t) for t in cuts))
+    return SubgroupReport(tuple(results), min_cases, level, n_resamples, seed, thresholds_out)
+
+
+@dataclass(frozen=True, eq=False)
+class _Data:
+    """The checked inputs every subgroup reads."""
+
+    names: tuple[str, ...]
+    y: np.ndarray
+    s: np.ndarray
+    groups: np.ndarray
+    resamples: PatientResamples
+    cuts: np.ndarray | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -171,20 +182,21 @@ class _Computed:
     tpr_samples: np.ndarray  # (R, C)
 
 
-def _attribute(attribute, values, wanted, y, s, groups, resamples, cuts, min_cases, level) -> AttributeSubgroups:
-    computed = [_subgroup(name, values == name, y, s, groups, resamples, cuts, min_cases, level) for name in wanted]
-    unassigned = int(y.shape[0] - sum(c.subgroup.n_images for c in computed))
-    auroc_points = np.array([c.auroc_point for c in computed]).reshape(len(computed), y.shape[1])
+def _attribute(attribute, values, wanted, data: _Data, min_cases, level) -> AttributeSubgroups:
+    n_classes = len(data.names)
+    computed = [_subgroup(name, values == name, data, min_cases, level) for name in wanted]
+    unassigned = int(data.y.shape[0] - sum(c.subgroup.n_images for c in computed))
+    auroc_points = np.array([c.auroc_point for c in computed]).reshape(len(computed), n_classes)
     auroc_samples = [c.auroc_samples for c in computed]
-    auroc_gap = _gaps(wanted, auroc_points, auroc_samples, level)
-    common = np.isfinite(auroc_points).all(axis=0) if computed else np.zeros(y.shape[1], dtype=bool)
+    auroc_gap = by_class(data.names, _gaps(wanted, auroc_points, auroc_samples, level))
+    common = np.isfinite(auroc_points).all(axis=0) if computed else np.zeros(n_classes, dtype=bool)
     means = [mean_samples(p, smp, common) for p, smp in zip(auroc_points, auroc_samples)]
     mean_points = np.array([[m[0]] for m in means]).reshape(len(computed), 1)
     (mean_gap,) = _gaps(wanted, mean_points, [m[1][:, None] for m in means], level)
-    tpr_gap: tuple[Gap, ...] = ()
-    if cuts is not None:
-        tpr_points = np.array([c.tpr_point for c in computed]).reshape(len(computed), y.shape[1])
-        tpr_gap = _gaps(wanted, tpr_points, [c.tpr_samples for c in computed], level)
+    tpr_gap: dict[str, Gap] = {}
+    if data.cuts is not None:
+        tpr_points = np.array([c.tpr_point for c in computed]).reshape(len(computed), n_classes)
+        tpr_gap = by_class(data.names, _gaps(wanted, tpr_points, [c.tpr_samples for c in computed], level))
     return AttributeSubgroups(
         attribute,
         tuple(c.subgroup for c in computed),
@@ -196,27 +208,27 @@ def _attribute(attribute, values, wanted, y, s, groups, resamples, cuts, min_cas
     )
 
 
-def _subgroup(name, rows, y, s, groups, resamples: PatientResamples, cuts, min_cases, level) -> _Computed:
-    y_g, s_g = y[rows], s[rows]
-    n_classes = y.shape[1]
+def _subgroup(name: str, rows: np.ndarray, data: _Data, min_cases: int, level: float) -> _Computed:
+    y_g, s_g = data.y[rows], data.s[rows]
+    n_classes = y_g.shape[1]
     positives = y_g.sum(axis=0)
     defined = (positives >= min_cases) & (y_g.shape[0] - positives >= min_cases)
     point = np.full(n_classes, np.nan)
-    samples = np.full((resamples.n_resamples, n_classes), np.nan)
+    samples = np.full((data.resamples.n_resamples, n_classes), np.nan)
     if defined.any():
         point[defined] = per_class_auroc(y_g[:, defined], s_g[:, defined])
-        samples[:, defined] = resamples.aurocs(y_g[:, defined], s_g[:, defined], rows)
+        samples[:, defined] = data.resamples.aurocs(y_g[:, defined], s_g[:, defined], rows)
     tpr_point, tpr_samples = np.full_like(point, np.nan), np.full_like(samples, np.nan)
-    tpr: tuple[Estimate, ...] = ()
-    if cuts is not None:
-        tpr_point, tpr_samples = _tpr(y_g, s_g, rows, resamples, cuts, positives >= min_cases)
-        tpr = estimates(tpr_point, tpr_samples, level)
+    tpr: dict[str, Estimate] = {}
+    if data.cuts is not None:
+        tpr_point, tpr_samples = _tpr(y_g, s_g, rows, data.resamples, data.cuts, positives >= min_cases)
+        tpr = estimates(tpr_point, tpr_samples, level, data.names)
     subgroup = Subgroup(
         name,
         int(y_g.shape[0]),
-        int(np.unique(groups[rows]).size),
-        tuple(int(p) for p in positives),
-        estimates(point, samples, level),
+        int(np.unique(data.groups[rows]).size),
+        by_class(data.names, (int(p) for p in positives)),
+        estimates(point, samples, level, data.names),
         mean_estimate(point, samples, defined, level),
         tpr,
     )

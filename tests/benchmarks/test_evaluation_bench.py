@@ -69,10 +69,11 @@ def test_seed_comparison_corrections_and_ranking(benchmark, test_list, tmp_path)
 
     def compare():
         test = seed_bootstrap_diff(y, runs["a"], runs["c"], groups)  # three seeds against three
-        p = adjust_pvalues(np.array(test.p, dtype=float), "holm")
+        p = adjust_pvalues(np.array(list(test.p.values()), dtype=float), "holm")
         per_class = np.array([[per_class_auroc(y, s) for s in runs[m]] for m in runs])  # methods x seeds x C
         means = [summarize_seeds(per_class[i]) for i in range(len(runs))]
-        ranking = rank_methods(np.array([m.mean for m in means], dtype=float).T, list(runs))  # classes as blocks
+        blocks = np.array([list(m.mean.values()) for m in means], dtype=float).T  # the classes as blocks
+        ranking = rank_methods(blocks, list(runs))
         critical_difference_png(ranking, tmp_path / "cd.png")
         return test, p, ranking
 
