@@ -103,9 +103,9 @@ def test_tpr_at_the_operating_points_and_its_gap():
 
 
 def test_age_bands_and_unassigned_images():
-    ages = [0, 19, 20, 39, 40, 59, 60, 79, 80, 120, 121, -1, math.nan]
+    ages = [0, 19, 19.5, 20, 39, 40, 59, 60, 79, 80, 120, 121, -1, math.nan]
     assert age_band(ages).tolist() == [
-        "0-19", "0-19", "20-39", "20-39", "40-59", "40-59", "60-79", "60-79", "80+", "80+", "", "", "",
+        "0-19", "0-19", "0-19", "20-39", "20-39", "40-59", "40-59", "60-79", "60-79", "80+", "80+", "", "", "",
     ]  # fmt: skip
     y, s, groups, view = _data(n=300, seed=5)
     rng = np.random.default_rng(6)

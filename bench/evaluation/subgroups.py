@@ -32,20 +32,15 @@ from bench.metrics import PatientResamples, class_names, per_class_auroc, percen
 MIN_CASES = 10
 VIEWS: tuple[str, ...] = ("PA", "AP")
 SEXES: tuple[str, ...] = ("M", "F")
-# (name, youngest, oldest) in whole years; ages above MAX_AGE are recording errors and get no band.
-AGE_BANDS: tuple[tuple[str, int, int], ...] = (
-    ("0-19", 0, 19),
-    ("20-39", 20, 39),
-    ("40-59", 40, 59),
-    ("60-79", 60, 79),
-    ("80+", 80, 120),
-)
+# (name, youngest age in years): a band runs up to the next band's youngest age. Ages above
+# MAX_AGE are recording errors and get no band.
+AGE_BANDS: tuple[tuple[str, int], ...] = (("0-19", 0), ("20-39", 20), ("40-59", 40), ("60-79", 60), ("80+", 80))
 MAX_AGE = 120
 # The subgroups of the standard attributes, in display order.
 STANDARD_ORDER: dict[str, tuple[str, ...]] = {
     "view": VIEWS,
     "sex": SEXES,
-    "age": tuple(name for name, _, _ in AGE_BANDS),
+    "age": tuple(name for name, _ in AGE_BANDS),
 }
 
 
@@ -105,8 +100,9 @@ def age_band(ages) -> np.ndarray:
     """Each age's band name ("0-19" ... "80+"); "" for a missing, negative or implausible (> 120) age."""
     ages = np.asarray(ages, dtype=np.float64)
     out = np.full(ages.shape, "", dtype=object)
-    for name, youngest, oldest in AGE_BANDS:
-        out[(ages >= youngest) & (ages <= oldest)] = name
+    valid = (ages >= 0) & (ages <= MAX_AGE)  # False for NaN
+    band = np.searchsorted([youngest for _, youngest in AGE_BANDS], ages[valid], side="right") - 1
+    out[valid] = np.array([name for name, _ in AGE_BANDS], dtype=object)[band]
     return out
 
 
