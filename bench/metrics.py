@@ -168,7 +168,7 @@ def undefined_notice(mean: MeanValue, what: str = "the test list") -> str | None
 @dataclass(frozen=True)
 class _RankedClass:
     pos_group: np.ndarray  # group (patient) of each positive
-    between: csr_matrix  # (cut points + 1, groups): negatives of each group before each cut point, and after the last
+    between: csr_matrix  # row j, per group: negatives between cut points j - 1 and j (the last row: after the last)
     lo: np.ndarray  # per positive: index of the cut point "negatives scoring strictly lower"
     hi: np.ndarray  # per positive: index of the cut point "negatives scoring lower or equal"
     ties: bool

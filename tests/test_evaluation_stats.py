@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -9,8 +10,9 @@ import pytest
 
 from bench.evaluation.multiple import CORRECTIONS, adjust_pvalues
 from bench.evaluation.ranking import critical_difference, rank_methods
-from bench.evaluation.seeds import seed_bootstrap_diff, summarize_seeds
+from bench.evaluation.seeds import SeedComparison, SeedSummary, seed_bootstrap_diff, summarize_seeds
 from bench.metrics import paired_bootstrap_diff
+from bench.schema import decode, encode
 
 
 def test_seed_summary_by_hand():
@@ -21,6 +23,7 @@ def test_seed_summary_by_hand():
     assert summary.std == pytest.approx({"a": 0.1, "b": math.sqrt(0.005)})
     # Only class a is defined in every seed: the average is its mean over seeds.
     assert (summary.average, summary.average_std, summary.average_classes) == pytest.approx((0.8, 0.1, 1))
+    assert decode(SeedSummary, json.loads(json.dumps(encode(summary))), source="seeds") == summary
     one = summarize_seeds([[0.8, 0.6]])
     assert (
         one.std == {"class 0": None, "class 1": None} and one.average == pytest.approx(0.7) and one.average_std is None
@@ -57,6 +60,7 @@ def test_seed_bootstrap_difference_p_values():
     assert all(d.lo > 0 for d in result.diff.values())  # clearly better on every class
     assert all(p == pytest.approx(2 / 201) for p in result.p.values())  # no resample at or below 0
     assert result.mean_p == pytest.approx(2 / 201)
+    assert decode(SeedComparison, json.loads(json.dumps(encode(result))), source="comparison") == result
     same = seed_bootstrap_diff(y, good, good, groups, n_resamples=50)
     assert same.mean_p is not None and same.mean_p > 0.05
     with pytest.raises(ValueError, match="at least one run"):
