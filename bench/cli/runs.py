@@ -1,9 +1,11 @@
-"""`bench runs list` and `bench runs show RUN_ID`: the run records under a results directory."""
+"""`bench runs list`, `bench runs show RUN_ID` and `bench runs evaluate RUN_ID`: the run records under a
+results directory."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -147,6 +149,72 @@ def show(
         out.print_json(json.dumps(record.to_json()))
         return
     _print_record(record, store)
+
+
+@group.command("evaluate")
+def evaluate(
+    run_id: Annotated[
+        str, typer.Argument(help="A run id (or a unique prefix of one), as `bench runs list` prints it.")
+    ],
+    results: ResultsOption = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="The run's dataset root, if it moved; default: the root its record names."),
+    ] = None,
+    val_predictions: Annotated[
+        Path | None,
+        typer.Option(
+            "--val-predictions",
+            help="Predictions on validation images (the predictions parquet format) to choose thresholds on.",
+        ),
+    ] = None,
+    plots: Annotated[
+        Path | None, typer.Option("--plots", help="Write the reliability diagram PNG into this folder.")
+    ] = None,
+    ci: Annotated[bool, typer.Option("--ci/--no-ci", help="Show 95% patient-bootstrap intervals.")] = True,
+) -> None:
+    """Evaluate one run beyond its mean AUROC, from its stored predictions and the dataset index:
+    AUROC by view, sex and age band with the gaps, calibration (probability scores only) and,
+    with --val-predictions, operating points (Youden's J and maximum F1).
+
+    Example: bench runs evaluate 20261125-181500-wfocal-effb3-official-f0-s0-3fa2 --plots figures
+    """
+    from rich.markup import escape
+
+    from bench.evaluation.runs import evaluate_run
+    from bench.evaluation.tables import evaluation_tables
+    from bench.records import RunStore
+    from bench.ui.tables import rich_notes
+
+    store = RunStore(results_dir(results))
+    record = store.load(run_id)
+    result = evaluate_run(store, record, data=data, val_predictions=val_predictions)
+    out.print(escape(f"{record.run_id}: {_method_text(record)}, test AUROC {_mean_text(record.metrics.test)}"))
+    for table in evaluation_tables(result, ci=ci):
+        out.print(table)
+    if result.notes:
+        out.print(rich_notes(result.notes))
+    if plots is not None:
+        if result.calibration is None:
+            warn("no reliability diagram: the run's scores are not probabilities")
+        else:
+            from bench.evaluation.plots import reliability_png
+
+            path = _writable(plots) / f"{record.run_id}-reliability.png"
+            notice(f"wrote {reliability_png(result.calibration, path, title=record.method.display_name)}")
+
+
+def _writable(folder: Path) -> Path:
+    """`folder`, created; an unusable one is a one-line error."""
+    from bench.errors import BenchError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BenchError(
+            f"cannot write into {folder}: {exc.strerror or exc}", hint="pass a writable --plots DIR"
+        ) from None
+    return folder
 
 
 def _method_text(r) -> str:
