@@ -56,6 +56,7 @@ def setup(tmp_path_factory):
     p = load_predictions(path)
     save_predictions(path, Predictions(p.image_ids, p.patient_ids, p.y_true, 1 / (1 + np.exp(-p.scores))))
     val = synthetic_predictions(500, 40, 1.5, 7)
+    val = Predictions(val.image_ids, val.patient_ids, val.y_true, 1 / (1 + np.exp(-val.scores)))
     save_predictions(tmp / "val.parquet", val)
     index = write_index(tmp / "data", [load_predictions(path), val])
     info = DatasetInfo("nih", str(tmp / "data"), index.labels_file, index.labels_version, index.fingerprint)

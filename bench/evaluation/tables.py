@@ -17,26 +17,30 @@ def _num(value: float | None, spec: str = ".4f") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _estimate(e: Estimate, ci: bool) -> str:
-    if e.value is None:
+def _interval(value: float | None, lo: float | None, hi: float | None, ci: bool, spec: str) -> str:
+    """ "0.812 [0.724, 0.901]", the bracket only with `ci` and a defined interval; "-" when undefined."""
+    if value is None:
         return "-"
-    if not ci or e.lo is None or e.hi is None:
-        return f"{e.value:.4f}"
-    return f"{e.value:.4f} [{e.lo:.4f}, {e.hi:.4f}]"
+    if not ci or lo is None or hi is None:
+        return format(value, spec)
+    return f"{value:{spec}} [{lo:{spec}}, {hi:{spec}}]"
 
 
-def _mean(m: Mean, ci: bool) -> str:
-    text = str(m) if m.value is not None else "-"
-    if ci and m.value is not None and m.lo is not None and m.hi is not None:
-        text += f" [{m.lo:.4f}, {m.hi:.4f}]"
-    return text
+def _estimate(e: Estimate, ci: bool, spec: str = ".3f") -> str:
+    return _interval(e.value, e.lo, e.hi, ci, spec)
+
+
+def _mean(m: Mean, ci: bool, spec: str = ".3f") -> str:
+    count = "" if m.n_classes == m.n_total or m.value is None else f" ({m.n_classes}/{m.n_total})"
+    return _interval(m.value, m.lo, m.hi, ci, spec) + count
 
 
 def _gap(g: Gap, ci: bool) -> str:
-    if g.value is None:
-        return "-"
-    interval = f" [{g.lo:+.4f}, {g.hi:+.4f}]" if ci and g.lo is not None and g.hi is not None else ""
-    return f"{g.value:+.4f}{interval} ({g.best} - {g.worst})"
+    return _interval(g.value, g.lo, g.hi, ci, "+.3f")
+
+
+def _pair(g: Gap) -> str:
+    return "-" if g.value is None else f"{g.best} - {g.worst}"
 
 
 def attribute_table(a: AttributeSubgroups, report: SubgroupReport, *, ci: bool = True) -> Table:
@@ -46,17 +50,19 @@ def attribute_table(a: AttributeSubgroups, report: SubgroupReport, *, ci: bool =
         Column("pathology", key=True),
         *(Column(f"{s.name} (n={s.n_images})", "right") for s in a.subgroups),
         Column("gap", "right"),
+        Column("best - worst"),
     )
     body = [
         row(
             name,
             *(_estimate(s.auroc[name], ci) for s in a.subgroups),
             _gap(a.auroc_gap[name], ci),
+            _pair(a.auroc_gap[name]),
             end_section=k == len(classes) - 1,
         )
         for k, name in enumerate(classes)
     ]
-    body.append(row("mean", *(_mean(s.mean, ci) for s in a.subgroups), _gap(a.mean_gap, ci)))
+    body.append(row("mean", *(_mean(s.mean, ci) for s in a.subgroups), _gap(a.mean_gap, ci), _pair(a.mean_gap)))
     notes = [
         f"a subgroup with fewer than {report.min_cases} positives or negatives for a class is undefined (-) for it",
         f"the mean gap compares the subgroups' means over the {a.mean_gap_classes} classes defined in all of them",
@@ -64,7 +70,9 @@ def attribute_table(a: AttributeSubgroups, report: SubgroupReport, *, ci: bool =
     if a.unassigned:
         notes.append(f"{a.unassigned} images have no {a.attribute} subgroup")
     if a.tpr_gap:
-        gaps = ", ".join(f"{name} {_gap(g, False)}" for name, g in a.tpr_gap.items() if g.value is not None)
+        gaps = ", ".join(
+            f"{name} {_gap(g, False)} ({_pair(g)})" for name, g in a.tpr_gap.items() if g.value is not None
+        )
         notes.append(f"true-positive-rate gap at the Youden thresholds: {gaps or 'undefined for every class'}")
     return Table(
         columns,
@@ -81,10 +89,10 @@ def calibration_table(c: CalibrationReport, *, ci: bool = True) -> Table:
     columns = (Column("pathology", key=True), Column("ECE", "right"), Column("Brier", "right"))
     names = list(c.per_class)
     body = [
-        row(name, _estimate(v.ece, ci), _estimate(v.brier, ci), end_section=k == len(names) - 1)
+        row(name, _estimate(v.ece, ci, ".4f"), _estimate(v.brier, ci, ".4f"), end_section=k == len(names) - 1)
         for k, (name, v) in enumerate(c.per_class.items())
     ]
-    body.append(row("mean", _mean(c.mean_ece, ci), _mean(c.mean_brier, ci)))
+    body.append(row("mean", _mean(c.mean_ece, ci, ".4f"), _mean(c.mean_brier, ci, ".4f")))
     return Table(
         columns,
         tuple(body),
@@ -101,8 +109,8 @@ def rule_table(points: RulePoints) -> Table:
     body = []
     for k, (name, r) in enumerate(points.per_class.items()):
         counts = [_num(v, "d") for v in (r.tp, r.fp, r.tn, r.fn)]
-        rates = [_num(v) for v in (r.sensitivity, r.specificity, r.ppv, r.npv, r.f1)]
-        body.append(row(name, _num(r.threshold), *counts, *rates, end_section=k == len(names) - 1))
+        rates = [_num(v, ".3f") for v in (r.sensitivity, r.specificity, r.ppv, r.npv, r.f1)]
+        body.append(row(name, _num(r.threshold, ".3f"), *counts, *rates, end_section=k == len(names) - 1))
     means = (points.sensitivity, points.specificity, points.ppv, points.npv, points.f1)
     body.append(row("mean", "", "", "", "", "", *(_mean(m, False) for m in means)))
     return Table(
@@ -110,6 +118,7 @@ def rule_table(points: RulePoints) -> Table:
         tuple(body),
         title=f"Operating points: {RULE_TEXT[points.rule]}",
         caption="thresholds chosen on the validation predictions; counts and rates on the test list",
+        frame="compact",  # eleven columns fit a narrow terminal
     )
 
 
