@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.evaluation.multiple import Correction
 from bench.records import RunStore
 from leaderboard import published as pub
 from leaderboard.improvement import improvement, resolve
@@ -23,9 +24,11 @@ def build_leaderboard(
     published_only: bool = False,
     all_runs: bool = False,
     plots_dir: Path | None = None,
+    correction: Correction = "holm",
     warn=lambda message: None,
 ) -> Leaderboard:
-    """Raises BenchError for no runs, a split without runs and an unknown reference."""
+    """Raises BenchError for no runs, a split without runs and an unknown reference. `correction`
+    adjusts each improvement table's p-values for their number."""
     if published_only:
         cache = PredictionCache(None, warn)
         tables = published_only_tables(split)
@@ -52,7 +55,7 @@ def build_leaderboard(
         tables = build_tables(
             records, cache=cache, split=split, ci=ci, show_published=show_published, all_runs=all_runs, warn=warn
         )
-    tables = _with_improvements(tables, reference, cache, warn)
+    tables = _with_improvements(tables, reference, cache, warn, correction)
     if plots_dir is not None:
         from leaderboard.plots import roc_plots
 
@@ -60,7 +63,9 @@ def build_leaderboard(
     return Leaderboard(results_dir, tuple(tables), reference)
 
 
-def _with_improvements(tables: list[Table], reference: str | None, cache: PredictionCache, warn) -> list[Table]:
+def _with_improvements(
+    tables: list[Table], reference: str | None, cache: PredictionCache, warn, correction: Correction
+) -> list[Table]:
     refs = []
     for t in tables:
         name = reference
@@ -72,7 +77,7 @@ def _with_improvements(tables: list[Table], reference: str | None, cache: Predic
     out = []
     for t, ref in zip(tables, refs):
         if ref is not None and len(t.columns) > 1:
-            t = replace(t, improvement=improvement(t, ref, cache, warn))
+            t = replace(t, improvement=improvement(t, ref, cache, warn, correction))
         elif reference is not None and ref is None:
             t = replace(t, notes=t.notes + (f"reference {reference} is not in this table: no improvement table",))
         out.append(t)

@@ -2,15 +2,19 @@
 
 Between two runs the difference is tested on their stored predictions: a two-sided DeLong
 p-value per class on a single split, a paired patient-bootstrap 95% interval on k-fold
-splits. Published columns get differences only (their predictions are not public).
+splits. Published columns get differences only (their predictions are not public). The
+p-values are corrected for their number, every defined one of the table (classes x columns),
+by Holm's method unless told otherwise.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 
+from bench.evaluation.multiple import Correction, adjust_pvalues
 from bench.labels import NUM_CLASSES
 from leaderboard import stats
 from leaderboard.tables import Column, Improvement, ImprovementColumn, PredictionCache, Table
@@ -34,7 +38,9 @@ def resolve(table: Table, reference: str) -> Column | None:
     return named[0] if len(named) == 1 else None
 
 
-def improvement(table: Table, ref: Column, cache: PredictionCache, warn) -> Improvement:
+def improvement(
+    table: Table, ref: Column, cache: PredictionCache, warn, correction: Correction = "holm"
+) -> Improvement:
     test = "none"
     if ref.runs:
         test = "bootstrap" if table.cross_validation else "delong"
@@ -50,7 +56,14 @@ def improvement(table: Table, ref: Column, cache: PredictionCache, warn) -> Impr
             except ValueError as exc:
                 notes.append(f"{col.label}: no test against {ref.label} ({exc})")
         columns.append(ImprovementColumn(col.key, col.label, diff, p, lo, hi))
-    return Improvement(ref, tuple(columns), test, tuple(notes))
+    tested = [c for c in columns if c.p is not None]
+    if not tested:
+        return Improvement(ref, tuple(columns), test, tuple(notes))
+    raw = np.stack([c.p for c in tested])  # type: ignore[misc]
+    adjusted = iter(adjust_pvalues(raw, correction))
+    columns = [replace(c, p=next(adjusted)) if c.p is not None else c for c in columns]
+    n_tests = int(np.isfinite(raw).sum())
+    return Improvement(ref, tuple(columns), test, tuple(notes), correction, n_tests)
 
 
 def _tested(table: Table, col: Column, ref: Column, cache: PredictionCache):

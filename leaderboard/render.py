@@ -15,7 +15,8 @@ The JSON (`to_json`) is one object:
                               "auroc", "std", "ci_lo", "ci_hi": PER_ROW | null,
                               "n_defined", "text": {row: cell text}}],
                  "best": {row: [column keys]},
-                 "improvement": null | {"reference", "test",
+                 "improvement": null | {"reference", "test", "correction": "holm" | "bh" | "none",
+                                        "n_tests": int (the p-values corrected together),
                                         "columns": [{"key", "diff_points", "p_value", "lo_points",
                                                      "hi_points": PER_ROW | null,
                                                      "significant": {row: bool}}],
@@ -117,9 +118,19 @@ def improvement_cells(imp: Improvement) -> list[list[tuple[str, bool]]]:
     return rows
 
 
+def correction_text(imp: Improvement) -> str:
+    """How the p-values were corrected, e.g. "Holm's step-down correction (family-wise error rate)
+    over 28 tests (classes x columns)"."""
+    from bench.evaluation.multiple import DESCRIPTIONS
+
+    if imp.correction == "none":
+        return "not corrected for multiple comparisons"
+    return f"{DESCRIPTIONS[imp.correction]} over {imp.n_tests} tests (classes x columns)"
+
+
 def improvement_caption(imp: Improvement) -> str:
     what = {
-        "delong": "two-sided DeLong p-values from the stored predictions; * p < 0.05",
+        "delong": f"two-sided DeLong p-values from the stored predictions, {correction_text(imp)}; * p < 0.05",
         "bootstrap": "paired patient-bootstrap 95% intervals of the mean difference over folds; * interval excludes 0",
         "none": "differences only: published figures come without predictions to test",
     }[imp.test]
@@ -314,6 +325,8 @@ def _table_json(table: Table, ci: bool) -> dict:
         else {
             "reference": imp.reference.key,
             "test": imp.test,
+            "correction": imp.correction,
+            "n_tests": imp.n_tests,
             "columns": [
                 {
                     "key": c.key,

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import BenchError
+from bench.evaluation.multiple import Correction
 from bench.labels import LABELS
 from bench.predictions import Predictions, load_predictions
 from bench.records import DatasetInfo, EvalMetrics, RunRecord, RunStore, as_array
@@ -120,6 +121,8 @@ class Improvement:
     columns: tuple[ImprovementColumn, ...]
     test: str  # "delong", "bootstrap" or "none": what the run-vs-run cells carry
     notes: tuple[str, ...] = ()
+    correction: Correction = "none"  # of the p-values (bench.evaluation.multiple)
+    n_tests: int = 0  # the p-values the correction counted (defined ones, classes x columns)
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ def _table(board, protocol, demo):
 def test_official_table_values_best_ci_and_delong(results):
     from bench.metrics import delong_test
 
-    board, messages = _board(results, ci=True, reference=BCE)
+    board, messages = _board(results, ci=True, reference=BCE, correction="none")  # raw DeLong p-values
     assert messages == []
     tables = [t for t in board.tables if t.protocol == "official"]
     assert len(tables) == 2 and all(t.tag for t in tables)  # two official fingerprints: never one table

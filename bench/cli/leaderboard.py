@@ -15,6 +15,12 @@ from bench.errors import BenchError
 from bench.ui.console import out, warn
 
 
+class CorrectionChoice(str, Enum):
+    holm = "holm"
+    bh = "bh"
+    none = "none"
+
+
 class Format(str, Enum):
     md = "md"
     csv = "csv"
@@ -61,6 +67,14 @@ def leaderboard(
     plots: Annotated[
         Path | None, typer.Option("--plots", help="Write one ROC-curve PNG per class here, linked from the markdown.")
     ] = None,
+    correction: Annotated[
+        CorrectionChoice,
+        typer.Option(
+            "--correction",
+            help="Correction of the improvement tables' p-values for their number (classes x columns): Holm "
+            "(family-wise error rate), bh (Benjamini-Hochberg, false discovery rate) or none.",
+        ),
+    ] = CorrectionChoice.holm,
     localization: Annotated[
         bool,
         typer.Option(
@@ -75,7 +89,7 @@ def leaderboard(
     A results directory without any run record is an error (exit 2), as are an unknown
     --reference and a --split without runs. --localization shows `bench cam`'s box scores instead.
 
-    Example: bench leaderboard --split official --reference chexnet --ci
+    Example: bench leaderboard --split official --reference chexnet --ci --correction bh
     """
     from leaderboard.build import build_leaderboard
     from leaderboard.render import EXTENSIONS, render
@@ -96,6 +110,7 @@ def leaderboard(
         published_only=published_only,
         all_runs=all_runs,
         plots_dir=plots,
+        correction=correction.value,
         warn=lambda message: warn(escape(message)),
     )
     if plots is not None and not any(t.plots for t in board.tables):

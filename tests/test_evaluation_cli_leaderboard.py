@@ -1,0 +1,70 @@
+"""`bench leaderboard --correction`, `--by` and `--rank` on synthetic runs and a small dataset index."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from record_factory import complete_run
+from test_evaluation_cli import write_index
+from typer.testing import CliRunner
+
+from bench.cli import app
+from bench.evaluation.multiple import adjust_pvalues
+from bench.predictions import load_predictions
+from bench.records import DatasetInfo, RunStore
+from leaderboard.build import build_leaderboard
+
+runner = CliRunner()
+METHODS = (("chexnet", 0.8), ("wfocal-densenet121", 1.0), ("wfocal-effb3", 1.4))
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """Three methods on one official split of the same 80 patients, with the index they were scored on
+    (a demo dataset: no published columns beside them)."""
+    tmp = tmp_path_factory.mktemp("board")
+    store = RunStore(tmp / "results")
+    runs = [
+        complete_run(store, m, strength=s, minutes=i, model_seed=i, n_patients=80, ci=False)
+        for i, (m, s) in enumerate(METHODS)
+    ]
+    index = write_index(tmp / "data", [load_predictions(store.artifact(runs[0], "predictions"))])
+    info = DatasetInfo("demo", str(tmp / "data"), index.labels_file, index.labels_version, index.fingerprint)
+    for r in runs:
+        store.write(dataclasses.replace(r, dataset=info))
+    return tmp
+
+
+def _improvement(results, correction):
+    board = build_leaderboard(results / "results", reference="chexnet", correction=correction)
+    (table,) = board.tables
+    return table.improvement
+
+
+def test_correction_adjusts_the_table_p_values_together(results):
+    raw = _improvement(results, "none")
+    raw_p = np.stack([c.p for c in raw.columns])
+    assert raw.correction == "none" and raw_p.shape == (2, 15) and np.isnan(raw_p[:, 14]).all()
+    for method in ("holm", "bh"):
+        imp = _improvement(results, method)
+        assert imp.correction == method and imp.n_tests == 28  # 14 classes x 2 columns
+        np.testing.assert_allclose(np.stack([c.p for c in imp.columns]), adjust_pvalues(raw_p, method))
+    holm = np.stack([c.p for c in _improvement(results, "holm").columns])
+    smallest = np.nanargmin(raw_p)
+    assert holm.flat[smallest] == pytest.approx(min(1.0, 28 * raw_p.flat[smallest]))  # Holm's first step
+
+
+def test_cli_names_the_correction(results):
+    args = ["leaderboard", "--results", str(results / "results"), "--reference", "chexnet", "--out", "-"]
+    res = runner.invoke(app, [*args, "--correction", "bh"])
+    assert res.exit_code == 0, res.output
+    assert "Benjamini-Hochberg correction (false discovery rate) over 28 tests (classes x columns)" in res.output
+    res = runner.invoke(app, args)
+    assert "Holm's step-down correction (family-wise error rate) over 28 tests" in res.output
+    res = runner.invoke(app, [*args, "--format", "json"])
+    assert json.loads(res.output)["tables"][0]["improvement"]["correction"] == "holm"
+    res = runner.invoke(app, [*args, "--correction", "bonferroni"])
+    assert res.exit_code == 2 and "bonferroni" in res.output
