@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.evaluation.multiple import adjust_pvalues
+from bench.metrics import per_class_auroc
 from bench.predictions import load_predictions
 from bench.records import DatasetInfo, RunStore
 from leaderboard.build import build_leaderboard
@@ -68,3 +69,53 @@ def test_cli_names_the_correction(results):
     assert json.loads(res.output)["tables"][0]["improvement"]["correction"] == "holm"
     res = runner.invoke(app, [*args, "--correction", "bonferroni"])
     assert res.exit_code == 2 and "bonferroni" in res.output
+
+
+def test_by_sex_is_each_method_s_mean_auroc_in_the_subgroup(results):
+    from bench.evaluation.subgroups import subgroup_aurocs
+    from leaderboard.subgroups import subgroup_tables, to_ui
+    from leaderboard.tables import PredictionCache
+
+    store = RunStore(results / "results")
+    board = build_leaderboard(results / "results")
+    messages: list[str] = []
+    (table,) = subgroup_tables(board, "sex", PredictionCache(store, messages.append), messages.append)
+    assert messages == [] and table.subgroups == ("M", "F")
+    assert [c.label for c in table.columns] == [m for m, _ in METHODS]
+    run = board.tables[0].columns[2].runs[0]
+    preds = load_predictions(store.artifact(run, "predictions"))
+    male = np.array([int(i[:8]) % 2 == 1 for i in preds.image_ids])  # odd patients are men
+    y, s = preds.y_true[male], preds.scores[male]
+    positives = y.sum(axis=0)
+    defined = (positives >= 10) & (len(y) - positives >= 10)
+    expected = per_class_auroc(y[:, defined], s[:, defined]).mean()
+    np.testing.assert_allclose(
+        table.columns[2].aurocs, subgroup_aurocs(preds.y_true, preds.scores, np.where(male, "M", "F"), ("M", "F"))
+    )
+    rows = to_ui(table).texts()
+    assert rows[0][0] == "M" and rows[0][3].startswith(f"{expected:.4f}")
+    assert rows[2][0] == "gap"
+
+
+def test_cli_by_age_prints_and_writes_markdown(results):
+    out_md = results / "board.md"
+    args = ["leaderboard", "--results", str(results / "results"), "--by", "age", "--out", str(out_md)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "mean test AUROC by age" in res.output and "60-79" in res.output
+    assert "mean test AUROC by age" in out_md.read_text()
+    res = runner.invoke(app, [*args[:-2], "--by", "height"])
+    assert res.exit_code == 2 and "height" in res.output
+
+
+def test_by_without_the_dataset_warns(results, tmp_path):
+    import shutil
+
+    moved = tmp_path / "results"
+    shutil.copytree(results / "results", moved)
+    store = RunStore(moved)
+    for r in store.scan().records:
+        store.write(dataclasses.replace(r, dataset=dataclasses.replace(r.dataset, root=str(tmp_path / "gone"))))
+    res = runner.invoke(app, ["leaderboard", "--results", str(moved), "--by", "view", "--out", str(tmp_path / "b.md")])
+    assert res.exit_code == 0, res.output
+    assert "is not there" in res.output and "no subgroup tables" in res.output

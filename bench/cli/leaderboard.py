@@ -21,6 +21,12 @@ class CorrectionChoice(str, Enum):
     none = "none"
 
 
+class Attribute(str, Enum):
+    view = "view"
+    sex = "sex"
+    age = "age"
+
+
 class Format(str, Enum):
     md = "md"
     csv = "csv"
@@ -75,6 +81,14 @@ def leaderboard(
             "(family-wise error rate), bh (Benjamini-Hochberg, false discovery rate) or none.",
         ),
     ] = CorrectionChoice.holm,
+    by: Annotated[
+        Attribute | None,
+        typer.Option(
+            "--by",
+            help="Also a table per split by subgroup: each method's mean test AUROC per view (PA, AP), sex "
+            "or age band, from the stored predictions and the dataset index (terminal and markdown).",
+        ),
+    ] = None,
     localization: Annotated[
         bool,
         typer.Option(
@@ -89,7 +103,7 @@ def leaderboard(
     A results directory without any run record is an error (exit 2), as are an unknown
     --reference and a --split without runs. --localization shows `bench cam`'s box scores instead.
 
-    Example: bench leaderboard --split official --reference chexnet --ci --correction bh
+    Example: bench leaderboard --split official --reference chexnet --ci --correction bh --by view
     """
     from leaderboard.build import build_leaderboard
     from leaderboard.render import EXTENSIONS, render
@@ -118,11 +132,32 @@ def leaderboard(
     to_stdout = out_file is not None and str(out_file) == "-"
     path = None if to_stdout else out_file or results_path / "leaderboard" / f"LEADERBOARD.{EXTENSIONS[fmt.value]}"
     text = render(board, fmt.value, ci=ci, out_path=path)
+    extra = [] if by is None or published_only else _subgroup_tables(board, results_path, by.value)
+    if extra and fmt == Format.md:
+        from bench.ui.tables import to_markdown
+
+        text += "".join(f"\n{to_markdown(t, heading=2)}\n" for t in extra)
+    elif extra:
+        warn(f"the --by tables are shown in the terminal and written to markdown only, not to {fmt.value}")
     if path is None:  # to stdout
         typer.echo(text, nl=False)
         return
     _print_board(board, ci=ci)
+    for table in extra:
+        out.print(table)
     write_output(path, text)
+
+
+def _subgroup_tables(board, results_path: Path, attribute: str):
+    from bench.records import RunStore
+    from leaderboard.subgroups import subgroup_tables, to_ui
+    from leaderboard.tables import PredictionCache
+
+    say = lambda message: warn(escape(message))  # noqa: E731
+    tables = subgroup_tables(board, attribute, PredictionCache(RunStore(results_path), say), say)
+    if not tables:
+        warn(f"no run predictions and dataset index to split by {attribute}: no subgroup tables")
+    return [to_ui(t) for t in tables]
 
 
 def _print_board(board, *, ci: bool) -> None:

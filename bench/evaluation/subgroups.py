@@ -208,7 +208,7 @@ def _subgroup(name: str, rows: np.ndarray, data: _Data, min_cases: int, level: f
     y_g, s_g = data.y[rows], data.s[rows]
     n_classes = y_g.shape[1]
     positives = y_g.sum(axis=0)
-    defined = (positives >= min_cases) & (y_g.shape[0] - positives >= min_cases)
+    defined = _defined(y_g, min_cases)
     point = np.full(n_classes, np.nan)
     samples = np.full((data.resamples.n_resamples, n_classes), np.nan)
     if defined.any():
@@ -229,6 +229,26 @@ def _subgroup(name: str, rows: np.ndarray, data: _Data, min_cases: int, level: f
         tpr,
     )
     return _Computed(subgroup, point, samples, tpr_point, tpr_samples)
+
+
+def _defined(y_g: np.ndarray, min_cases: int) -> np.ndarray:
+    """(C,) whether the subgroup has enough positives and negatives of each class for an AUROC."""
+    positives = y_g.sum(axis=0)
+    return (positives >= min_cases) & (y_g.shape[0] - positives >= min_cases)
+
+
+def subgroup_aurocs(labels, scores, values, wanted: Sequence[str], *, min_cases: int = MIN_CASES) -> np.ndarray:
+    """(len(wanted), C) each subgroup's AUROC per class, without intervals; NaN where undefined,
+    by the rule `subgroups` applies. `values` gives each image's subgroup."""
+    y, s = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    values = np.asarray(values, dtype=object)
+    out = np.full((len(wanted), y.shape[1]), np.nan)
+    for g, name in enumerate(wanted):
+        rows = values == name
+        defined = _defined(y[rows], min_cases)
+        if defined.any():
+            out[g, defined] = per_class_auroc(y[rows][:, defined], s[rows][:, defined])
+    return out
 
 
 def _tpr(y_g, s_g, rows, resamples: PatientResamples, cuts, enough) -> tuple[np.ndarray, np.ndarray]:
