@@ -119,3 +119,30 @@ def test_by_without_the_dataset_warns(results, tmp_path):
     res = runner.invoke(app, ["leaderboard", "--results", str(moved), "--by", "view", "--out", str(tmp_path / "b.md")])
     assert res.exit_code == 0, res.output
     assert "is not there" in res.output and "no subgroup tables" in res.output
+
+
+def test_rank_over_the_classes_and_the_cd_diagram(results, tmp_path):
+    from bench.evaluation.ranking import rank_methods
+    from leaderboard.ranking import rank_tables, to_ui
+
+    board = build_leaderboard(results / "results")
+    messages: list[str] = []
+    (ranked,) = rank_tables(board, messages.append)
+    assert messages == [] and ranked.plot is None
+    r = ranked.ranking
+    values = np.stack([c.values[:14] for c in board.tables[0].columns], axis=1)
+    assert r == rank_methods(values, [m for m, _ in METHODS])
+    assert r.n_blocks == 14 and sum(m.mean_rank for m in r.methods) == pytest.approx(6)  # 1 + 2 + 3 per class
+    assert r.methods[0].name == "wfocal-effb3"  # the strongest scores
+    texts = to_ui(ranked).texts()
+    assert [t[0] for t in texts] == [m.name for m in r.methods] and texts[0][2] == ""
+
+    (drawn,) = rank_tables(board, messages.append, tmp_path / "figs")
+    assert drawn.plot == tmp_path / "figs" / "cd-official-split-synthetic-demo-data.png"
+    assert drawn.plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The command (without --plots, which would draw the 14 ROC curves too).
+    res = runner.invoke(
+        app, ["leaderboard", "--results", str(results / "results"), "--rank", "--out", str(tmp_path / "b.md")]
+    )
+    assert res.exit_code == 0, res.output
+    assert "ranks of test AUROC over the classes" in res.output and "critical difference" in res.output

@@ -71,7 +71,12 @@ def leaderboard(
         bool, typer.Option("--all-runs", help="Every complete run, not only the latest per method, split and fold.")
     ] = False,
     plots: Annotated[
-        Path | None, typer.Option("--plots", help="Write one ROC-curve PNG per class here, linked from the markdown.")
+        Path | None,
+        typer.Option(
+            "--plots",
+            help="Write one ROC-curve PNG per class here, linked from the markdown (and, with --rank, the "
+            "critical-difference diagrams).",
+        ),
     ] = None,
     correction: Annotated[
         CorrectionChoice,
@@ -89,6 +94,14 @@ def leaderboard(
             "or age band, from the stored predictions and the dataset index (terminal and markdown).",
         ),
     ] = None,
+    rank: Annotated[
+        bool,
+        typer.Option(
+            "--rank",
+            help="Also rank each split's columns: Friedman test over the 14 classes, Nemenyi post-hoc test and "
+            "critical difference (with --plots, the critical-difference diagram PNG).",
+        ),
+    ] = False,
     localization: Annotated[
         bool,
         typer.Option(
@@ -103,7 +116,7 @@ def leaderboard(
     A results directory without any run record is an error (exit 2), as are an unknown
     --reference and a --split without runs. --localization shows `bench cam`'s box scores instead.
 
-    Example: bench leaderboard --split official --reference chexnet --ci --correction bh --by view
+    Example: bench leaderboard --split official --reference chexnet --ci --correction bh --by view --rank
     """
     from leaderboard.build import build_leaderboard
     from leaderboard.render import EXTENSIONS, render
@@ -133,12 +146,16 @@ def leaderboard(
     path = None if to_stdout else out_file or results_path / "leaderboard" / f"LEADERBOARD.{EXTENSIONS[fmt.value]}"
     text = render(board, fmt.value, ci=ci, out_path=path)
     extra = [] if by is None or published_only else _subgroup_tables(board, results_path, by.value)
+    if rank:
+        from leaderboard.ranking import rank_tables, to_ui
+
+        extra += [to_ui(r) for r in rank_tables(board, lambda message: warn(escape(message)), plots)]
     if extra and fmt == Format.md:
         from bench.ui.tables import to_markdown
 
         text += "".join(f"\n{to_markdown(t, heading=2)}\n" for t in extra)
     elif extra:
-        warn(f"the --by tables are shown in the terminal and written to markdown only, not to {fmt.value}")
+        warn(f"the --by and --rank tables are shown in the terminal and written to markdown only, not to {fmt.value}")
     if path is None:  # to stdout
         typer.echo(text, nl=False)
         return
