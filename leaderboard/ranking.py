@@ -58,7 +58,7 @@ def rank_tables(board: Leaderboard, warn, plots_dir: Path | None = None) -> list
 
 
 def _p(value: float) -> str:
-    return "p<0.001" if value < 0.001 else f"{value:.3f}"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
 def to_ui(ranked: RankedTable) -> Table:
@@ -76,11 +76,11 @@ def to_ui(ranked: RankedTable) -> Table:
         else f"Friedman chi^2 = {r.friedman_statistic:.2f}, p = {r.friedman_p:.3g}"
     )
     dropped = f", {r.dropped_blocks} left out (undefined for a column)" if r.dropped_blocks else ""
-    groups = "; ".join(", ".join(g) for g in r.groups) or "none: every pair differs"
+    groups = "; ".join(", ".join(g) for g in r.groups) or "none (every pair differs)"
     notes = (
         f"{friedman}, over {r.n_blocks} classes as blocks{dropped}",
         f"critical difference of mean ranks (Nemenyi, alpha {r.alpha}): {r.critical_difference:.3f}",
-        f"not told apart: {groups}",
+        f"groups not told apart: {groups}",
         *((f"diagram: {ranked.plot}",) if ranked.plot is not None else ()),
     )
     return Table(
