@@ -96,7 +96,8 @@ def test_attributes_follow_the_predictions_order(setup):
 
 def test_cli_renders_the_tables_and_notes(setup):
     tmp, store, logits, _ = setup
-    res = runner.invoke(app, ["runs", "evaluate", logits.run_id[:22], "--results", str(tmp / "results"), "--no-ci"])
+    args = ["runs", "evaluate", logits.run_id[:22], "--results", str(tmp / "results"), "--no-ci", "--resamples", "50"]
+    res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     for title in ("AUROC by view", "AUROC by sex", "AUROC by age", "PA (n=160)", "AP (n=80)"):
         assert title in res.output
@@ -107,7 +108,7 @@ def test_cli_renders_the_tables_and_notes(setup):
 
 def test_cli_calibration_operating_points_and_plot(setup):
     tmp, store, _, probs = setup
-    args = ["runs", "evaluate", probs.run_id, "--results", str(tmp / "results"), "--no-ci"]
+    args = ["runs", "evaluate", probs.run_id, "--results", str(tmp / "results"), "--no-ci", "--resamples", "100"]
     res = runner.invoke(app, [*args, "--val-predictions", str(tmp / "val.parquet"), "--plots", str(tmp / "figs")])
     assert res.exit_code == 0, res.output
     assert "Calibration" in res.output and "Operating points: Youden's J" in res.output
@@ -132,3 +133,27 @@ def test_errors_are_one_line(setup):
     test_file = store.artifact(logits, "predictions")
     res = runner.invoke(app, ["runs", "evaluate", logits.run_id, *results, "--val-predictions", str(test_file)])
     assert res.exit_code == 2 and "shares images" in res.output
+
+
+def test_unwritable_plots_folder_is_one_line(setup):
+    tmp, _, _, probs = setup
+    blocker = tmp / "a-file"
+    blocker.write_text("not a folder")
+    res = runner.invoke(
+        app,
+        [
+            "runs",
+            "evaluate",
+            probs.run_id,
+            "--results",
+            str(tmp / "results"),
+            "--resamples",
+            "50",
+            "--plots",
+            str(blocker / "figs"),
+        ],
+    )
+    assert res.exit_code == 2 and "cannot write" in res.output and "--plots" in res.output
+    assert "Calibration" in res.output  # the tables were printed before the plot failed
+    res = runner.invoke(app, ["runs", "evaluate", probs.run_id, "--results", str(tmp / "results"), "--resamples", "0"])
+    assert res.exit_code == 2 and "--resamples" in res.output

@@ -172,6 +172,9 @@ def evaluate(
         Path | None, typer.Option("--plots", help="Write the reliability diagram PNG into this folder.")
     ] = None,
     ci: Annotated[bool, typer.Option("--ci/--no-ci", help="Show 95% patient-bootstrap intervals.")] = True,
+    resamples: Annotated[
+        int, typer.Option("--resamples", min=1, help="Patient-bootstrap resamples behind the intervals.")
+    ] = 1000,
 ) -> None:
     """Evaluate one run beyond its mean AUROC, from its stored predictions and the dataset index:
     AUROC by view, sex and age band with the gaps, calibration (probability scores only) and,
@@ -188,7 +191,7 @@ def evaluate(
 
     store = RunStore(results_dir(results))
     record = store.load(run_id)
-    result = evaluate_run(store, record, data=data, val_predictions=val_predictions)
+    result = evaluate_run(store, record, data=data, val_predictions=val_predictions, n_resamples=resamples)
     out.print(escape(f"{record.run_id}: {_method_text(record)}, test AUROC {_mean_text(record.metrics.test)}"))
     for table in evaluation_tables(result, ci=ci):
         out.print(table)
@@ -200,21 +203,8 @@ def evaluate(
         else:
             from bench.evaluation.plots import reliability_png
 
-            path = _writable(plots) / f"{record.run_id}-reliability.png"
+            path = plots / f"{record.run_id}-reliability.png"
             notice(f"wrote {reliability_png(result.calibration, path, title=record.method.display_name)}")
-
-
-def _writable(folder: Path) -> Path:
-    """`folder`, created; an unusable one is a one-line error."""
-    from bench.errors import BenchError
-
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BenchError(
-            f"cannot write into {folder}: {exc.strerror or exc}", hint="pass a writable --plots DIR"
-        ) from None
-    return folder
 
 
 def _method_text(r) -> str:

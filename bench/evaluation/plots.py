@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.atomic import atomic_write
+from bench.errors import BenchError
 from bench.evaluation.calibration import CalibrationReport
 from bench.evaluation.ranking import Ranking
 
@@ -28,9 +29,13 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def _save(fig: Figure, path: Path | str) -> Path:
+    """The figure as a PNG at `path` (folders created); BenchError when it cannot be written."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=DPI))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=DPI))
+    except OSError as exc:
+        raise BenchError(f"cannot write {path}: {exc.strerror or exc}", hint="pass a writable --plots DIR") from None
 
 
 def reliability_png(report: CalibrationReport, path: Path | str, *, title: str = "") -> Path:

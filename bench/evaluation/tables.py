@@ -65,7 +65,9 @@ def attribute_table(a: AttributeSubgroups, report: SubgroupReport, *, ci: bool =
     body.append(row("mean", *(_mean(s.mean, ci) for s in a.subgroups), _gap(a.mean_gap, ci), _pair(a.mean_gap)))
     notes = [
         f"a subgroup with fewer than {report.min_cases} positives or negatives for a class is undefined (-) for it",
-        f"the mean gap compares the subgroups' means over the {a.mean_gap_classes} classes defined in all of them",
+        f"the mean gap compares the subgroups' means over the {a.mean_gap_classes} classes defined in all of them"
+        if a.mean_gap_classes
+        else "no class is defined in every subgroup: no mean gap",
     ]
     if a.unassigned:
         notes.append(f"{a.unassigned} images have no {a.attribute} subgroup")
