@@ -114,6 +114,10 @@ def test_cli_calibration_operating_points_and_plot(setup):
     assert "Calibration" in res.output and "Operating points: Youden's J" in res.output
     png = tmp / "figs" / f"{probs.run_id}-reliability.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_operating_points_are_chosen_on_the_validation_predictions(setup):
+    tmp, store, _, probs = setup
     val = load_predictions(tmp / "val.parquet")
     result = evaluate_run(store, probs, val_predictions=tmp / "val.parquet", n_resamples=20)
     youden = result.operating.thresholds("youden")
