@@ -161,3 +161,18 @@ def test_unwritable_plots_folder_is_one_line(setup):
     assert "Calibration" in res.output  # the tables were printed before the plot failed
     res = runner.invoke(app, ["runs", "evaluate", probs.run_id, "--results", str(tmp / "results"), "--resamples", "0"])
     assert res.exit_code == 2 and "--resamples" in res.output
+
+
+def test_json_decodes_to_the_evaluation(setup):
+    import json
+
+    from bench.evaluation import Evaluation
+    from bench.schema import decode
+
+    tmp, store, logits, _ = setup
+    args = ["runs", "evaluate", logits.run_id, "--results", str(tmp / "results"), "--resamples", "30", "--json"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["run_id"] == logits.run_id
+    assert decode(Evaluation, data["evaluation"], source="json") == evaluate_run(store, logits, n_resamples=30)

@@ -175,6 +175,9 @@ def evaluate(
     resamples: Annotated[
         int, typer.Option("--resamples", min=1, help="Patient-bootstrap resamples behind the intervals.")
     ] = 1000,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the evaluation as JSON (bench.evaluation's dataclasses) instead.")
+    ] = False,
 ) -> None:
     """Evaluate one run beyond its mean AUROC, from its stored predictions and the dataset index:
     AUROC by view, sex and age band with the gaps, calibration (probability scores only) and,
@@ -192,6 +195,11 @@ def evaluate(
     store = RunStore(results_dir(results))
     record = store.load(run_id)
     result = evaluate_run(store, record, data=data, val_predictions=val_predictions, n_resamples=resamples)
+    if as_json:
+        from bench.schema import encode
+
+        out.print_json(json.dumps({"run_id": record.run_id, "evaluation": encode(result)}))
+        return
     out.print(escape(f"{record.run_id}: {_method_text(record)}, test AUROC {_mean_text(record.metrics.test)}"))
     for table in evaluation_tables(result, ci=ci):
         out.print(table)
