@@ -23,15 +23,17 @@ def timm_name(backbone: str, pretrained: str = "imagenet") -> str:
     "imagenet" is timm's default ImageNet weights; "imagenet:<tag>" a given timm tag
     (e.g. "imagenet:tv_in1k" gives "densenet121.tv_in1k").
     """
-    _check_backbone(backbone)
     source, _, tag = pretrained.partition(":")
     if source != "imagenet":
         raise BenchError(f"unknown pretrained source {pretrained!r}", hint="use 'imagenet' or 'imagenet:<timm tag>'")
+    name = f"{backbone}.{tag}" if tag else backbone
+    if name in KNOWN_WEIGHTS:
+        return name
+    _check_backbone(backbone)
     if not tag:
         return backbone
     import timm
 
-    name = f"{backbone}.{tag}"
     if not timm.is_model_pretrained(name):
         tags = [n.partition(".")[2] for n in timm.list_pretrained(f"{backbone}.*")]
         raise BenchError(
@@ -126,6 +128,16 @@ def _hf_cache() -> str:
 # Total strides of the built-in methods' backbones, so specs and run plans check image sizes without
 # importing torch; tests/test_models.py keeps this table equal to what timm reports.
 KNOWN_REDUCTIONS = {"resnet50": 32, "densenet121": 32, "tf_efficientnet_b0": 32, "tf_efficientnet_b3": 32}
+# The same for the timm names of the built-in methods' weights (each backbone, and each tag they use).
+KNOWN_WEIGHTS = frozenset(
+    [
+        *KNOWN_REDUCTIONS,
+        "resnet50.tv_in1k",
+        "densenet121.tv_in1k",
+        "tf_efficientnet_b0.aa_in1k",
+        "tf_efficientnet_b3.aa_in1k",
+    ]
+)
 
 
 def min_image_size(backbone: str) -> int:

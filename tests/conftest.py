@@ -7,6 +7,14 @@ from pathlib import Path
 
 import pytest
 
+# Under pytest-xdist each of the two workers trains on one thread: two 2-thread workers on the
+# 2-core machine slow torch down several-fold. Set before torch is imported; subprocesses inherit it.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Rich sizes tables from the terminal, which an xdist worker lacks (and CI's differs): one width
+# for every test, set before bench.ui creates its consoles.
+os.environ["COLUMNS"] = "200"
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_REFERENCE = REPO.parent / "shared" / "reference"
 WENG_DIR = SHARED_REFERENCE / "weng-split"

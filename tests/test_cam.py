@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from cam_support import _localized, _pooled, _summary, _trained_and_random
 from torch import nn
 from typer.testing import CliRunner
 
@@ -168,53 +168,6 @@ def cli(*args: str):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
-def _random_twin(store, record):
-    """A copy of the run whose checkpoint holds a randomly initialised model of the same architecture."""
-    from bench.method import MethodSpec, get_method
-    from bench.train.checkpoint import read_manifest, save_weights
-
-    twin_id = record.run_id[:-4] + "rand"
-    shutil.copytree(store.run_dir(record.run_id), store.run_dir(twin_id))
-    name = f"{record.method.name}-random-init"
-    twin = dataclasses.replace(record, run_id=twin_id, method=dataclasses.replace(record.method, display_name=name))
-    path = store.artifact(twin, "checkpoint")
-    manifest = read_manifest(path)
-    torch.manual_seed(0)
-    method = get_method(record.method.name, plugins=record.invocation["plugins"])
-    method = method.with_spec(MethodSpec.from_dict(record.method.spec))
-    save_weights(method.build_model(manifest["stage"], pretrained=False), path, manifest)
-    store.write(twin)
-    return twin
-
-
-def _trained_and_random(data, results, **training):
-    """(store, trained record, random-init twin) of a run trained with `training`."""
-    from bench.records import RunStore
-    from bench.train import engine
-    from bench.train.options import RunOptions
-
-    record = engine.run(RunOptions(data=str(data), results=str(results), quiet=True, **training))
-    store = RunStore(results)
-    return store, record, _random_twin(store, record)
-
-
-def _localized(runs):
-    from bench.cam import localize, open_run, run_dataset
-
-    store, record, twin = runs
-    index = run_dataset(record)
-    return tuple(localize(open_run(store, r.run_id, device="cpu"), index) for r in (record, twin))
-
-
-def _summary(trained, rand) -> str:
-    return " | ".join(
-        f"{c}: IoBB>0.1 {trained.classes[c].iobb[0.1]:.2f} vs {rand.classes[c].iobb[0.1]:.2f},"
-        f" IoU>0.1 {trained.classes[c].iou[0.1]:.2f} vs {rand.classes[c].iou[0.1]:.2f},"
-        f" pointing {trained.classes[c].pointing:.2f} vs {rand.classes[c].pointing:.2f}"
-        for c in trained.classes
-    )
-
-
 @pytest.fixture(scope="module")
 def runs(demo_root, tmp_path_factory):
     """(store, trained record, random-init twin), in a results directory of their own."""
@@ -224,11 +177,6 @@ def runs(demo_root, tmp_path_factory):
 @pytest.fixture(scope="module")
 def scores(runs):
     return _localized(runs)
-
-
-def _pooled(loc, classes, get) -> float:
-    n = sum(loc.classes[c].n_boxes for c in classes)
-    return sum(get(loc.classes[c]) * loc.classes[c].n_boxes for c in classes) / n
 
 
 def test_trained_heatmaps_beat_a_random_init_of_the_same_network(scores):
@@ -252,37 +200,6 @@ def test_trained_heatmaps_beat_a_random_init_of_the_same_network(scores):
 # A network that can resolve small findings: tests/plugins/cam_cnn.py downsamples by 8, so at
 # 128 px its CAM has 16x16 cells of 8 px and a 39 px receptive field, against the demo's 10 px
 # nodules and 20 px masses (at 128 px). Six epochs on the full training list (2,904 images).
-CAM_CNN = Path(__file__).parent / "plugins" / "cam_cnn.py"
-CAM_TRAINING = dict(method="cam-cnn", split="official", preset="demo", plugins=(str(CAM_CNN),))
-
-
-@pytest.fixture(scope="module")
-def cam_cnn_scores(tmp_path_factory):
-    from bench.data.demo import generate_demo
-
-    demo = generate_demo(tmp_path_factory.mktemp("demo128") / "demo", seed=0, size=128, progress=False)
-    return _localized(_trained_and_random(demo, tmp_path_factory.mktemp("cam-cnn-results"), **CAM_TRAINING))
-
-
-def test_a_fine_cam_points_at_the_strong_signatures_far_above_chance(cam_cnn_scores):
-    """Cardiomegaly, nodules and masses: the trained maps' peaks land in their boxes far more often
-    than a random init's, whose maps follow image brightness rather than any finding."""
-    trained, rand = cam_cnn_scores
-    assert trained.cam == CAM and trained.image_size == 128
-    summary = _summary(trained, rand)
-    print(summary)
-    # The pointing game, not thresholded boxes: with several findings in one image, the largest
-    # thresholded region is often another finding's. Margins hold for training seeds 0-3, whose
-    # trained pointing was Cardiomegaly 0.47-0.94, Nodule+Mass 0.13-0.37, all classes 0.36-0.52
-    # (random: 0.02, 0.00, 0.05).
-    heart_t, heart_r = (x.classes["Cardiomegaly"].pointing for x in cam_cnn_scores)
-    assert heart_t >= heart_r + 0.3, summary
-    small_t, small_r = (_pooled(x, ("Nodule", "Mass"), lambda s: s.pointing) for x in cam_cnn_scores)
-    assert small_t >= small_r + 0.08, summary
-    point_t, point_r = (np.mean([s.pointing for s in x.classes.values()]) for x in cam_cnn_scores)
-    assert point_t >= point_r + 0.25, summary
-
-
 def test_bench_cam_writes_grids_scores_and_the_leaderboard_table(runs, scores, tmp_path):
     store, record, twin = runs
     done = cli("cam", record.run_id, "--results", store.results_dir, "--images", "2", "--device", "cpu", "-q")

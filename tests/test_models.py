@@ -10,9 +10,18 @@ import timm
 import torch
 
 from bench.errors import BenchError
-from bench.models import KNOWN_REDUCTIONS, _reduction, build_model, check_image_size, min_image_size, timm_name
+from bench.models import (
+    KNOWN_REDUCTIONS,
+    KNOWN_WEIGHTS,
+    _reduction,
+    build_model,
+    check_image_size,
+    min_image_size,
+    timm_name,
+)
 
 BACKBONES = ("resnet50", "densenet121", "tf_efficientnet_b0", "tf_efficientnet_b3")
+METHODS = ("wang-wbce", "chexnet", "cb-bce", "focal-densenet121", "wfocal-densenet121", "wfocal-effb0", "wfocal-effb3")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -33,6 +42,11 @@ def test_backbone_gives_14_logits_at_its_smallest_size(backbone):
 def test_known_strides_are_what_timm_reports():
     assert set(KNOWN_REDUCTIONS) == set(BACKBONES)
     assert {b: _reduction(b) for b in BACKBONES} == KNOWN_REDUCTIONS
+    assert all(timm.is_model(n) if "." not in n else timm.is_model_pretrained(n) for n in KNOWN_WEIGHTS)
+    from bench.method import get_method
+
+    used = {timm_name(get_method(m).spec.backbone, get_method(m).spec.pretrained) for m in METHODS}
+    assert used <= KNOWN_WEIGHTS
 
 
 def test_planning_a_sweep_of_built_in_methods_imports_no_torch(demo_root):

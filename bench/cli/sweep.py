@@ -26,6 +26,7 @@ from bench.cli.options import (
     PretrainedOption,
     ResultsOption,
     SplitSeedOption,
+    TtaOption,
     ValFractionOption,
     WorkersOption,
 )
@@ -77,6 +78,7 @@ def sweep(
     compile: CompileOption = False,
     per_rank_batch: PerRankBatchOption = False,
     plugin: PluginOption = None,
+    tta: TtaOption = "none",
     launcher: Annotated[
         Launcher, typer.Option(help="local: runs here, one process per cell; slurm: one job per cell (submitit).")
     ] = Launcher.local,
@@ -131,6 +133,7 @@ def sweep(
         per_rank_batch=per_rank_batch,
         plugins=tuple(str(p.resolve()) for p in plugin or ()),
         overrides=tuple(set_ or ()),
+        tta=tta,
     )
     options = SweepOptions(
         methods=method_names,

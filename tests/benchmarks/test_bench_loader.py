@@ -1,6 +1,6 @@
 """Benchmarks: the PNG decode + resize loader against the image-cache loader, 1024 px PNGs to 224.
 
-Run with: pytest tests/benchmarks -m benchmark --benchmark-only -p no:cacheprovider
+Run with: pytest tests/benchmarks -m benchmark --benchmark-only -n 0 -p no:cacheprovider
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Benchmarks: weighted focal loss forward+backward and the patient bootstrap at NIH test-set scale.
 
-Run with: pytest tests/benchmarks -m benchmark --benchmark-only -p no:cacheprovider
+Run with: pytest tests/benchmarks -m benchmark --benchmark-only -n 0 -p no:cacheprovider
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Benchmarks: `bench score` of a 22,433-image submission (the weng test list) and a leaderboard of
 ten such columns with its DeLong improvement table, on the real label index (no images).
 
-Run with: pytest tests/benchmarks/test_bench_score.py -m benchmark --benchmark-only -p no:cacheprovider
+Run with: pytest tests/benchmarks/test_bench_score.py -m benchmark --benchmark-only -n 0 -p no:cacheprovider
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Benchmarks: one run's whole evaluation (subgroups, calibration, operating points, the reliability
 PNG) and a seed comparison with its corrections and ranking, on a test list of NIH's official size.
 
-Run with: pytest tests/benchmarks -m benchmark --benchmark-only -p no:cacheprovider
+Run with: pytest tests/benchmarks -m benchmark --benchmark-only -n 0 -p no:cacheprovider
 """
 
 from __future__ import annotations
