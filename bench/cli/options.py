@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bench.config import DATA_ENV, RESULTS_ENV
+from bench.config import DATA_ENV, RESULTS_ENV, data_root, results_dir
 from bench.errors import BenchError
 from bench.ui.console import notice
+
+if TYPE_CHECKING:
+    from bench.train.options import RunOptions
 
 DataOption = Annotated[
     Path | None,
@@ -87,6 +90,34 @@ PerRankBatchOption = Annotated[
         "--per-rank-batch", help="With several processes, give each the whole batch instead of a share of it."
     ),
 ]
+
+
+# Command-line parameters that RunOptions holds under another name.
+RUN_FIELDS = {"set_": "overrides", "plugin": "plugins"}
+
+
+def run_options(params: dict[str, Any], *, resolve: bool, **fixed: Any) -> RunOptions:
+    """The RunOptions of a command's training options (its `ctx.params`; parameters that are not
+    run options are left out), with `fixed` fields on top. `resolve` makes the data, results and
+    plugin paths absolute, for runs started from another folder (sweep cells)."""
+    import dataclasses
+
+    from bench.train.options import RunOptions
+
+    def path(p: Path) -> str:
+        return str(p.resolve() if resolve else p)
+
+    names = {f.name for f in dataclasses.fields(RunOptions)}
+    values = {RUN_FIELDS.get(k, k): v for k, v in params.items() if RUN_FIELDS.get(k, k) in names}
+    root = data_root(values.get("data"))
+    values.update(
+        data=path(root) if root else None,
+        results=path(results_dir(values.get("results"))),
+        plugins=tuple(path(p) for p in values.get("plugins") or ()),
+        overrides=tuple(values.get("overrides") or ()),
+    )
+    values.update(fixed)
+    return RunOptions(**values)
 
 
 def write_output(path: Path, text: str) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from bench.cli.options import (
+    RUN_FIELDS,
     AllowLeakageOption,
     BatchSizeOption,
     CompileOption,
@@ -27,8 +28,9 @@ from bench.cli.options import (
     TtaOption,
     ValFractionOption,
     WorkersOption,
+    run_options,
 )
-from bench.config import data_root, results_dir
+from bench.config import results_dir
 
 
 def run(
@@ -85,7 +87,6 @@ def run(
     from bench.errors import BenchError
     from bench.train.engine import resume as resume_run
     from bench.train.engine import run as start_run
-    from bench.train.options import RunOptions
     from bench.train.report import result_table, stage_lines
     from bench.ui.console import out
 
@@ -99,37 +100,7 @@ def run(
     if resume is not None:
         record = resume_run(resume, results=str(results_path), quiet=quiet, given=_given_again(ctx))
     elif method is not None:  # checked above: one of the two is given
-        root = data_root(data)
-        record = start_run(
-            RunOptions(
-                method=method,
-                split=split,
-                fold=fold,
-                seed=seed,
-                split_seed=split_seed,
-                val_fraction=val_fraction,
-                data=str(root) if root else None,
-                results=str(results_path),
-                preset=preset,
-                epochs=epochs,
-                batch_size=batch_size,
-                image_size=image_size,
-                lr=lr,
-                limit=limit,
-                patience=patience,
-                device=device,
-                pretrained=pretrained,
-                allow_leakage=allow_leakage,
-                workers=workers,
-                no_cache=no_cache,
-                compile=compile,
-                per_rank_batch=per_rank_batch,
-                plugins=tuple(str(p) for p in plugin or ()),
-                overrides=tuple(set_ or ()),
-                tta=tta,
-                quiet=quiet,
-            )
-        )
+        record = start_run(run_options(ctx.params, resolve=False))
     if not quiet:
         for line in stage_lines(record):
             out.print(line)
@@ -137,9 +108,7 @@ def run(
     out.print(f"run {record.run_id} complete: {results_path / 'runs' / record.run_id}")
 
 
-# `bench run` options under another name in RunOptions; --resume, --nproc, --quiet and --results
-# are the resume's own.
-_FIELDS = {"set_": "overrides", "plugin": "plugins"}
+# --resume, --nproc, --quiet and --results are the resume's own.
 _RESUME_OWN = ("resume", "nproc", "quiet", "results")
 
 
@@ -153,7 +122,7 @@ def _given_again(ctx: typer.Context) -> dict:
         if param.name in _RESUME_OWN or source is None or source.name != "COMMANDLINE":
             continue
         value = ctx.params[param.name]
-        given[_FIELDS.get(param.name, param.name)] = (long_flag(param.opts), value)
+        given[RUN_FIELDS.get(param.name, param.name)] = (long_flag(param.opts), value)
     return given
 
 

@@ -29,8 +29,9 @@ from bench.cli.options import (
     TtaOption,
     ValFractionOption,
     WorkersOption,
+    run_options,
 )
-from bench.config import data_root, results_dir
+from bench.config import results_dir
 
 
 class Launcher(str, Enum):
@@ -43,6 +44,7 @@ def mount(app: typer.Typer) -> None:
 
 
 def sweep(
+    ctx: typer.Context,
     methods: Annotated[str, typer.Option("--methods", help="Comma-separated method names, e.g. chexnet,wfocal-effb3.")],
     splits: Annotated[
         str, typer.Option("--splits", help="Comma-separated split protocols (official, kfold5, weng, custom:PATH).")
@@ -105,36 +107,11 @@ def sweep(
     from bench.sweep.matrix import integers, names, parse_folds, parse_grid
     from bench.sweep.plan import SweepOptions, plan_sweep
     from bench.sweep.report import commands, outcome_line, plan_table, summary_table
-    from bench.train.options import RunOptions
     from bench.ui.console import notice, out
 
-    root = data_root(data)
     results_path = results_dir(results).resolve()
     method_names = names(methods, "methods")
-    base = RunOptions(
-        method=method_names[0],
-        split_seed=split_seed,
-        val_fraction=val_fraction,
-        data=str(root.resolve()) if root else None,
-        results=str(results_path),
-        preset=preset,
-        epochs=epochs,
-        batch_size=batch_size,
-        image_size=image_size,
-        lr=lr,
-        limit=limit,
-        patience=patience,
-        device=device,
-        pretrained=pretrained,
-        allow_leakage=allow_leakage,
-        workers=workers,
-        no_cache=no_cache,
-        compile=compile,
-        per_rank_batch=per_rank_batch,
-        plugins=tuple(str(p.resolve()) for p in plugin or ()),
-        overrides=tuple(set_ or ()),
-        tta=tta,
-    )
+    base = run_options(ctx.params, resolve=True, method=method_names[0])
     options = SweepOptions(
         methods=method_names,
         base=base,
