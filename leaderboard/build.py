@@ -11,7 +11,7 @@ from bench.evaluation.multiple import Correction
 from bench.records import RunStore
 from leaderboard import published as pub
 from leaderboard.improvement import improvement, resolve
-from leaderboard.tables import Leaderboard, PredictionCache, Table, build_tables, published_only_tables
+from leaderboard.tables import Leaderboard, PredictionCache, SeedMode, Table, build_tables, published_only_tables
 
 
 def build_leaderboard(
@@ -23,6 +23,7 @@ def build_leaderboard(
     show_published: bool = True,
     published_only: bool = False,
     all_runs: bool = False,
+    seeds: SeedMode = "mean",
     plots_dir: Path | None = None,
     correction: Correction = "holm",
     warn=lambda message: None,
@@ -53,7 +54,14 @@ def build_leaderboard(
             )
         cache = PredictionCache(store, warn)
         tables = build_tables(
-            records, cache=cache, split=split, ci=ci, show_published=show_published, all_runs=all_runs, warn=warn
+            records,
+            cache=cache,
+            split=split,
+            ci=ci,
+            show_published=show_published,
+            all_runs=all_runs,
+            seeds=seeds,
+            warn=warn,
         )
     tables = _with_improvements(tables, reference, cache, warn, correction)
     if plots_dir is not None:

@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from leaderboard import published as pub
 
 ROWS: tuple[str, ...] = (*LABELS, "Average")
 SIGNIFICANCE = 0.05
+SeedMode = Literal["mean", "latest"]  # runs of one column differing only in training seed: averaged, or the latest
 
 
 @dataclass(frozen=True, eq=False)
@@ -376,6 +378,7 @@ def build_tables(
     ci: bool = False,
     show_published: bool = True,
     all_runs: bool = False,
+    seeds: SeedMode = "mean",
     warn=lambda message: None,
 ) -> list[Table]:
     """One table per comparable group of runs (improvement and plots are added later)."""

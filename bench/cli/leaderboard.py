@@ -21,6 +21,11 @@ class CorrectionChoice(str, Enum):
     none = "none"
 
 
+class SeedsChoice(str, Enum):
+    mean = "mean"
+    latest = "latest"
+
+
 class Attribute(str, Enum):
     view = "view"
     sex = "sex"
@@ -70,6 +75,14 @@ def leaderboard(
     all_runs: Annotated[
         bool, typer.Option("--all-runs", help="Every complete run, not only the latest per method, split and fold.")
     ] = False,
+    seeds: Annotated[
+        SeedsChoice,
+        typer.Option(
+            "--seeds",
+            help="Runs of one column that differ only in training seed: their mean ± sample std over seeds "
+            "(mean), or the latest run only (latest).",
+        ),
+    ] = SeedsChoice.mean,
     plots: Annotated[
         Path | None,
         typer.Option(
@@ -136,6 +149,7 @@ def leaderboard(
         show_published=published,
         published_only=published_only,
         all_runs=all_runs,
+        seeds=seeds.value,
         plots_dir=plots,
         correction=correction.value,
         warn=lambda message: warn(escape(message)),
