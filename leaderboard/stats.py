@@ -40,34 +40,67 @@ def delong_pvalues(ref: Predictions, other: Predictions) -> np.ndarray:
     return np.asarray(p, dtype=float)
 
 
+def paired_runs(refs: list[Predictions], others: list[Predictions]) -> tuple[list[Predictions], list[Predictions]]:
+    """Every run (seed) of both columns on the first reference run's images, in its order."""
+    first = refs[0]
+    return [paired(first, r)[1] for r in refs], [paired(first, o)[1] for o in others]
+
+
+def seed_pvalues(
+    refs: list[Predictions], others: list[Predictions], *, n_resamples: int = N_RESAMPLES, seed: int = 0
+) -> np.ndarray:
+    """(14,) two-sided p-values of the paired bootstrap over patients and seeds
+    (bench.evaluation.seeds): mean AUROC over `others`' seeds vs over `refs`'; NaN where undefined."""
+    from bench.evaluation.seeds import seed_bootstrap_diff
+
+    refs, others = paired_runs(refs, others)
+    ref = refs[0]
+    res = seed_bootstrap_diff(
+        ref.y_true,
+        [o.scores for o in others],
+        [r.scores for r in refs],
+        ref.patient_ids,
+        n_resamples=n_resamples,
+        seed=seed,
+    )
+    return np.array([np.nan if p is None else p for p in res.p.values()])
+
+
 def cv_diff_interval(
-    fold_pairs: list[tuple[Predictions, Predictions]], *, n_resamples: int = N_RESAMPLES, seed: int = 0
+    fold_runs: list[tuple[list[Predictions], list[Predictions]]], *, n_resamples: int = N_RESAMPLES, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """(lo, hi) of shape (15,), in AUROC points x100: interval of the mean over folds of
-    AUROC(other) - AUROC(ref), per class and for the Average.
+    AUROC(other) - AUROC(ref), per class and for the Average; per fold, (the reference's runs,
+    the other's runs), one run per training seed, a fold's AUROC being the mean over its seeds.
 
-    Each fold gets a paired patient bootstrap; folds have disjoint patients, so their
-    estimates are independent and combine as a normal approximation: se = sqrt(sum se_f^2) / k,
-    with se_f read from the fold's percentile interval width.
+    Each fold gets a paired bootstrap over patients and seeds (bench.evaluation.seeds; with one
+    seed each, the paired patient bootstrap); folds have disjoint patients, so their estimates are
+    independent and combine as a normal approximation: se = sqrt(sum se_f^2) / k, with se_f read
+    from the fold's percentile interval width.
     """
-    from bench.metrics import paired_bootstrap_diff
+    from bench.evaluation.seeds import seed_bootstrap_diff
+
+    def row(estimates, mean) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in (*estimates, mean)], dtype=float)
 
     z = NormalDist().inv_cdf((1 + LEVEL) / 2)
     points, ses = [], []
-    for fold, (ref, other) in enumerate(fold_pairs):
-        ref, other = paired(ref, other)
-        res = paired_bootstrap_diff(
+    for fold, (refs, others) in enumerate(fold_runs):
+        refs, others = paired_runs(refs, others)
+        ref = refs[0]
+        res = seed_bootstrap_diff(
             ref.y_true,
-            other.scores,
-            ref.scores,
+            [o.scores for o in others],
+            [r.scores for r in refs],
             ref.patient_ids,
             n_resamples=n_resamples,
-            level=LEVEL,
             seed=seed + fold,
         )
-        points.append(np.append(res.point, res.mean))
-        ses.append((np.append(res.hi, res.mean_hi) - np.append(res.lo, res.mean_lo)) / (2 * z))
-    k = len(fold_pairs)
+        points.append(row((d.value for d in res.diff.values()), res.mean.value))
+        lo = row((d.lo for d in res.diff.values()), res.mean.lo)
+        hi = row((d.hi for d in res.diff.values()), res.mean.hi)
+        ses.append((hi - lo) / (2 * z))
+    k = len(fold_runs)
     mean = np.mean(points, axis=0)  # NaN where any fold leaves the class undefined
     se = np.sqrt(np.sum(np.square(ses), axis=0)) / k
     return 100 * (mean - z * se), 100 * (mean + z * se)

@@ -38,9 +38,35 @@ SIGNIFICANCE = 0.05
 SeedMode = Literal["mean", "latest"]  # runs of one column differing only in training seed: averaged, or the latest
 
 
+def _summary(per_fold: np.ndarray) -> np.ndarray:
+    """(15,) of a (k, 14) AUROC array: per class the mean over the folds defining it, then the
+    Average (the mean over folds of each fold's mean over its defined classes)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN classes stay NaN
+        per_class = np.nanmean(per_fold, axis=0)
+        folds = _fold_averages(per_fold)
+        average = float(np.nanmean(folds)) if np.isfinite(folds).any() else float("nan")
+    return np.append(per_class, average)
+
+
+def _fold_averages(per_fold: np.ndarray) -> np.ndarray:
+    defined = np.isfinite(per_fold)
+    sums = np.where(defined, per_fold, 0.0).sum(axis=1)
+    n = defined.sum(axis=1)
+    return np.divide(sums, n, out=np.full(len(n), np.nan), where=n > 0)
+
+
 @dataclass(frozen=True, eq=False)
 class Column:
-    """One method's (or one published column's) test AUROC per class, on the AUROC scale."""
+    """One method's (or one published column's) test AUROC per class, on the AUROC scale.
+
+    Runs of one column that differ only in their training seed are averaged (`--seeds mean`):
+    `seed_runs` holds every averaged run, (seeds, folds), seeds in ascending order, and
+    `per_seed` their AUROC, (seeds, folds, 14); `per_fold` is its mean over the seeds (NaN for a
+    class that any seed leaves undefined: the seeds share the fold's test list). `runs` are the
+    lowest seed's, in fold order. A column of one seed has `seed_runs == (runs,)`; a published
+    one has neither.
+    """
 
     key: str  # method display name (with a run suffix under all_runs), or "published:<name>"
     label: str  # header text
@@ -49,32 +75,44 @@ class Column:
     published: pub.PublishedColumn | None = None
     lo: np.ndarray | None = None  # (15,) CI bounds: 14 classes, then Average (single runs)
     hi: np.ndarray | None = None
+    seed_runs: tuple[tuple[RunRecord, ...], ...] = ()  # (seeds, folds)
+    per_seed: np.ndarray | None = None  # (seeds, k, 14)
+
+    def __post_init__(self) -> None:
+        if self.runs and not self.seed_runs:  # frozen: set through object
+            object.__setattr__(self, "seed_runs", (self.runs,))
+        if self.seed_runs and self.per_seed is None:
+            object.__setattr__(self, "per_seed", self.per_fold[None])
 
     @property
     def method(self) -> str | None:
         return self.runs[0].method.name if self.runs else None
 
     @property
+    def seeds(self) -> tuple[int, ...]:
+        """The training seeds averaged, ascending (empty for a published column)."""
+        return tuple(runs[0].seed for runs in self.seed_runs)
+
+    @property
+    def n_seeds(self) -> int:
+        return len(self.seed_runs)
+
+    @property
     def values(self) -> np.ndarray:
         """(15,) point values: per-class mean over folds, then the Average."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN classes stay NaN
-            per_class = np.nanmean(self.per_fold, axis=0)
-        return np.append(per_class, self.average)
+        values = _summary(self.per_fold)
+        if self.published is not None:
+            values[-1] = self.published.average  # as printed, not recomputed
+        return values
 
     @property
     def average(self) -> float:
-        if self.published is not None:
-            return self.published.average  # as printed, not recomputed
-        return float(np.nanmean(self.fold_averages)) if np.isfinite(self.fold_averages).any() else float("nan")
+        return float(self.values[-1])
 
     @property
     def fold_averages(self) -> np.ndarray:
         """(k,) mean over the classes defined in each fold."""
-        defined = np.isfinite(self.per_fold)
-        sums = np.where(defined, self.per_fold, 0.0).sum(axis=1)
-        n = defined.sum(axis=1)
-        return np.divide(sums, n, out=np.full(len(n), np.nan), where=n > 0)
+        return _fold_averages(self.per_fold)
 
     @property
     def n_defined(self) -> int:
@@ -88,16 +126,40 @@ class Column:
 
     @property
     def std(self) -> np.ndarray | None:
-        """(15,) sample std over folds (ddof=1), or the published std; None outside k-fold."""
+        """(15,) the spread beside the values: on k-fold tables the sample std over folds (ddof=1),
+        on a single split the sample std over seeds (None for one seed); or the published std."""
         if self.published is not None:
             return None if self.published.std is None else np.array(self.published.std)
         if len(self.per_fold) < 2:
-            return None
+            return self.seed_std
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             per_class = np.nanstd(self.per_fold, axis=0, ddof=1)
             average = np.nanstd(self.fold_averages, ddof=1)
         return np.append(per_class, average)
+
+    @property
+    def seed_values(self) -> np.ndarray | None:
+        """(seeds, 15) each seed's values, summarised over its folds as `values` is."""
+        if self.per_seed is None:
+            return None
+        return np.stack([_summary(p) for p in self.per_seed])
+
+    @property
+    def seed_std(self) -> np.ndarray | None:
+        """(15,) sample std over seeds (ddof=1) of `seed_values`; None below two seeds."""
+        per_seed = self.seed_values
+        if per_seed is None or len(per_seed) < 2:
+            return None
+        return np.std(per_seed, axis=0, ddof=1)
+
+    def seed_text(self, row: int) -> str:
+        """The spread over seeds a cell shows after its value, "± 0.0123" (the header says how many
+        seeds); "" for one seed, and on k-fold tables, whose cells show the spread over folds."""
+        std = self.seed_std
+        if std is None or len(self.per_fold) > 1 or not np.isfinite(std[row]):
+            return ""
+        return f"± {std[row]:.4f}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,6 +170,7 @@ class ImprovementColumn:
     p: np.ndarray | None = None  # (15,) DeLong p-values (single split; the Average has none)
     lo: np.ndarray | None = None  # (15,) bootstrap interval of the difference, points (k-fold)
     hi: np.ndarray | None = None
+    test: str = ""  # this column's: "delong", "bootstrap" (k-fold), "seed-bootstrap" (several seeds); "" none
 
     def significant(self, row: int) -> bool:
         if self.p is not None:
@@ -301,12 +364,26 @@ def _published_column(col: pub.PublishedColumn) -> Column:
     return Column(col.key, col.label, np.array([col.values]), published=col)
 
 
-def _run_column(key: str, label: str, runs: list[RunRecord], ci: bool, cache: PredictionCache, warn) -> Column:
-    per_fold = np.array([as_array(_test_metrics(r).auroc) for r in runs])
+def _run_column(key: str, seed_runs: list[list[RunRecord]], ci: bool, cache: PredictionCache, warn) -> Column:
+    """A column of runs, (seeds, folds): AUROC averaged over the seeds; an interval only for a
+    column of a single run."""
+    per_seed = np.array([[as_array(_test_metrics(r).auroc) for r in runs] for runs in seed_runs])
     lo = hi = None
-    if ci and len(runs) == 1:
-        lo, hi = _interval(runs[0], cache, warn)
-    return Column(key, label, per_fold, tuple(runs), lo=lo, hi=hi)
+    if ci and per_seed.shape[:2] == (1, 1):
+        lo, hi = _interval(seed_runs[0][0], cache, warn)
+    label = column_label(key, [r for runs in seed_runs for r in runs])
+    if len(seed_runs) > 1:
+        label += f" ({len(seed_runs)} seeds)"
+    return Column(
+        key,
+        label,
+        per_seed.mean(axis=0),
+        tuple(seed_runs[0]),
+        lo=lo,
+        hi=hi,
+        seed_runs=tuple(tuple(runs) for runs in seed_runs),
+        per_seed=per_seed,
+    )
 
 
 def _test_metrics(record: RunRecord) -> EvalMetrics:
@@ -333,9 +410,9 @@ def _interval(record: RunRecord, cache: PredictionCache, warn) -> tuple[np.ndarr
 
 
 def _cv_columns(
-    runs: list[RunRecord], n_folds: int, all_runs: bool
-) -> tuple[dict[str, list[RunRecord]], list[str], tuple[str, ...]]:
-    """Per method with every fold complete, its runs in fold order; notes; the folds' fingerprints."""
+    runs: list[RunRecord], n_folds: int, all_runs: bool, seeds: SeedMode
+) -> tuple[dict[str, list[list[RunRecord]]], list[str], tuple[str, ...]]:
+    """Per method with every fold complete, its runs (seeds, folds); notes; the folds' fingerprints."""
     by_method: dict[str, dict[int, list[RunRecord]]] = defaultdict(lambda: defaultdict(list))
     for r in runs:
         name = f"{column_key(r)} (seed {r.seed})" if all_runs else column_key(r)
@@ -349,25 +426,64 @@ def _cv_columns(
             latest = {r.split.fingerprint: run_order(r) for r in sorted(fps, key=run_order)}
             fold_fp[fold] = max(counted, key=lambda fp: (counted[fp], latest[fp]))
     notes: list[str] = []
-    chosen: dict[str, list[RunRecord]] = {}
+    chosen: dict[str, list[list[RunRecord]]] = {}
     for name in sorted(by_method):
-        folds = by_method[name]
-        picked: dict[int, RunRecord] = {}
-        for fold, candidates in folds.items():
-            same = [r for r in candidates if r.split.fingerprint == fold_fp.get(fold)]
-            if len(same) < len(candidates):
+        same: dict[int, list[RunRecord]] = {}
+        for fold, candidates in by_method[name].items():
+            same[fold] = [r for r in candidates if r.split.fingerprint == fold_fp.get(fold)]
+            if len(same[fold]) < len(candidates):
                 notes.append(
                     f"{name}: fold {fold} has runs on another split fingerprint than the other methods; left out"
                 )
-            if same:
-                picked[fold] = max(same, key=run_order)
+        if seeds == "mean" and not all_runs:
+            by_seed = _complete_seeds(name, same, n_folds, notes)
+            if by_seed:
+                chosen[name] = by_seed
+                continue
+        picked = {fold: max(rs, key=run_order) for fold, rs in same.items() if rs}
         if len(picked) == n_folds:
-            chosen[name] = [picked[f] for f in range(n_folds)]
+            chosen[name] = [[picked[f] for f in range(n_folds)]]
+            mixed = sorted({r.seed for r in picked.values()})
+            if seeds == "mean" and len(mixed) > 1:
+                notes.append(
+                    f"{name}: no training seed has every fold; the latest run per fold is shown"
+                    f" (seeds {', '.join(map(str, mixed))})"
+                )
         else:
             done = ", ".join(str(f) for f in sorted(picked)) or "none"
             notes.append(f"{name}: incomplete (folds complete: {done} of {n_folds}); not shown")
     fingerprints = tuple(fold_fp.get(f, "?") for f in range(n_folds))
     return chosen, notes, fingerprints
+
+
+def _complete_seeds(
+    name: str, by_fold: dict[int, list[RunRecord]], n_folds: int, notes: list[str]
+) -> list[list[RunRecord]]:
+    """Per training seed with a run on every fold, its latest run per fold (seeds ascending); a
+    note for each seed left out. Empty when no seed has every fold."""
+    latest: dict[int, dict[int, RunRecord]] = defaultdict(dict)
+    for fold, candidates in by_fold.items():
+        for r in sorted(candidates, key=run_order):  # later runs replace earlier ones
+            latest[r.seed][fold] = r
+    complete = [s for s in sorted(latest) if len(latest[s]) == n_folds]
+    if complete:
+        for s in sorted(set(latest) - set(complete)):
+            done = ", ".join(str(f) for f in sorted(latest[s]))
+            notes.append(f"{name}: seed {s} incomplete (folds complete: {done} of {n_folds}); not in the mean")
+    return [[latest[s][f] for f in range(n_folds)] for s in complete]
+
+
+def _single_columns(good: list[RunRecord], all_runs: bool, seeds: SeedMode) -> list[tuple[str, list[list[RunRecord]]]]:
+    """(key, runs per seed) per column of a single-split table: the latest run per column, or
+    under `seeds="mean"` per column and training seed; every run under `all_runs`."""
+    if all_runs:
+        return [
+            (f"{column_key(r)} #{r.run_id[-4:]}", [[r]]) for r in sorted(good, key=lambda r: (column_key(r), r.run_id))
+        ]
+    latest: dict[str, dict[int, RunRecord]] = defaultdict(dict)
+    for r in good:  # oldest first, so later runs replace earlier ones
+        latest[column_key(r)][r.seed if seeds == "mean" else 0] = r
+    return [(key, [[latest[key][s]] for s in sorted(latest[key])]) for key in sorted(latest)]
 
 
 def build_tables(
@@ -398,19 +514,15 @@ def build_tables(
         n_folds = newest.split.n_folds
         fold_fps: tuple[str, ...] = ()
         if n_folds > 1:
-            chosen, notes, fold_fps = _cv_columns(good, n_folds, all_runs)
-            for name, fold_runs in chosen.items():
-                columns.append(_run_column(name, column_label(name, fold_runs), fold_runs, ci, cache, warn))
+            chosen, notes, fold_fps = _cv_columns(good, n_folds, all_runs, seeds)
+            columns = [_run_column(name, seed_runs, ci, cache, warn) for name, seed_runs in chosen.items()]
         else:
-            latest: dict[str, RunRecord] = {}
-            for r in good:  # oldest first, so later runs replace earlier ones
-                latest[r.run_id if all_runs else column_key(r)] = r
-            hidden = len(good) - len(latest)
+            picked = _single_columns(good, all_runs, seeds)
+            hidden = len(good) - sum(len(seed_runs) for _, seed_runs in picked)
             if hidden:
                 notes.append(f"{hidden} older complete run(s) of the same methods hidden (--all-runs shows them)")
-            for _key, r in sorted(latest.items(), key=lambda kv: (column_key(kv[1]), kv[0])):
-                key = f"{column_key(r)} #{r.run_id[-4:]}" if all_runs else column_key(r)
-                columns.append(_run_column(key, column_label(key, [r]), [r], ci, cache, warn))
+            columns = [_run_column(key, seed_runs, ci, cache, warn) for key, seed_runs in picked]
+        notes += _seed_notes(columns, n_folds > 1, ci)
         published = _published_allowed(newest.split.protocol, n_folds, demo) if show_published else ()
         tables.append(
             Table(
@@ -431,6 +543,22 @@ def build_tables(
     tables.sort(key=lambda t: (t.demo, _protocol_rank(t.protocol), t.protocol))
     _note_split_siblings(tables)
     return tables
+
+
+def _seed_notes(columns: list[Column], cross_validation: bool, ci: bool) -> list[str]:
+    """How many training seeds each column averages, when any averages several."""
+    if all(c.n_seeds < 2 for c in columns):
+        return []
+    counts = "; ".join(
+        f"{c.key}: {c.n_seeds} seed{'s' if c.n_seeds > 1 else ''} ({', '.join(map(str, c.seeds))})" for c in columns
+    )
+    if cross_validation:
+        return [f"each fold's AUROC is the mean over the column's training seeds; seeds per column: {counts}"]
+    interval = "; intervals are those of single runs only" if ci else ""
+    return [
+        "a column of several training seeds shows their mean, its std the sample std over seeds"
+        f"{interval}; seeds per column: {counts}"
+    ]
 
 
 def _latest_start(t: Table) -> str:
