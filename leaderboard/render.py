@@ -1,15 +1,18 @@
 """Leaderboard output: each table as `bench.ui.tables` values (`sections`, which the terminal
 prints), and the files made of them: markdown, CSV, JSON and LaTeX.
 
-Every format renders the same cells (`auroc_cells`, `improvement_cells`); only markup differs.
+Every format renders the same cells (`auroc_cells`, `improvement_cells`, and the `--by` and
+`--rank` tables' `to_ui`); only markup differs.
 
 The JSON (`to_json`) is one object:
 
-    {"schema_version": 1, "results_dir": str | null, "reference": str | null,
+    {"schema_version": 2, "results_dir": str | null, "reference": str | null,
      "labels": [the 14 classes],
      "tables": [{"title", "protocol", "n_folds", "demo", "published_only", "split_fingerprint",
                  "fold_fingerprints", "dataset": {DatasetInfo's fields} | null,
                  "columns": [{"key", "label", "published", "published_table", "runs": [run ids],
+                              "seeds": [training seeds], "seed_runs": [[run ids per fold] per seed],
+                              "origins": [MethodOrigin's fields | null, distinct over the runs],
                               "kind": "trained" | "external" | null, "tta": str | null,
                               "external": [provenance per run] | null,
                               "auroc", "std", "ci_lo", "ci_hi": PER_ROW | null,
@@ -21,10 +24,27 @@ The JSON (`to_json`) is one object:
                                                      "hi_points": PER_ROW | null,
                                                      "significant": {row: bool}}],
                                         "notes": [str]},
-                 "notes": [str], "other_runs": [{"run_id", "method", "fold", "status", "reason"}],
+                 "notes": [str], "external_notes": [str], "origin_notes": [str],
+                 "subgroups": null | {"attribute", "subgroups": [names],
+                                      "columns": [{"key", "label",
+                                                   "auroc": {subgroup: PER_ROW},
+                                                   "n_defined": {subgroup: int},
+                                                   "gap": number | null, "gap_classes": int,
+                                                   "text": {subgroup or "gap": cell text}}],
+                                      "notes": [str]},
+                 "ranking": null | {"blocks": "classes" | "folds" | "seeds", "block_labels",
+                                    "columns": [keys], "values": [[number | null] per block],
+                                    "methods": [{"name", "mean_rank"}] (best first), "n_blocks",
+                                    "dropped_blocks", "friedman_statistic", "friedman_p",
+                                    "nemenyi_p": [[p] in methods' order], "critical_difference",
+                                    "alpha", "groups": [[names]], "notes": [str],
+                                    "plot": str | null},
+                 "other_runs": [{"run_id", "method", "fold", "status", "reason"}],
                  "plots": {label: PNG path}}]}
 
-where a row is a class or "Average" and PER_ROW is {row: number | null} (null: undefined).
+where a row is a class or "Average" and PER_ROW is {row: number | null} (null: undefined); a
+subgroup's "Average" is its mean over the classes defined in it (`n_defined` of them).
+Version 2 added the seeds, origins, provenance notes, subgroups and ranking.
 """
 
 from __future__ import annotations
@@ -36,6 +56,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,9 +65,13 @@ from bench.schema import encode
 from bench.ui import tables as ui
 from leaderboard.tables import ROWS, Column, Improvement, Leaderboard, Table
 
+if TYPE_CHECKING:
+    from leaderboard.ranking import RankedTable
+    from leaderboard.subgroups import SubgroupTable
+
 FORMATS = ("md", "csv", "json", "latex")
 EXTENSIONS = {"md": "md", "csv": "csv", "json": "json", "latex": "tex"}
-JSON_SCHEMA_VERSION = 1
+JSON_SCHEMA_VERSION = 2
 PM = "±"
 DEMO_HEADING = "Synthetic demo data"
 DEMO_TEXT = (
@@ -164,6 +189,23 @@ def external_notes(table: Table) -> list[str]:
     return notes
 
 
+def origin_notes(table: Table) -> list[str]:
+    """One footnote per column whose method is not built in: where it came from (a plugin file
+    with its SHA-256, an entry point's package and version, or a module), every distinct origin
+    among the column's runs."""
+    notes = []
+    for col in table.columns:
+        origins: list = []
+        for r in (r for runs in col.seed_runs for r in runs):
+            origin = r.method.origin
+            if origin is not None and origin.kind != "built-in" and origin not in origins:
+                origins.append(origin)
+        if origins:
+            several = f" ({len(origins)} different origins among its runs)" if len(origins) > 1 else ""
+            notes.append(f"{col.label}: method from {'; '.join(o.text() for o in origins)}{several}")
+    return notes
+
+
 def table_caption(table: Table, ci: bool) -> str:
     text = table.subtitle
     if ci and not table.cross_validation and not table.published_only:
@@ -209,6 +251,14 @@ def other_runs_table(table: Table) -> ui.Table:
 
 
 @dataclass(frozen=True)
+class Extras:
+    """The `--by` and `--rank` tables, each belonging to one split table."""
+
+    subgroups: tuple[SubgroupTable, ...] = ()
+    rankings: tuple[RankedTable, ...] = ()
+
+
+@dataclass(frozen=True)
 class Section:
     """One leaderboard table as every format shows it."""
 
@@ -217,9 +267,23 @@ class Section:
     improvement: ui.Table | None
     other_runs: ui.Table | None
     external: tuple[str, ...] = ()  # provenance footnotes of external columns
+    origins: tuple[str, ...] = ()  # provenance footnotes of plugin methods
+    subgroups: SubgroupTable | None = None
+    ranking: RankedTable | None = None
+
+    @property
+    def extra(self) -> tuple[ui.Table, ...]:
+        """The subgroup and rank tables, as the tabular writer renders them."""
+        from leaderboard import ranking, subgroups
+
+        out = () if self.subgroups is None else (subgroups.to_ui(self.subgroups),)
+        return out + (() if self.ranking is None else (ranking.to_ui(self.ranking),))
 
 
-def sections(board: Leaderboard, *, ci: bool) -> Iterator[Section]:
+NO_EXTRAS = Extras()
+
+
+def sections(board: Leaderboard, *, ci: bool, extras: Extras = NO_EXTRAS) -> Iterator[Section]:
     for t in board.tables:
         imp = t.improvement
         yield Section(
@@ -228,6 +292,9 @@ def sections(board: Leaderboard, *, ci: bool) -> Iterator[Section]:
             improvement_table(imp) if imp is not None and imp.columns else None,
             other_runs_table(t) if t.other_runs else None,
             tuple(external_notes(t)),
+            tuple(origin_notes(t)),
+            next((x for x in extras.subgroups if x.table is t), None),
+            next((x for x in extras.rankings if x.table is t), None),
         )
 
 
@@ -238,15 +305,19 @@ def _md_section(s: Section, *, level: int, out_dir: Path | None) -> list[str]:
         blocks.append("No complete runs.")
     if s.improvement is not None:
         blocks.append(ui.to_markdown(s.improvement))
-    if s.external:
-        blocks += ["External models:", "\n".join(f"- {ui.md_escape(n)}" for n in s.external)]
+    for heading, notes in (("External models:", s.external), ("Methods from plugins:", s.origins)):
+        if notes:
+            blocks += [heading, "\n".join(f"- {ui.md_escape(n)}" for n in notes)]
     if s.table.notes:
         blocks += ["Notes:", "\n".join(f"- {ui.md_escape(n)}" for n in s.table.notes)]
     if s.other_runs is not None:
         blocks.append(ui.to_markdown(s.other_runs))
+    blocks += [ui.to_markdown(t) for t in s.extra]
     if s.table.plots:
         links = [f"[{label}]({_link(path, out_dir)})" for label, path in s.table.plots.items()]
         blocks.append("ROC curves: " + " · ".join(links))
+    if s.ranking is not None and s.ranking.plot is not None:
+        blocks.append(f"Critical-difference diagram: [{s.ranking.plot.name}]({_link(s.ranking.plot, out_dir)})")
     return blocks
 
 
@@ -256,7 +327,7 @@ def _link(path: Path, out_dir: Path | None) -> str:
     return rel.replace(os.sep, "/").replace(" ", "%20")
 
 
-def to_markdown(board: Leaderboard, *, ci: bool, out_path: Path | None = None) -> str:
+def to_markdown(board: Leaderboard, *, ci: bool, out_path: Path | None = None, extras: Extras = NO_EXTRAS) -> str:
     """The whole leaderboard as markdown; plot links are relative to `out_path`'s folder."""
     out_dir = out_path.parent if out_path is not None else None
     source = f" from `{board.results_dir}`" if board.results_dir is not None else ""
@@ -267,7 +338,7 @@ def to_markdown(board: Leaderboard, *, ci: bool, out_path: Path | None = None) -
     if any(c.published for t in board.tables for c in t.columns):
         intro += " Columns marked (published) are the paper's printed figures, never part of our statistics."
     blocks = ["# cxr-bench leaderboard", intro]
-    all_sections = list(sections(board, ci=ci))
+    all_sections = list(sections(board, ci=ci, extras=extras))
     for s in all_sections:
         if not s.table.demo:
             blocks += _md_section(s, level=2, out_dir=out_dir)
@@ -284,9 +355,56 @@ def _num(x) -> float | None:
     return float(x) if _finite(x) else None
 
 
-def _table_json(table: Table, ci: bool) -> dict:
-    def per_row(values) -> dict | None:
-        return None if values is None else {name: _num(values[i]) for i, name in enumerate(ROWS)}
+def _per_row(values) -> dict | None:
+    return None if values is None else {name: _num(values[i]) for i, name in enumerate(ROWS)}
+
+
+def _subgroups_json(sub: SubgroupTable) -> dict:
+    def column(c) -> dict:
+        means = [c.mean(g) for g in range(len(sub.subgroups))]
+        return {
+            "key": c.key,
+            "label": c.label,
+            "auroc": {g: _per_row([*c.aurocs[i], means[i].value]) for i, g in enumerate(sub.subgroups)},
+            "n_defined": {g: means[i].n_classes for i, g in enumerate(sub.subgroups)},
+            "gap": c.gap().value,
+            "gap_classes": c.gap().n_classes,
+            "text": {g: means[i].text() for i, g in enumerate(sub.subgroups)} | {"gap": c.gap().text("+.4f")},
+        }
+
+    return {
+        "attribute": sub.attribute,
+        "subgroups": list(sub.subgroups),
+        "columns": [column(c) for c in sub.columns],
+        "notes": list(sub.notes),
+    }
+
+
+def _ranking_json(ranked: RankedTable) -> dict:
+    return {
+        "blocks": ranked.blocks,
+        "block_labels": list(ranked.block_labels),
+        "columns": list(ranked.keys),
+        "values": [[_num(v) for v in block] for block in ranked.values],
+        **encode(ranked.ranking),
+        "notes": list(ranked.notes),
+        "plot": None if ranked.plot is None else str(ranked.plot),
+    }
+
+
+def _origins_json(col: Column) -> list:
+    """The distinct origins of the column's runs (every seed and fold), null for one not recorded."""
+    out: list = []
+    for r in (r for runs in col.seed_runs for r in runs):
+        origin = None if r.method.origin is None else encode(r.method.origin)
+        if origin not in out:
+            out.append(origin)
+    return out
+
+
+def _table_json(s: Section, ci: bool) -> dict:
+    table = s.table
+    per_row = _per_row
 
     columns = []
     for col in table.columns:
@@ -297,6 +415,9 @@ def _table_json(table: Table, ci: bool) -> dict:
                 "published": col.published is not None,
                 "published_table": col.published.table if col.published else None,
                 "runs": [r.run_id for r in col.runs],
+                "seeds": list(col.seeds),
+                "seed_runs": [[r.run_id for r in runs] for runs in col.seed_runs],
+                "origins": _origins_json(col),
                 "kind": col.runs[0].kind if col.runs else None,
                 "tta": col.runs[0].tta if col.runs else None,
                 "external": [encode(r.external) for r in col.runs] if col.runs and col.runs[0].external else None,
@@ -341,6 +462,10 @@ def _table_json(table: Table, ci: bool) -> dict:
             "notes": list(imp.notes),
         },
         "notes": list(table.notes),
+        "external_notes": list(s.external),
+        "origin_notes": list(s.origins),
+        "subgroups": None if s.subgroups is None else _subgroups_json(s.subgroups),
+        "ranking": None if s.ranking is None else _ranking_json(s.ranking),
         "other_runs": [
             {
                 "run_id": o.record.run_id,
@@ -355,14 +480,14 @@ def _table_json(table: Table, ci: bool) -> dict:
     }
 
 
-def to_json(board: Leaderboard, *, ci: bool) -> str:
+def to_json(board: Leaderboard, *, ci: bool, extras: Extras = NO_EXTRAS) -> str:
     return ui.json_text(
         {
             "schema_version": JSON_SCHEMA_VERSION,
             "results_dir": None if board.results_dir is None else str(board.results_dir),
             "reference": board.reference,
             "labels": list(LABELS),
-            "tables": [_table_json(t, ci) for t in board.tables],
+            "tables": [_table_json(s, ci) for s in sections(board, ci=ci, extras=extras)],
         }
     )
 
@@ -383,74 +508,172 @@ CSV_HEADERS = (
 )
 
 
-def to_csv(board: Leaderboard, *, ci: bool) -> str:
+def _fmt(x) -> str:
+    return "" if not _finite(x) else f"{float(x):.6g}"
+
+
+def _csv_line(
+    table: str,
+    section: str,
+    row: str,
+    column: str,
+    *,
+    published: bool = False,
+    value=None,
+    std=None,
+    lo=None,
+    hi=None,
+    p=None,
+    flag: bool = False,
+    text: str = "",
+) -> list[str]:
+    return [
+        table,
+        section,
+        row,
+        column,
+        str(int(published)),
+        _fmt(value),
+        _fmt(std),
+        _fmt(lo),
+        _fmt(hi),
+        _fmt(p),
+        str(int(flag)),
+        text,
+    ]
+
+
+def _subgroup_csv(title: str, sub: SubgroupTable) -> list[list[str]]:
+    """Per subgroup, each column's AUROC per class and their mean (the Average); then the gap."""
+    lines = []
+    for g, name in enumerate(sub.subgroups):
+        for c in sub.columns:
+            mean = c.mean(g)
+            for r, row_name in enumerate(ROWS[:NUM_CLASSES]):
+                v = c.aurocs[g, r]
+                text = f"{v:.4f}" if _finite(v) else "n/a"
+                lines.append(
+                    _csv_line(title, f"auroc by {sub.attribute}: {name}", row_name, c.label, value=v, text=text)
+                )
+            lines.append(
+                _csv_line(
+                    title, f"auroc by {sub.attribute}: {name}", "Average", c.label, value=mean.value, text=mean.text()
+                )
+            )
+    for c in sub.columns:
+        gap = c.gap()
+        lines.append(
+            _csv_line(title, f"gap by {sub.attribute}", "Average", c.label, value=gap.value, text=gap.text("+.4f"))
+        )
+    return lines
+
+
+def _ranking_csv(title: str, ranked: RankedTable) -> list[list[str]]:
+    """Each method's mean rank; the Nemenyi p-value of each pair (flag: below alpha); the Friedman
+    test and the critical difference. The row is empty: a rank covers every block."""
+    r, blocks = ranked.ranking, ranked.blocks
+    names = [m.name for m in r.methods]
+    lines = [
+        _csv_line(title, f"rank over {blocks}", "", m.name, value=m.mean_rank, text=f"{m.mean_rank:.2f}")
+        for m in r.methods
+    ]
+    for j, other in enumerate(names):
+        for i, name in enumerate(names):
+            if i != j:
+                p = r.nemenyi_p[i][j]
+                lines.append(
+                    _csv_line(
+                        title, f"nemenyi p over {blocks}: vs {other}", "", name, p=p, flag=p < r.alpha, text=f"{p:.3g}"
+                    )
+                )
+    lines.append(
+        _csv_line(
+            title,
+            f"friedman over {blocks}",
+            "",
+            "",
+            value=r.friedman_statistic,
+            p=r.friedman_p,
+            text=f"{r.n_blocks} blocks",
+        )
+    )
+    lines.append(
+        _csv_line(
+            title, f"critical difference over {blocks}", "", "", value=r.critical_difference, text=f"alpha {r.alpha}"
+        )
+    )
+    return lines
+
+
+def to_csv(board: Leaderboard, *, ci: bool, extras: Extras = NO_EXTRAS) -> str:
     """Long format: one line per (table, section, pathology, column); AUROC on the 0-1 scale,
-    improvement in points; `flag` is best (auroc) or significant (improvement)."""
-
-    def fmt(x) -> str:
-        return "" if not _finite(x) else f"{float(x):.6g}"
-
+    improvement in points; `flag` is best (auroc) or significant (improvement, Nemenyi). The
+    `--by` and `--rank` sections follow each table's own (see `_subgroup_csv`, `_ranking_csv`)."""
     rows = []
-    for t in board.tables:
+    for s in sections(board, ci=ci, extras=extras):
+        t = s.table
         cells = auroc_cells(t, ci=ci)
         for r, name in enumerate(ROWS):
             for i, col in enumerate(t.columns):
-                std = col.std[r] if col.std is not None else None
-                lo = col.lo[r] if ci and col.lo is not None else None
-                hi = col.hi[r] if ci and col.hi is not None else None
                 rows.append(
-                    [
+                    _csv_line(
                         t.title,
                         "auroc",
                         name,
                         col.label,
-                        str(int(col.published is not None)),
-                        fmt(col.values[r]),
-                        fmt(std),
-                        fmt(lo),
-                        fmt(hi),
-                        "",
-                        str(int(cells[r][i][1])),
-                        cells[r][i][0],
-                    ]
+                        published=col.published is not None,
+                        value=col.values[r],
+                        std=col.std[r] if col.std is not None else None,
+                        lo=col.lo[r] if ci and col.lo is not None else None,
+                        hi=col.hi[r] if ci and col.hi is not None else None,
+                        flag=cells[r][i][1],
+                        text=cells[r][i][0],
+                    )
                 )
         if t.improvement is not None:
             icells = improvement_cells(t.improvement)
             for r, name in enumerate(ROWS):
                 for i, c in enumerate(t.improvement.columns):
                     rows.append(
-                        [
+                        _csv_line(
                             t.title,
                             f"improvement over {t.improvement.reference.label}",
                             name,
                             c.label,
-                            str(int(c.key.startswith("published:"))),
-                            fmt(c.diff[r]),
-                            "",
-                            fmt(c.lo[r] if c.lo is not None else None),
-                            fmt(c.hi[r] if c.hi is not None else None),
-                            fmt(c.p[r] if c.p is not None else None),
-                            str(int(icells[r][i][1])),
-                            icells[r][i][0],
-                        ]
+                            published=c.key.startswith("published:"),
+                            value=c.diff[r],
+                            lo=c.lo[r] if c.lo is not None else None,
+                            hi=c.hi[r] if c.hi is not None else None,
+                            p=c.p[r] if c.p is not None else None,
+                            flag=icells[r][i][1],
+                            text=icells[r][i][0],
+                        )
                     )
+        if s.subgroups is not None:
+            rows += _subgroup_csv(t.title, s.subgroups)
+        if s.ranking is not None:
+            rows += _ranking_csv(t.title, s.ranking)
     return ui.to_csv(ui.Table(tuple(ui.Column(h) for h in CSV_HEADERS), tuple(ui.row(*r) for r in rows)))
 
 
 # -- latex -------------------------------------------------------------------------------------------
-def to_latex(board: Leaderboard, *, ci: bool) -> str:
+def to_latex(board: Leaderboard, *, ci: bool, extras: Extras = NO_EXTRAS) -> str:
+    """Per table: the AUROC table with its provenance footnotes (external models, plugin methods),
+    the improvement table, then the `--by` and `--rank` tables."""
     parts = ["% cxr-bench leaderboard (needs no packages beyond LaTeX itself)"]
-    for s in sections(board, ci=ci):
+    for s in sections(board, ci=ci, extras=extras):
         t = s.table
         if t.columns:
             heading = f"{DEMO_HEADING}: {t.title}" if t.demo else t.title
-            parts.append(ui.to_latex(dataclasses.replace(s.auroc, title=heading)))
+            notes = s.auroc.footnotes + s.external + s.origins
+            parts.append(ui.to_latex(dataclasses.replace(s.auroc, title=heading, footnotes=notes)))
         if s.improvement is not None:
             parts.append(ui.to_latex(s.improvement))
+        parts += [ui.to_latex(x) for x in s.extra]
     return "\n".join(parts)
 
 
-def render(board: Leaderboard, fmt: str, *, ci: bool, out_path: Path | None = None) -> str:
+def render(board: Leaderboard, fmt: str, *, ci: bool, out_path: Path | None = None, extras: Extras = NO_EXTRAS) -> str:
     if fmt == "md":
-        return to_markdown(board, ci=ci, out_path=out_path)
-    return {"csv": to_csv, "json": to_json, "latex": to_latex}[fmt](board, ci=ci)
+        return to_markdown(board, ci=ci, out_path=out_path, extras=extras)
+    return {"csv": to_csv, "json": to_json, "latex": to_latex}[fmt](board, ci=ci, extras=extras)

@@ -19,41 +19,67 @@ from leaderboard.tables import Column, Leaderboard, PredictionCache, Table
 ATTRIBUTES: tuple[str, ...] = tuple(STANDARD_ORDER)
 
 
+@dataclass(frozen=True)
+class Mean:
+    """A mean over classes and how many it covers (value None: no class covered)."""
+
+    value: float | None
+    n_classes: int
+
+    def text(self, fmt: str = ".4f") -> str:
+        if self.value is None:
+            return "-"
+        count = "" if self.n_classes == NUM_CLASSES else f" ({self.n_classes}/{NUM_CLASSES})"
+        return f"{self.value:{fmt}}{count}"
+
+
 @dataclass(frozen=True, eq=False)
 class SubgroupColumn:
+    key: str
     label: str
-    aurocs: np.ndarray  # (subgroups, 14): per class, the mean over folds where defined; NaN undefined
+    aurocs: np.ndarray  # (subgroups, 14): per class, the mean over its runs where defined; NaN undefined
+
+    def mean(self, g: int) -> Mean:
+        """Subgroup g's mean over the classes defined in it."""
+        covered = np.isfinite(self.aurocs[g])
+        return Mean(float(self.aurocs[g][covered].mean()) if covered.any() else None, int(covered.sum()))
+
+    def gap(self) -> Mean:
+        """The best subgroup's mean minus the worst's, over the classes defined in every subgroup."""
+        common = np.isfinite(self.aurocs).all(axis=0)
+        if not common.any() or self.aurocs.shape[0] < 2:
+            return Mean(None, int(common.sum()))
+        means = self.aurocs[:, common].mean(axis=1)
+        return Mean(float(means.max() - means.min()), int(common.sum()))
 
 
 @dataclass(frozen=True, eq=False)
 class SubgroupTable:
-    title: str  # the split table's
+    table: Table  # the split table it belongs to
     attribute: str
     subgroups: tuple[str, ...]
     columns: tuple[SubgroupColumn, ...]
     notes: tuple[str, ...] = ()
 
-
-def _mean(values: np.ndarray, covered: np.ndarray) -> str:
-    """The mean over the covered classes, with their count when some are missing."""
-    if not covered.any():
-        return "-"
-    count = "" if covered.all() else f" ({int(covered.sum())}/{covered.size})"
-    return f"{values[covered].mean():.4f}{count}"
+    @property
+    def title(self) -> str:
+        return self.table.title
 
 
 def _column(col: Column, attribute: str, cache: PredictionCache, indexes: dict) -> SubgroupColumn:
+    """Every run of the column (each fold of each training seed) in the subgroups; per class the
+    mean over the runs that define it there."""
     wanted = STANDARD_ORDER[attribute]
-    folds = []
-    for r in col.runs:
+    per_run = []
+    for r in (r for runs in col.seed_runs for r in runs):
         preds = cache.get(r)
         if preds is None:
             raise BenchError(f"run {r.run_id} has no readable predictions")
         attrs = index_attributes(_index(r, indexes), preds.image_ids)
-        folds.append(subgroup_aurocs(preds.y_true, preds.scores, attrs[attribute], wanted))
+        per_run.append(subgroup_aurocs(preds.y_true, preds.scores, attrs[attribute], wanted))
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a class undefined in every fold stays NaN
-        return SubgroupColumn(col.label, np.nanmean(np.stack(folds), axis=0))
+        warnings.simplefilter("ignore", RuntimeWarning)  # a class undefined in every run stays NaN
+        return SubgroupColumn(col.key, col.label, np.nanmean(np.stack(per_run), axis=0))
 
 
 def _index(record: RunRecord, indexes: dict):
@@ -90,26 +116,16 @@ def _table(t: Table, attribute: str, columns: tuple[SubgroupColumn, ...]) -> Sub
     ]
     if t.cross_validation:
         notes.append(f"per class, the mean over the {t.n_folds} folds where the class is defined in the subgroup")
-    return SubgroupTable(t.title, attribute, STANDARD_ORDER[attribute], columns, tuple(notes))
-
-
-def _gap(aurocs: np.ndarray) -> str:
-    common = np.isfinite(aurocs).all(axis=0)
-    if not common.any() or aurocs.shape[0] < 2:
-        return "-"
-    means = aurocs[:, common].mean(axis=1)
-    count = "" if common.all() else f" ({int(common.sum())}/{common.size})"
-    return f"{means.max() - means.min():+.4f}{count}"
+    if any(c.n_seeds > 1 for c in t.columns):
+        notes.append("a column of several training seeds: per class, the mean over its seeds' runs")
+    return SubgroupTable(t, attribute, STANDARD_ORDER[attribute], columns, tuple(notes))
 
 
 def to_ui(table: SubgroupTable) -> ui.Table:
     """Subgroups down, one column per method: mean test AUROC; then the gap."""
-    body = [
-        ui.row(name, *(_mean(c.aurocs[g], np.isfinite(c.aurocs[g])) for c in table.columns))
-        for g, name in enumerate(table.subgroups)
-    ]
+    body = [ui.row(name, *(c.mean(g).text() for c in table.columns)) for g, name in enumerate(table.subgroups)]
     body[-1] = ui.Row(body[-1].cells, end_section=True)
-    body.append(ui.row("gap", *(_gap(c.aurocs) for c in table.columns)))
+    body.append(ui.row("gap", *(c.gap().text("+.4f") for c in table.columns)))
     return ui.Table(
         (ui.Column(table.attribute, key=True), *(ui.Column(c.label, "right") for c in table.columns)),
         tuple(body),

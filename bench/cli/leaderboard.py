@@ -32,6 +32,13 @@ class Attribute(str, Enum):
     age = "age"
 
 
+class RankBlocks(str, Enum):
+    auto = "auto"
+    classes = "classes"
+    folds = "folds"
+    seeds = "seeds"
+
+
 class Format(str, Enum):
     md = "md"
     csv = "csv"
@@ -104,17 +111,25 @@ def leaderboard(
         typer.Option(
             "--by",
             help="Also a table per split by subgroup: each method's mean test AUROC per view (PA, AP), sex "
-            "or age band, from the stored predictions and the dataset index (terminal and markdown).",
+            "or age band, from the stored predictions and the dataset index.",
         ),
     ] = None,
     rank: Annotated[
         bool,
         typer.Option(
             "--rank",
-            help="Also rank each split's columns: Friedman test over the 14 classes, Nemenyi post-hoc test and "
-            "critical difference (with --plots, the critical-difference diagram PNG).",
+            help="Also rank each split's columns: Friedman test over blocks (--rank-blocks), Nemenyi post-hoc "
+            "test and critical difference (with --plots, the critical-difference diagram PNG).",
         ),
     ] = False,
+    rank_blocks: Annotated[
+        RankBlocks,
+        typer.Option(
+            "--rank-blocks",
+            help="The blocks of --rank: the 14 classes, the folds of a k-fold table, or the training seeds "
+            "every column ran; auto: folds on k-fold tables, classes on single splits.",
+        ),
+    ] = RankBlocks.auto,
     localization: Annotated[
         bool,
         typer.Option(
@@ -132,7 +147,8 @@ def leaderboard(
     Example: bench leaderboard --split official --reference chexnet --ci --correction bh --by view --rank
     """
     from leaderboard.build import build_leaderboard
-    from leaderboard.render import EXTENSIONS, render
+    from leaderboard.ranking import rank_tables
+    from leaderboard.render import EXTENSIONS, Extras, render
 
     if localization:
         from bench.cli.cam import show_localization
@@ -141,6 +157,7 @@ def leaderboard(
     if published_only and not published:
         raise BenchError("--published-only and --no-published contradict each other", hint="drop one of them")
     results_path = results_dir(results)
+    say = lambda message: warn(escape(message))  # noqa: E731
     board = build_leaderboard(
         None if published_only else results_path,
         split=split,
@@ -152,55 +169,46 @@ def leaderboard(
         seeds=seeds.value,
         plots_dir=plots,
         correction=correction.value,
-        warn=lambda message: warn(escape(message)),
+        warn=say,
     )
     if plots is not None and not any(t.plots for t in board.tables):
         warn("no run predictions to plot: no ROC curves written")
+    extras = Extras(
+        () if by is None or published_only else tuple(_subgroup_tables(board, results_path, by.value)),
+        tuple(rank_tables(board, say, plots, rank_blocks.value)) if rank else (),
+    )
     to_stdout = out_file is not None and str(out_file) == "-"
     path = None if to_stdout else out_file or results_path / "leaderboard" / f"LEADERBOARD.{EXTENSIONS[fmt.value]}"
-    text = render(board, fmt.value, ci=ci, out_path=path)
-    extra = [] if by is None or published_only else _subgroup_tables(board, results_path, by.value)
-    if rank:
-        from leaderboard.ranking import rank_tables, to_ui
-
-        extra += [to_ui(r) for r in rank_tables(board, lambda message: warn(escape(message)), plots)]
-    if extra and fmt == Format.md:
-        from bench.ui.tables import to_markdown
-
-        text += "".join(f"\n{to_markdown(t, heading=2)}\n" for t in extra)
-    elif extra:
-        warn(f"the --by and --rank tables are shown in the terminal and written to markdown only, not to {fmt.value}")
+    text = render(board, fmt.value, ci=ci, out_path=path, extras=extras)
     if path is None:  # to stdout
         typer.echo(text, nl=False)
         return
-    _print_board(board, ci=ci)
-    for table in extra:
-        out.print(table)
+    _print_board(board, ci=ci, extras=extras)
     write_output(path, text)
 
 
 def _subgroup_tables(board, results_path: Path, attribute: str):
     from bench.records import RunStore
-    from leaderboard.subgroups import subgroup_tables, to_ui
+    from leaderboard.subgroups import subgroup_tables
     from leaderboard.tables import PredictionCache
 
     say = lambda message: warn(escape(message))  # noqa: E731
     tables = subgroup_tables(board, attribute, PredictionCache(RunStore(results_path), say), say)
     if not tables:
         warn(f"no run predictions and dataset index to split by {attribute}: no subgroup tables")
-    return [to_ui(t) for t in tables]
+    return tables
 
 
-def _print_board(board, *, ci: bool) -> None:
-    """The terminal's view: each table, its improvement table, notes and runs left out; the demo's
-    tables after a warning rule."""
+def _print_board(board, *, ci: bool, extras) -> None:
+    """The terminal's view: each table, its improvement table, provenance, notes, runs left out
+    and the --by and --rank tables; the demo's tables after a warning rule."""
     from rich.text import Text
 
     from bench.ui.tables import rich_notes
     from leaderboard.render import DEMO_HEADING, DEMO_TEXT, sections
 
     demo_said = False
-    for s in sections(board, ci=ci):
+    for s in sections(board, ci=ci, extras=extras):
         if s.table.demo and not demo_said:
             out.rule(f"[bold yellow]{DEMO_HEADING}[/bold yellow]")
             out.print(DEMO_TEXT, style="yellow")
@@ -211,10 +219,13 @@ def _print_board(board, *, ci: bool) -> None:
             out.print(Text.assemble((s.table.title, "bold"), ": no complete runs"))
         if s.improvement is not None:
             out.print(s.improvement)
-        if s.external:
-            out.print(Text("\n".join(f"  external: {n}" for n in s.external)))
+        for what, notes in (("external", s.external), ("method", s.origins)):
+            if notes:
+                out.print(Text("\n".join(f"  {what}: {n}" for n in notes)))
         if s.table.notes:
             out.print(rich_notes(s.table.notes))
         if s.other_runs is not None:
             out.print(s.other_runs)
+        for table in s.extra:
+            out.print(table)
         out.print()
