@@ -11,6 +11,7 @@ from bench.evaluation.multiple import Correction
 from bench.records import RunStore
 from leaderboard import published as pub
 from leaderboard.improvement import improvement, resolve
+from leaderboard.stats import N_RESAMPLES
 from leaderboard.tables import Leaderboard, PredictionCache, SeedMode, Table, build_tables, published_only_tables
 
 
@@ -26,10 +27,12 @@ def build_leaderboard(
     seeds: SeedMode = "mean",
     plots_dir: Path | None = None,
     correction: Correction = "holm",
+    n_resamples: int = N_RESAMPLES,
     warn=lambda message: None,
 ) -> Leaderboard:
     """Raises BenchError for no runs, a split without runs and an unknown reference. `correction`
-    adjusts each improvement table's p-values for their number."""
+    adjusts each improvement table's p-values for their number; `n_resamples` sets the bootstraps
+    behind its k-fold intervals and seed comparisons."""
     if published_only:
         cache = PredictionCache(None, warn)
         tables = published_only_tables(split)
@@ -63,7 +66,7 @@ def build_leaderboard(
             seeds=seeds,
             warn=warn,
         )
-    tables = _with_improvements(tables, reference, cache, warn, correction)
+    tables = _with_improvements(tables, reference, cache, warn, correction, n_resamples)
     if plots_dir is not None:
         from leaderboard.plots import roc_plots
 
@@ -72,7 +75,12 @@ def build_leaderboard(
 
 
 def _with_improvements(
-    tables: list[Table], reference: str | None, cache: PredictionCache, warn, correction: Correction
+    tables: list[Table],
+    reference: str | None,
+    cache: PredictionCache,
+    warn,
+    correction: Correction,
+    n_resamples: int,
 ) -> list[Table]:
     refs = []
     for t in tables:
@@ -85,7 +93,7 @@ def _with_improvements(
     out = []
     for t, ref in zip(tables, refs):
         if ref is not None and len(t.columns) > 1:
-            t = replace(t, improvement=improvement(t, ref, cache, warn, correction))
+            t = replace(t, improvement=improvement(t, ref, cache, warn, correction, n_resamples))
         elif reference is not None and ref is None:
             t = replace(t, notes=t.notes + (f"reference {reference} is not in this table: no improvement table",))
         out.append(t)
@@ -104,7 +112,7 @@ def _unknown_reference(reference: str, tables: list[Table]) -> BenchError:
         shown_protocols = sorted({t.protocol for t in tables} & set(pub.PROTOCOLS)) or list(pub.PROTOCOLS)
         choices = [c.key for p in shown_protocols for c in pub.published_columns(p)]
         return BenchError(f"unknown published column {reference!r}", hint=f"choose from: {', '.join(choices)}")
-    hint = f"methods here: {', '.join(shown[:8])}" if shown else "no methods here"
+    hint = f"methods here: {', '.join(shown)}" if shown else "no methods here"
     return BenchError(
         f"unknown reference {reference!r}", hint=f"{hint}; or a published column, e.g. published:agcnn_third_party"
     )

@@ -209,6 +209,7 @@ class Table:
     other_runs: tuple[OtherRun, ...] = ()
     notes: tuple[str, ...] = ()
     tag: str = ""  # told apart from other tables of the same protocol, e.g. "split 92b9e119"
+    limit: int | None = None  # runs on a subset of each list (`bench run --limit`), as the split records it
     improvement: Improvement | None = None
     plots: dict[str, Path] = field(default_factory=dict)  # label -> PNG
 
@@ -238,7 +239,8 @@ class Table:
         kind = "synthetic demo data" if self.demo else "NIH ChestX-ray14"
         cv = f", {self.n_folds}-fold cross-validation (split seed {self.seed})" if self.cross_validation else ""
         tag = f" ({self.tag})" if self.tag else ""
-        return f"{self.protocol} split{cv}, {kind}{tag}"
+        subset = f", at most {self.limit} images per list" if self.limit is not None else ""
+        return f"{self.protocol} split{cv}{subset}, {kind}{tag}"
 
     @property
     def subtitle(self) -> str:
@@ -536,6 +538,7 @@ def build_tables(
                 seed=newest.split.seed,
                 other_runs=others,
                 notes=tuple(notes),
+                limit=newest.split.params.get("limit"),
             )
         )
     # Newest group first within a protocol, real data before the demo (sorts are stable).
@@ -567,12 +570,13 @@ def _latest_start(t: Table) -> str:
 
 
 def _note_split_siblings(tables: list[Table]) -> None:
-    """Say so when one protocol appears in several tables (different split or dataset fingerprints)."""
-    count = Counter((t.protocol, t.demo) for t in tables)
+    """Say so when one protocol appears in several tables of one title (different split or dataset
+    fingerprints; tables of different --limit subsets have titles of their own)."""
+    count = Counter((t.protocol, t.demo, t.limit) for t in tables)
     for i, t in enumerate(tables):
-        if count[(t.protocol, t.demo)] > 1:
+        if count[(t.protocol, t.demo, t.limit)] > 1:
             note = (
-                f"{count[(t.protocol, t.demo)]} {t.protocol} tables: their runs used different split or dataset"
+                f"{count[(t.protocol, t.demo, t.limit)]} {t.protocol} tables: their runs used different split or dataset"
                 " fingerprints, so they are not comparable with each other"
             )
             fp = t.fold_fingerprints[0] if t.cross_validation else t._split_fingerprint()
