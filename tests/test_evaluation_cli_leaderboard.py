@@ -146,3 +146,74 @@ def test_rank_over_the_classes_and_the_cd_diagram(results, tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert "ranks of test AUROC over the classes" in res.output and "critical difference" in res.output
+
+
+def _nan(x):
+    return np.nan if x is None else x
+
+
+def test_by_and_rank_in_csv_json_and_latex(results, tmp_path):
+    """The --by and --rank tables reach every format, with the values of the tables behind them."""
+    import csv
+    import io
+
+    from bench.evaluation.ranking import rank_methods
+    from bench.labels import LABELS
+    from leaderboard.subgroups import subgroup_tables
+    from leaderboard.tables import PredictionCache
+
+    board = build_leaderboard(results / "results")
+    (sub,) = subgroup_tables(board, "sex", PredictionCache(RunStore(results / "results"), print), print)
+    values = np.stack([c.values[:14] for c in board.tables[0].columns], axis=1)
+    expected = rank_methods(values, [m for m, _ in METHODS])
+    args = ["leaderboard", "--results", str(results / "results"), "--by", "sex", "--rank", "--out", "-"]
+
+    res = runner.invoke(app, [*args, "--format", "json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["schema_version"] == 2
+    (t,) = data["tables"]
+    assert t["subgroups"]["attribute"] == "sex" and t["subgroups"]["subgroups"] == ["M", "F"]
+    for c, col in zip(t["subgroups"]["columns"], sub.columns, strict=True):
+        assert c["key"] == col.key
+        for g, name in enumerate(("M", "F")):
+            per_class = [_nan(c["auroc"][name][label]) for label in LABELS]
+            np.testing.assert_allclose(per_class, col.aurocs[g])
+            defined = np.isfinite(col.aurocs[g])
+            assert c["n_defined"][name] == defined.sum()
+            assert c["auroc"][name]["Average"] == pytest.approx(col.aurocs[g][defined].mean())
+        common = np.isfinite(col.aurocs).all(axis=0)
+        means = col.aurocs[:, common].mean(axis=1)
+        assert c["gap"] == pytest.approx(means.max() - means.min()) and c["gap_classes"] == common.sum()
+    r = t["ranking"]
+    assert r["blocks"] == "classes" and r["block_labels"] == list(LABELS) and r["n_blocks"] == 14
+    assert [m["name"] for m in r["methods"]] == [m.name for m in expected.methods]
+    assert [m["mean_rank"] for m in r["methods"]] == pytest.approx([m.mean_rank for m in expected.methods])
+    assert r["friedman_p"] == pytest.approx(expected.friedman_p)
+    np.testing.assert_allclose(r["nemenyi_p"], expected.nemenyi_p)
+    np.testing.assert_allclose(r["values"], values)
+
+    res = runner.invoke(app, [*args, "--format", "csv"])
+    assert res.exit_code == 0, res.output
+    lines = list(csv.DictReader(io.StringIO(res.output)))
+    female = {
+        x["column"]: float(x["value"])
+        for x in lines
+        if x["section"] == "auroc by sex: F" and x["pathology"] == "Average"
+    }
+    assert female == pytest.approx({c["label"]: c["auroc"]["F"]["Average"] for c in t["subgroups"]["columns"]})
+    ranks = {x["column"]: float(x["value"]) for x in lines if x["section"] == "rank over classes"}
+    assert ranks == pytest.approx({m.name: m.mean_rank for m in expected.methods})
+    best, second = expected.methods[0].name, expected.methods[1].name
+    (pair,) = [x for x in lines if x["section"] == f"nemenyi p over classes: vs {second}" and x["column"] == best]
+    assert float(pair["p_value"]) == pytest.approx(expected.nemenyi_p[0][1], rel=1e-5)
+    (friedman,) = [x for x in lines if x["section"] == "friedman over classes"]
+    assert float(friedman["value"]) == pytest.approx(expected.friedman_statistic, rel=1e-5)
+    (cd,) = [x for x in lines if x["section"] == "critical difference over classes"]
+    assert float(cd["value"]) == pytest.approx(expected.critical_difference, rel=1e-5)
+
+    res = runner.invoke(app, [*args, "--format", "latex"])
+    assert res.exit_code == 0, res.output
+    assert "mean test AUROC by sex}" in res.output and "ranks of test AUROC over the classes." in res.output
+    assert f"{expected.methods[0].mean_rank:.2f}" in res.output
+    assert "markdown only" not in res.output
