@@ -20,7 +20,7 @@ from bench.evaluation.multiple import Correction, adjust_pvalues
 from bench.labels import NUM_CLASSES
 from bench.predictions import Predictions
 from leaderboard import stats
-from leaderboard.tables import Column, Improvement, ImprovementColumn, PredictionCache, Table
+from leaderboard.tables import SIGNIFICANCE, Column, Improvement, ImprovementColumn, PredictionCache, Table
 
 
 def rates(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -132,7 +132,22 @@ def improvement(
     adjusted = iter(adjust_pvalues(raw, correction))
     columns = [replace(c, p=next(adjusted)) if c.p is not None else c for c in columns]
     n_tests = int(np.isfinite(raw).sum())
+    if seeded and not table.cross_validation:
+        notes += _floor_note(n_resamples, n_tests, correction)
     return Improvement(ref, tuple(columns), test, tuple(notes), correction, n_tests)
+
+
+def _floor_note(n_resamples: int, n_tests: int, correction: Correction) -> list[str]:
+    """Say so when even the bootstrap's smallest p-value, 2 / (R + 1), for every test cannot pass
+    the correction (a bound: Holm multiplies the smallest p-value by the number of tests)."""
+    floor = 2 / (n_resamples + 1)
+    lowest = float(np.min(adjust_pvalues(np.full(n_tests, floor), correction)))
+    if lowest < SIGNIFICANCE:
+        return []
+    return [
+        f"the bootstrap's smallest p-value with {n_resamples} resamples, 2/{n_resamples + 1}, is {lowest:.3f} after"
+        f" the correction over {n_tests} tests at least: no seed comparison can reach p < {SIGNIFICANCE} here"
+    ]
 
 
 def _tested(table: Table, col: Column, ref: Column, cache: PredictionCache, n_resamples: int):

@@ -166,6 +166,16 @@ def test_seed_aware_p_values_are_bench_evaluation_seeds(results):
     np.testing.assert_allclose(np.stack([c.p[:14] for c in imp.columns]), adjust_pvalues(np.array(raw), "holm"))
     assert all(c.test == "seed-bootstrap" and np.isnan(c.p[14]) for c in imp.columns)
     assert any(n.startswith(f"p-values of {BCE} (3 seeds), {EFFB3} (2 seeds): two-sided") for n in imp.notes)
+    # 2/201 x 28 tests: Holm leaves no seed comparison a chance, and the table says so.
+    assert any(n.startswith("the bootstrap's smallest p-value with 200 resamples, 2/201, is 0.279") for n in imp.notes)
+
+
+def test_p_value_floor_note():
+    from leaderboard.improvement import _floor_note
+
+    (note,) = _floor_note(1000, 28, "holm")  # 28 x 2/1001 = 0.056
+    assert "2/1001, is 0.056 after the correction over 28 tests at least" in note
+    assert _floor_note(1000, 20, "holm") == [] and _floor_note(1000, 28, "bh") == [] and _floor_note(9, 1, "none")
 
 
 def test_seeds_latest_is_the_latest_run_per_column(results):
