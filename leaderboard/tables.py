@@ -1,10 +1,12 @@
 """Leaderboard tables from run records (and their stored predictions) plus published columns.
 
 Rules: runs share a table only when split and dataset fingerprints match; k-fold
-runs (n_folds > 1) are grouped across folds by (protocol, version, seed, params, dataset
+runs (n_folds > 1) are grouped across folds by (protocol, version, split seed, params, dataset
 fingerprint), each fold checked against the others' split fingerprint; the latest complete run
 per (column, split fingerprint, fold) is used unless `all_runs`, a column being a method's
-display name, its test-time augmentation, and whether the run is external; failed, interrupted, running
+display name, its test-time augmentation, and whether the run is external, and with
+`seeds="mean"` the latest per training seed too, the column averaging its seeds (on k-fold
+tables the seeds with every fold); failed, interrupted, running
 and sanity-failed runs are listed beneath, never averaged; published columns appear only
 beside real NIH data, in a table of their own protocol.
 
@@ -566,7 +568,8 @@ def _seed_notes(columns: list[Column], cross_validation: bool, ci: bool) -> list
 
 def _latest_start(t: Table) -> str:
     # A table of incomplete k-fold runs only has neither columns nor excluded runs.
-    return max([r.started for c in t.columns for r in c.runs] + [o.record.started for o in t.other_runs], default="")
+    started = [r.started for c in t.columns for runs in c.seed_runs for r in runs]
+    return max(started + [o.record.started for o in t.other_runs], default="")
 
 
 def _note_split_siblings(tables: list[Table]) -> None:
