@@ -13,6 +13,7 @@ import bench.method
 from bench.cli import app
 from bench.method import get_method, make_registry
 from bench.method.check import check_method, resolution_problems
+from bench.method.spec import AUGMENTATIONS
 from bench.records import RunStore
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -27,8 +28,12 @@ s = (StageSpec(32, 4, 1),)
 
 @pytest.fixture
 def registry(monkeypatch):
+    """A fresh method registry, and the built-in augmentations only (another module's plugins
+    register theirs for the whole session)."""
     fresh = make_registry()
     monkeypatch.setattr(bench.method, "METHODS", fresh)
+    for name in set(AUGMENTATIONS) - {"hflip"}:
+        monkeypatch.delitem(AUGMENTATIONS, name)
     return fresh
 
 
@@ -47,9 +52,10 @@ def plugin(tmp_path: Path, body: str, *, name: str = "bad", spec: str = "") -> P
     return path
 
 
-def test_the_example_plugin_passes(registry):
-    path = Path(__file__).parent / "plugins" / "my_method.py"
-    assert check_method(get_method("asl-densenet121", plugins=[path])) == []
+@pytest.mark.parametrize(("file", "name"), [("my_method.py", "asl-densenet121"), ("ema.py", "ema-resnet18")])
+def test_the_example_plugins_pass(registry, file, name):
+    path = Path(__file__).parent / "plugins" / file
+    assert check_method(get_method(name, plugins=[path])) == []
 
 
 @pytest.mark.parametrize(
@@ -128,6 +134,21 @@ def test_names_the_built_in_hooks_do_not_know(registry, tmp_path, spec, message)
                 return [p for p in model.parameters()]
             """,
             "build_optimizer of method 'bad' ({path}, line 7) returned list; it must return a torch optimizer",
+        ),
+        (
+            """
+            def predict(self, model, x):
+                return model(x).softmax(1)[:, 1:]
+            """,
+            "predict of method 'bad' ({path}, line 7) returned a tensor of shape (4, 13) for a batch of 4; "
+            "it must return (4, 14) logits",
+        ),
+        (
+            """
+            def predict(self, model, x):
+                return model.ema(x)
+            """,
+            "predict of method 'bad' ({path}, line 8) raised AttributeError: 'ResNet' object has no attribute 'ema'",
         ),
     ],
 )

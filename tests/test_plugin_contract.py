@@ -24,6 +24,7 @@ EXAMPLES = [
     "my_method.py",
     "mixup.py",
     "linear_probe.py",
+    "ema.py",
     "entry_point/pyproject.toml",
     "entry_point/src/cxr_bench_ls/__init__.py",
 ]
@@ -45,6 +46,7 @@ def test_the_page_holds_the_generated_tables():
     assert block == contract_markdown(), "regenerate the contract block of docs/plugins.md from contract_markdown()"
     assert "| `train_step(model, batch, loss_fn, optimizer)` |" in block
     assert "| `build_optimizer(model, stage)` |" in block
+    assert "| `predict(model, x)` |" in block
 
 
 def test_every_example_plugin_is_on_the_page_verbatim():

@@ -1,4 +1,5 @@
-"""Test-time augmentation: the views taken, the scores averaged, the option refused when unknown."""
+"""Test-time augmentation: the views taken, the scores averaged, the option refused when unknown;
+a method's `predict` hook inside it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.errors import BenchError
-from bench.method import Normalisation
+from bench.method import LossSpec, Method, MethodSpec, Normalisation, OptimizerSpec, StageSpec
 from bench.train.batches import ArraySource
 from bench.train.evaluate import TTA, Scorer, five_crop, ten_crop
 
@@ -81,3 +82,61 @@ def test_flip_and_tencrop_average_the_views_after_the_sigmoid(one_thread):
     np.testing.assert_allclose(got, want.numpy(), rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="tencrop scoring needs images of 18 px, got 16 px"):
         scorer().score(model, images(5, 16), labels, tta=TTA("tencrop", 16))
+
+
+class Negated(Method):
+    """Predicts the negated logits of its model: scores 1 - sigmoid(model(x))."""
+
+    def predict(self, model, x):
+        return -model(x)
+
+
+def negated() -> Negated:
+    stages = (StageSpec(32, 2, 1),)
+    spec = MethodSpec(
+        name="negated",
+        description="x",
+        backbone="test_resnet",
+        loss=LossSpec(),
+        optimizer=OptimizerSpec("adam", lr=1e-3),
+        normalisation=NORMALISATION,
+        presets={"paper": stages, "demo": stages, "smoke": stages},
+    )
+    return Negated(spec).resolve("smoke")
+
+
+def test_predict_gives_the_logits_and_the_loss_and_tta_wraps_it(one_thread):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 14)).eval()
+    labels = (np.random.default_rng(1).random((5, 14)) < 0.5).astype(np.uint8)
+    x = torch.from_numpy(images(5, 16).array).float().div(255).unsqueeze(1).expand(-1, 3, -1, -1)
+    x = (x - 0.5) / 0.25
+    hooked = Scorer.for_method(negated(), torch.device("cpu"))
+    assert hooked.batch_size == 4  # the method's batch, twice: two batches of the five images
+    loss_fn = nn.BCEWithLogitsLoss()
+    got = hooked.score(model, images(5, 16), labels, loss_fn=loss_fn)
+    with torch.no_grad():
+        logits = model(x)
+        want_loss = float(loss_fn(-logits, torch.from_numpy(labels).float()))
+        flipped = (torch.sigmoid(-logits) + torch.sigmoid(-model(x.flip(-1)))) / 2
+    np.testing.assert_allclose(got.scores, 1 - torch.sigmoid(logits).numpy(), rtol=0, atol=1e-6)
+    assert got.loss == pytest.approx(want_loss, abs=1e-6)
+    tta = hooked.score(model, images(5, 16), labels, tta=TTA("flip", 16)).scores
+    np.testing.assert_allclose(tta, flipped.numpy(), rtol=0, atol=1e-6)
+
+
+def test_predict_of_the_wrong_shape_is_one_line(one_thread):
+    class Cut(Negated):
+        def predict(self, model, x):
+            return model(x)[:, :10]
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 14))
+    scorer = Scorer.for_method(Cut(negated().spec), torch.device("cpu"))
+    line = Cut.predict.__wrapped__.__code__.co_firstlineno
+    want = (
+        f"predict of method 'negated' ({__file__}, line {line}) returned a tensor of shape (4, 10) for a batch "
+        "of 4; it must return (4, 14) logits"
+    )
+    with pytest.raises(BenchError) as caught:
+        scorer.score(model, images(5, 16), np.zeros((5, 14), np.uint8))
+    assert caught.value.message == want

@@ -25,6 +25,7 @@ HOOKS = (
     "build_scheduler",
     "on_epoch_start",
     "train_step",
+    "predict",
 )
 
 
@@ -144,6 +145,11 @@ class Method:
         loss.backward()
         optimizer.step()
         return loss.detach()
+
+    def predict(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """The (B, 14) logits of a normalised (B, 3, H, W) batch, for every scoring of a list
+        (validation, test, `bench eval`); `model` is in eval mode, under no_grad and autocast."""
+        return model(x)
 
 
 def class_weights(loss: LossSpec, pos_counts: Sequence[int], n_train: int, *, method: str = "") -> tuple[Any, Any]:

@@ -3,7 +3,7 @@
 `resolution_problems` is cheap (no model is built): every name the built-in hooks would look up
 exists, every preset's image sizes suit the backbone. `check_method` then builds the model, the
 loss, the optimizer and the scheduler at the smoke preset's first stage, runs one training step
-on a tiny random batch, and steps the scheduler once. Each problem is one line.
+on a tiny random batch, steps the scheduler once and predicts the batch. Each problem is one line.
 """
 
 from __future__ import annotations
@@ -167,4 +167,7 @@ def _exercise(method: Method) -> list[str]:
     elif all(p.grad is None for p in trained):
         problems.append("train_step: no parameter received a gradient (did it call loss.backward()?)")
     attempt("build_scheduler", lambda: step_scheduler(scheduler, value))
+    model.eval()
+    with torch.no_grad():
+        attempt("predict", lambda: resolved.predict(model, images))  # its guard checks the logits' shape
     return problems

@@ -248,6 +248,13 @@ HOOK_DOCS: dict[str, tuple[str, str, str]] = {
         "the batch's mean loss: a 0-dim tensor (read lazily) or a float",
         "zero_grad, forward, loss, backward, step",
     ),
+    "predict": (
+        "for every batch the engine scores: validation each epoch (its loss too), the test phase, `bench eval`; "
+        "`model` in eval mode, under no_grad and autocast on a GPU, x (B, 3, H, W) float, normalised, on the "
+        "device; `--tta` calls it once per view. Not `bench cam`, which draws the model's forward",
+        "(B, 14) logits, LABELS order (the engine applies the sigmoid)",
+        "`model(x)`",
+    ),
 }
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.errors import BenchError
+from bench.labels import NUM_CLASSES
 
 DEBUG_HINT = "run `bench --debug ...` for the traceback"
 
@@ -52,7 +53,7 @@ def guarded(hook: str, func: Callable[..., Any]) -> Callable[..., Any]:
                 hint=DEBUG_HINT,
             ) from exc
         check = RESULT_CHECKS.get(hook)
-        problem = check(result) if check is not None else None
+        problem = check(result, *args) if check is not None else None
         if problem:
             raise HookError(f"{hook} of method {self.name!r} ({where(func)}) {problem}")
         return result
@@ -61,7 +62,7 @@ def guarded(hook: str, func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _loss_result(result: Any) -> str | None:
+def _loss_result(result: Any, *args: Any) -> str | None:
     import torch
 
     if isinstance(result, torch.Tensor):
@@ -73,8 +74,8 @@ def _loss_result(result: Any) -> str | None:
     return f"returned {type(result).__name__}; it must return the batch's mean loss (a 0-dim tensor, or a float)"
 
 
-def _module_result(what: str) -> Callable[[Any], str | None]:
-    def check(result: Any) -> str | None:
+def _module_result(what: str) -> Callable[..., str | None]:
+    def check(result: Any, *args: Any) -> str | None:
         import torch
 
         if isinstance(result, torch.nn.Module):
@@ -84,22 +85,37 @@ def _module_result(what: str) -> Callable[[Any], str | None]:
     return check
 
 
-def _optimizer_result(result: Any) -> str | None:
+def _optimizer_result(result: Any, *args: Any) -> str | None:
     if hasattr(result, "param_groups") and hasattr(result, "step"):
         return None
     return f"returned {type(result).__name__}; it must return a torch optimizer"
 
 
-def _scheduler_result(result: Any) -> str | None:
+def _scheduler_result(result: Any, *args: Any) -> str | None:
     if all(hasattr(result, name) for name in ("step", "state_dict", "load_state_dict")):
         return None
     return f"returned {type(result).__name__}; it must return a learning-rate scheduler (step, state_dict)"
 
 
-RESULT_CHECKS: dict[str, Callable[[Any], str | None]] = {
+def _logits_result(result: Any, model: Any = None, x: Any = None, *args: Any) -> str | None:
+    import torch
+
+    want = (len(x), NUM_CLASSES) if x is not None else None
+    if not isinstance(result, torch.Tensor):
+        return f"returned {type(result).__name__}; it must return the batch's logits, a {want or '(B, 14)'} tensor"
+    if want is not None and tuple(result.shape) != want:
+        return (
+            f"returned a tensor of shape {tuple(result.shape)} for a batch of {want[0]}; it must return {want} logits"
+        )
+    return None
+
+
+# Each check gets the hook's result and its arguments; it returns what is wrong, or None.
+RESULT_CHECKS: dict[str, Callable[..., str | None]] = {
     "build_model": _module_result("the model (a torch.nn.Module with 14 outputs)"),
     "build_loss": _module_result("the loss (a torch.nn.Module called as loss_fn(logits, targets))"),
     "build_optimizer": _optimizer_result,
     "build_scheduler": _scheduler_result,
     "train_step": _loss_result,
+    "predict": _logits_result,
 }

@@ -1,7 +1,9 @@
 """A model's scores on a list, their metrics, and the model a checkpoint holds.
 
 Epoch validation, the test phase, `rescore` and `bench cam` all score and load through here, so
-a checkpoint scored later gives exactly the numbers its run recorded.
+a checkpoint scored later gives exactly the numbers its run recorded. A scorer made by
+`Scorer.for_method` gets each batch's logits from the method's `predict` hook; test-time
+augmentation wraps it (every view goes through `predict`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,14 @@ __all__ = [
 ]
 
 
+Predict = Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]  # (model, x) -> (B, 14) logits
+
+
+def forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The logits of a scorer without a method: the model's own forward (`Method.predict`'s default)."""
+    return model(x)
+
+
 class Scores(NamedTuple):
     scores: np.ndarray  # (n, 14) float32 sigmoid scores, the list's order
     loss: float | None  # the mean loss, when a loss function was given
@@ -56,12 +66,18 @@ class Scorer:
     world: distributed.World = distributed.SINGLE
     workers: int = 0
     check_stop: Callable[[], None] | None = None  # called after every batch
+    predict: Predict = forward  # a batch's logits; the model is in eval mode, under no_grad and autocast
 
     @classmethod
     def for_spec(cls, spec: MethodSpec, device: torch.device, **kwargs) -> Scorer:
         # Twice the largest training batch: without gradients twice as many images fit.
         batch_size = max(s.batch_size for s in spec.stages) * 2
         return cls(spec.normalisation, batch_size, device, **kwargs)
+
+    @classmethod
+    def for_method(cls, method: Method, device: torch.device, **kwargs) -> Scorer:
+        """`for_spec(method.spec, ...)` scoring through the method's `predict` hook."""
+        return cls.for_spec(method.spec, device, predict=method.predict, **kwargs)
 
     @torch.no_grad()
     def score(
@@ -86,7 +102,7 @@ class Scorer:
                 parts.append((batch.index, scores.cpu().numpy()) if self.world.parallel else scores.cpu().numpy())
             else:
                 with autocast(self.device):
-                    logits = model(x).float()
+                    logits = self.predict(model, x).float()
                 if self.world.parallel:
                     parts.append((batch.index, logits.cpu().numpy()))  # scored once merged
                 else:
@@ -110,7 +126,7 @@ class Scorer:
                 memory_format=torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
             )
             with autocast(self.device):
-                scores = torch.sigmoid(model(view).float())
+                scores = torch.sigmoid(self.predict(model, view).float())
             total = scores if total is None else total + scores
             n += 1
         if total is None:
