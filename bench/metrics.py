@@ -294,7 +294,7 @@ class PatientResamples:
 
         if not sparse.issparse(values):
             values = np.asarray(values, dtype=np.float64)
-            values = values.reshape(values.shape[0], -1)
+            values = values.reshape(values.shape[0], -1 if values.size else int(np.prod(values.shape[1:])))
         index = self._index(rows, values.shape[0])
         n_groups = self.counts_t.shape[0]
         by_patient = sparse.csr_matrix(

@@ -1,4 +1,5 @@
-"""Per-image test predictions of a run, stored as parquet so statistics can be recomputed later.
+"""Per-image predictions of a run (its test list's, and a trained run's validation lists'),
+stored as parquet so statistics can be recomputed later.
 
 Columns: `image_id`, `patient_id`, then `true:<Label>` (uint8) and `score:<Label>` (float32)
 for each of the 14 labels in canonical order. Columns are read by name, never by position.
@@ -6,6 +7,7 @@ for each of the 14 labels in canonical order. Columns are read by name, never by
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,3 +139,12 @@ def load_predictions(path: Path | str) -> Predictions:
         )
     except (ValueError, TypeError) as exc:
         raise PredictionsError(f"{path}: {exc}") from None
+
+
+def file_sha256(path: Path | str) -> str:
+    """The SHA-256 of a file's bytes, read in blocks (a submission, a checkpoint, a predictions file)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -176,3 +176,48 @@ def test_json_decodes_to_the_evaluation(setup):
     data = json.loads(res.output)
     assert data["run_id"] == logits.run_id
     assert decode(Evaluation, data["evaluation"], source="json") == evaluate_run(store, logits, n_resamples=30)
+
+
+def test_save_stores_the_evaluation_and_a_second_load_reads_the_same(setup, tmp_path):
+    import shutil
+
+    from bench.evaluation.runs import run_evaluation
+    from bench.predictions import file_sha256
+
+    tmp, store, _, probs = setup
+    copy = RunStore(tmp_path / "results")
+    shutil.copytree(store.run_dir(probs.run_id), copy.run_dir(probs.run_id))
+    val = tmp / "val.parquet"
+    args = ["runs", "evaluate", probs.run_id, "--results", str(tmp_path / "results"), "--resamples", "20"]
+    res = runner.invoke(app, [*args, "--val-predictions", str(val), "--save"])
+    assert res.exit_code == 0, res.output
+    assert "stored the evaluation in" in res.output
+    saved = copy.load(probs.run_id).evaluation
+    assert saved.n_resamples == 20 and saved.notes == ()
+    assert saved.operating.validation.file == str(val) and saved.operating.validation.sha256 == file_sha256(val)
+    again = run_evaluation(copy, copy.load(probs.run_id), val_predictions=val, n_resamples=20).record
+    assert dataclasses.replace(again, computed=saved.computed) == saved
+    (sex,) = (a for a in saved.subgroups.attributes if a.attribute == "sex")
+    (female,) = (g for g in sex.subgroups if g.name == "F")
+    assert female.n_images == 120
+    # Everything else in the record is as it was.
+    assert dataclasses.replace(copy.load(probs.run_id), evaluation=None) == probs
+
+
+def test_save_of_a_run_without_predictions_or_dataset_is_one_line_and_writes_nothing(setup, tmp_path):
+    from record_factory import minimal_record
+
+    tmp, store, logits, _ = setup
+    results = tmp_path / "results"
+    running = RunStore(results)
+    running.write(minimal_record())
+    before = running.record_path(minimal_record().run_id).read_bytes()
+    res = runner.invoke(app, ["runs", "evaluate", minimal_record().run_id, "--results", str(results), "--save"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    (line,) = [x for x in res.output.splitlines() if x.startswith("error:")]
+    assert "has no predictions file recorded" in line and "finish it, or score it with `bench score`" in line
+    assert running.record_path(minimal_record().run_id).read_bytes() == before
+    args = ["runs", "evaluate", logits.run_id, "--results", str(tmp / "results"), "--save"]
+    res = runner.invoke(app, [*args, "--data", str(tmp / "nowhere")])
+    assert res.exit_code == 2 and "is not there" in res.output and "pass --data" in res.output
+    assert store.load(logits.run_id).evaluation is None

@@ -1,4 +1,5 @@
-"""Version-1 records (written by cxr-bench before schema version 2) still load, upgraded in memory."""
+"""Version-1 and version-2 records (written by cxr-bench before schema versions 2 and 3) still
+load, upgraded in memory."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from bench.cli import app
 from bench.records import SCHEMA_VERSION, LocalizationRecord, RecordError, RunRecord, RunStore
 from bench.records.migrations import upgrade
+from leaderboard.render import JSON_SCHEMA_VERSION
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results_v1"
 RUN_ID = "20261201-105856-chexnet-official-f0-s0-e82d"
@@ -47,12 +49,13 @@ def v1_results(tmp_path):
     return tmp_path / "results"
 
 
-def test_the_fixture_is_a_version_1_record_and_loads_as_version_2(v1_results):
+def test_the_fixture_is_a_version_1_record_and_loads_as_the_current_version(v1_results):
     path = v1_results / "runs" / RUN_ID / "record.json"
     raw = json.loads(path.read_text())
     assert raw["schema_version"] == 1 and "kind" not in raw
     record = RunStore(v1_results).load(RUN_ID)
-    assert record.schema_version == SCHEMA_VERSION == 2 and record.kind == "trained"
+    assert record.schema_version == SCHEMA_VERSION == 3 and record.kind == "trained"
+    assert record.evaluation is None and record.artifacts.val_predictions == ()
     assert record.status == "complete" and record.metrics.test is not None
     assert record.metrics.test.mean == pytest.approx(raw["metrics"]["test"]["mean"], abs=0)
     assert json.loads(path.read_text()) == raw  # upgraded in memory only
@@ -66,7 +69,7 @@ def test_a_version_1_run_renders_in_runs_show_and_the_leaderboard(v1_results):
     board = runner.invoke(app, ["leaderboard", "--results", str(v1_results), "--format", "json", "--out", "-"])
     assert board.exit_code == 0, board.output
     data = json.loads(board.stdout)
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == JSON_SCHEMA_VERSION
     (column,) = data["tables"][0]["columns"]
     assert column["runs"] == [RUN_ID]
     test = RunStore(v1_results).load(RUN_ID).metrics.test
@@ -80,9 +83,9 @@ def test_version_1_localization_becomes_typed():
     loc = record.localization
     assert isinstance(loc, LocalizationRecord) and loc.thresholds == (0.1, 0.25, 0.5, 0.75)
     assert loc.classes["Cardiomegaly"].iobb["0.5"] == 0.5 and loc.classes["Cardiomegaly"].pointing == 0.5
-    # A round trip writes version 2 without the old format key.
+    # A round trip writes the current version without the old format key.
     again = record.to_json()
-    assert again["schema_version"] == 2 and "format" not in again["localization"]
+    assert again["schema_version"] == 3 and "format" not in again["localization"]
     assert RunRecord.from_json(again) == record
 
 
@@ -92,7 +95,7 @@ def test_a_version_1_localization_in_an_unknown_layout_is_dropped():
     assert RunRecord.from_json(data).localization is None
 
 
-def test_a_version_2_record_is_validated_strictly():
+def test_a_current_record_is_validated_strictly():
     data = minimal_record().to_json() | {"localization": {**LOCALIZATION_V1}}
     with pytest.raises(RecordError, match=r"unknown field 'localization\.format'"):
         RunRecord.from_json(data, source="new.json")

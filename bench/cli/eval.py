@@ -26,6 +26,7 @@ from bench.cli.score import (
     SplitOption,
     TrainedOnOption,
     UrlOption,
+    ValPredictionsOption,
     print_external,
 )
 from bench.config import data_root, results_dir
@@ -66,6 +67,7 @@ def eval_weights(
     plugin: PluginOption = None,
     split_seed: SplitSeedOption = 0,
     val_fraction: ValFractionOption = 0.1,
+    val_predictions: ValPredictionsOption = None,
     results: ResultsOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or notices.")] = False,
 ) -> None:
@@ -100,6 +102,7 @@ def eval_weights(
             plugins=tuple(str(p) for p in plugin or ()),
             split_seed=split_seed,
             val_fraction=val_fraction,
+            val_predictions=val_predictions,
             quiet=quiet,
         ),
         notice=(lambda message: None) if quiet else notice,

@@ -178,23 +178,36 @@ def evaluate(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the evaluation as JSON (bench.evaluation's dataclasses) instead.")
     ] = False,
+    save: Annotated[
+        bool, typer.Option("--save", help="Store the evaluation in the run's record (`bench runs show` shows it).")
+    ] = False,
 ) -> None:
     """Evaluate one run beyond its mean AUROC, from its stored predictions and the dataset index:
-    AUROC by view, sex and age band with the gaps, calibration (probability scores only) and,
-    with --val-predictions, operating points (Youden's J and maximum F1).
+    AUROC by view, sex and age band with the gaps, calibration (probability scores only) and
+    operating points (Youden's J and maximum F1) chosen on validation predictions: the run's own
+    (a trained run's last stage's), or --val-predictions.
 
     Example: bench runs evaluate 20261125-181500-wfocal-effb3-official-f0-s0-3fa2 --plots figures
     """
+    import dataclasses
+
     from rich.markup import escape
 
-    from bench.evaluation.runs import evaluate_run
+    from bench.evaluation.runs import run_evaluation
     from bench.evaluation.tables import evaluation_tables
     from bench.records import RunStore
     from bench.ui.tables import rich_notes
 
     store = RunStore(results_dir(results))
-    record = store.load(run_id)
-    result = evaluate_run(store, record, data=data, val_predictions=val_predictions, n_resamples=resamples)
+    folder = store.found_id(run_id)
+    # A copied run folder's record names the run it was copied from: this folder's files are read and written.
+    record = dataclasses.replace(store.load(folder), run_id=folder)
+    evaluated = run_evaluation(store, record, data=data, val_predictions=val_predictions, n_resamples=resamples)
+    result = evaluated.evaluation
+    if save:
+        with store.lock(folder):  # not while a resume or `bench cam` writes the record
+            store.write(dataclasses.replace(store.load(folder), run_id=folder, evaluation=evaluated.record))
+        notice(f"stored the evaluation in {store.record_path(folder)}")
     if as_json:
         from bench.schema import encode
 
@@ -280,6 +293,9 @@ def _print_record(r, store) -> None:
         path = store.artifact(r, name)
         if path is not None:
             rows.append((name, f"{path}" + ("" if path.exists() else " (missing)")))
+    val_files = [store.run_dir(r.run_id) / f for f in r.artifacts.val_predictions]
+    if val_files:
+        rows.append(("val predictions", ", ".join(f"{p}" + ("" if p.exists() else " (missing)") for p in val_files)))
     summary = Table((Column(key=True), Column()), tuple(row(key, str(value)) for key, value in rows), frame="grid")
     out.print(summary)
 
@@ -323,7 +339,65 @@ def _print_record(r, store) -> None:
             per.append(row(label, *cells))
         header = (Column("pathology"), *(Column(name, "right") for name, _ in columns))
         out.print(Table(header, tuple(per), title="Per-class metrics"))
+    print_evaluation(r)
 
 
 def _num(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
+
+
+def print_evaluation(r) -> None:
+    """The record's evaluation, compactly: per attribute each subgroup's mean AUROC and the gap,
+    the mean ECE and Brier score, the operating points' mean rates; or one line saying how to
+    compute it."""
+    from bench.ui.tables import Column, Table, rich_notes, row
+
+    ev = r.evaluation
+    if ev is None:
+        out.print(f"evaluation: none stored (compute it with: bench runs evaluate {r.run_id} --save)", markup=False)
+        return
+    rows = [("computed", f"{ev.computed}, {ev.n_resamples} patient-bootstrap resamples, {ev.level:.0%} intervals")]
+    if ev.subgroups is not None:
+        for a in ev.subgroups.attributes:
+            means = ", ".join(f"{g.name} {g.mean.text()}" for g in a.subgroups)
+            rows.append((f"AUROC by {a.attribute}", f"{means}; {_gap_text(a.mean_gap, a.mean_gap_classes)}"))
+    if ev.calibration is not None:
+        c = ev.calibration
+        rows.append(
+            (
+                "calibration",
+                f"mean ECE {c.mean_ece.text()}{_interval(c.mean_ece)}, "
+                f"mean Brier {c.mean_brier.text()}{_interval(c.mean_brier)} ({c.n_bins} equal-mass bins)",
+            )
+        )
+    if ev.operating is not None:
+        v = ev.operating.validation
+        rows.append(("thresholds chosen on", f"{v.file} ({v.images} images, SHA-256 {v.sha256[:12]})"))
+        for rule in ev.operating.rules:
+            rates = ", ".join(f"{_RATE_NAMES[k]} {m.text()}" for k, m in rule.means.items())
+            rows.append((_RULE_NAMES.get(rule.rule, rule.rule), f"test {rates}"))
+    out.print(
+        Table(
+            (Column(key=True), Column()),
+            tuple(row(key, value) for key, value in rows),
+            title="Evaluation (means over classes)",
+            frame="compact",
+            show_header=False,
+        )
+    )
+    if ev.notes:
+        out.print(rich_notes(ev.notes))
+
+
+_RULE_NAMES = {"youden": "Youden's J", "f1": "maximum F1"}
+_RATE_NAMES = {"sensitivity": "sensitivity", "specificity": "specificity", "ppv": "PPV", "npv": "NPV", "f1": "F1"}
+
+
+def _interval(mean) -> str:
+    return "" if mean.lo is None or mean.hi is None else f" [{mean.lo:.4f}, {mean.hi:.4f}]"
+
+
+def _gap_text(gap, n_classes: int) -> str:
+    if gap.value is None:
+        return "gap undefined (no class is defined in every subgroup)"
+    return f"gap {gap.best} - {gap.worst} {gap.value:+.4f}{_interval(gap)} over {n_classes} classes"

@@ -30,6 +30,15 @@ SplitOption = Annotated[
     str, typer.Option("--split", "-s", help="Split protocol of the test list: official, kfold5, weng or custom:PATH.")
 ]
 FoldOption = Annotated[int, typer.Option(help="Fold index (0-based) for multi-fold protocols.")]
+ValPredictionsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--val-predictions",
+        help="The model's predictions on validation images (the predictions parquet format), kept with the run: "
+        "its operating points are chosen on them. Without: the evaluation says it has none.",
+        show_default=False,
+    ),
+]
 
 
 def score(
@@ -50,6 +59,7 @@ def score(
     ] = False,
     split_seed: SplitSeedOption = 0,
     val_fraction: ValFractionOption = 0.1,
+    val_predictions: ValPredictionsOption = None,
     results: ResultsOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notices.")] = False,
 ) -> None:
@@ -75,6 +85,7 @@ def score(
             allow_partial=allow_partial,
             split_seed=split_seed,
             val_fraction=val_fraction,
+            val_predictions=val_predictions,
             quiet=quiet,
         ),
         notice=(lambda message: None) if quiet else notice,

@@ -35,6 +35,7 @@ class EvalOptions:
     plugins: tuple[str, ...] = field(default_factory=tuple)
     split_seed: int = 0
     val_fraction: float = 0.1
+    val_predictions: Path | None = None  # validation predictions to choose thresholds on
     quiet: bool = False
 
     @property
@@ -50,6 +51,7 @@ class EvalOptions:
             "data": None if self.data is None else str(self.data),
             "name": self.model_name,
             "plugins": list(self.plugins),
+            "val_predictions": None if self.val_predictions is None else str(self.val_predictions),
             **{k: getattr(self, k) for k in keep},
         }
 
@@ -60,11 +62,11 @@ def evaluate_weights(options: EvalOptions, *, notice: Callable[[str], None] = la
     import dataclasses
 
     from bench.data.cache import prepare_cache
-    from bench.external.runs import record_external
-    from bench.external.submission import file_sha256
+    from bench.external.runs import read_validation, record_external
     from bench.external.weights import load_weights
     from bench.method import get_method
     from bench.models import check_image_size
+    from bench.predictions import file_sha256
     from bench.train.batches import open_source
     from bench.train.device import configure_backends, pick_device, place_model
     from bench.train.evaluate import TTA, Scorer
@@ -84,6 +86,7 @@ def evaluate_weights(options: EvalOptions, *, notice: Callable[[str], None] = la
         quiet=options.quiet,
     )
     declared = declared_fold(options.trained_on, target.index, scored=target)
+    validation = read_validation(options.val_predictions, target)
     method = method.resolve(default_preset(options.preset, target.index.kind))
     last = len(method.spec.stages) - 1
     size = check_image_size(method.spec.backbone, options.image_size or method.spec.stages[last].image_size)
@@ -136,4 +139,5 @@ def evaluate_weights(options: EvalOptions, *, notice: Callable[[str], None] = la
         invocation=options.invocation(),
         device=str(device),
         tta=tta.mode,
+        validation=validation,
     )

@@ -28,6 +28,7 @@ class ScoreOptions:
     allow_partial: bool = False
     split_seed: int = 0
     val_fraction: float = 0.1
+    val_predictions: Path | None = None  # validation predictions to choose thresholds on
     quiet: bool = False
 
     def invocation(self) -> dict:
@@ -43,6 +44,7 @@ class ScoreOptions:
             "allow_partial": self.allow_partial,
             "split_seed": self.split_seed,
             "val_fraction": self.val_fraction,
+            "val_predictions": None if self.val_predictions is None else str(self.val_predictions),
         }
 
 
@@ -105,10 +107,12 @@ def score_on(
 ) -> RunRecord:
     """`score_file` once the test list is known: the declared training lists, the file read and
     checked, the record written."""
+    from bench.external.runs import read_validation, record_external
     from bench.labels import LABELS
 
     name = check_name(options.name)
     declared = declared_fold(options.trained_on, target.index, scored=target)
+    validation = read_validation(options.val_predictions, target)
     sub = read_submission(options.file, target.ids)
     scored = covered(sub, target, allow_partial=options.allow_partial)
     if sub.ignored:
@@ -131,8 +135,6 @@ def score_on(
         scores_in_unit_interval=sub.in_unit_interval,
         submission=SubmittedFile(name=sub.path.name, sha256=sub.sha256, rows=sub.rows),
     )
-    from bench.external.runs import record_external
-
     return record_external(
         options.results,
         target=scored,
@@ -141,4 +143,5 @@ def score_on(
         method=MethodInfo(name=name, display_name=name, spec={}),
         environment=environment_info(torch_used=False),
         invocation=options.invocation(),
+        validation=validation,
     )

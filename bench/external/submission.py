@@ -5,7 +5,6 @@ written here, so a refused file leaves no run behind.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.labels import ALIASES, LABELS, NUM_CLASSES
+from bench.predictions import file_sha256
 
 # Image id columns, in the order tried: NIH's CSVs, cxr-bench's predictions, common exports.
 ID_COLUMNS: tuple[str, ...] = ("Image Index", "image_id", "image", "Path", "path", "filename")
@@ -81,14 +81,6 @@ class Submission:
     @property
     def in_unit_interval(self) -> bool:
         return bool(((self.scores >= 0) & (self.scores <= 1)).all())
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_frame(path: Path) -> pd.DataFrame:

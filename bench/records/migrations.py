@@ -2,7 +2,10 @@
 
 `MIGRATIONS[v]` turns a version-v record (parsed JSON) into a version-(v+1) one. Version 1 had
 no `kind` (every run was trained) and kept `bench cam`'s scores as a free-form dict with a
-`"format": 1` key; version 2 types them (`schema.LocalizationRecord`).
+`"format": 1` key; version 2 types them (`schema.LocalizationRecord`). Version 3 adds the
+optional `evaluation` and `artifacts.val_predictions`, which a version-2 record lacks: it has
+neither (both default to empty), so its upgrade only renumbers it; a version-2 reader refuses a
+version-3 record as newer, rather than as one with unknown fields.
 """
 
 from __future__ import annotations
@@ -25,7 +28,11 @@ def _v1_to_v2(data: Record) -> Record:
     return out
 
 
-MIGRATIONS: dict[int, Callable[[Record], Record]] = {1: _v1_to_v2}
+def _v2_to_v3(data: Record) -> Record:
+    return {**data, "schema_version": 3}
+
+
+MIGRATIONS: dict[int, Callable[[Record], Record]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def upgrade(data: Any, source: str) -> Record:

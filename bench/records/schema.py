@@ -1,4 +1,4 @@
-"""The run record's schema: typed, frozen dataclasses, version 2 (`migrations` reads version 1).
+"""The run record's schema: typed, frozen dataclasses, version 3 (`migrations` reads versions 1 and 2).
 
 Per-class values are dicts keyed by the canonical label names; None marks a value that is not
 known yet or undefined (JSON has no NaN). Records are frozen: update one with
@@ -25,6 +25,8 @@ METHOD_ORIGINS: tuple[str, ...] = ("built-in", "file", "entry point", "module")
 # the ten-crop protocol (four corners and centre and their mirrors, scores averaged).
 TTA_MODES: tuple[str, ...] = ("none", "flip", "tencrop")
 EXTERNAL_SOURCES: tuple[str, ...] = ("scores", "weights")  # `bench score`, `bench eval`
+OPERATING_RULES: tuple[str, ...] = ("youden", "f1")  # how a threshold is chosen on validation
+RATES: tuple[str, ...] = ("sensitivity", "specificity", "ppv", "npv", "f1")  # read at a threshold
 # Below this test AUROC on real data a run is a failed sanity check (docs/domain.md section 6).
 SANITY_MIN_AUROC = 0.55
 
@@ -39,6 +41,7 @@ def _one_per_label(value: Any) -> str | None:
 
 PerClass = Annotated[dict[str, float | None], Check(_one_per_label)]  # None: undefined or not yet known
 Counts = Annotated[dict[str, int], Check(_one_per_label)]  # label -> positives
+MaybeCounts = Annotated[dict[str, int | None], Check(_one_per_label)]  # None: undefined
 
 
 def _one_of(options: tuple[str, ...]) -> Check:
@@ -222,6 +225,9 @@ class Artifacts:
     predictions: str | None = None  # paths relative to the run directory
     checkpoint: str | None = None
     history: str | None = None
+    # Validation predictions: a trained run's per stage (its best checkpoint's), in stage order;
+    # an external run's one file, when it was given some.
+    val_predictions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -311,6 +317,141 @@ class ExternalInfo(_Checked):
         return self.overlap is not None
 
 
+# -- evaluation beyond the mean AUROC -----------------------------------------------------------
+# The record's form of bench.evaluation's results (which sit above records in the layers):
+# per-class values as label-keyed dicts, as everywhere in the record, and no reliability bins
+# (the diagram is drawn from the predictions, by `bench runs evaluate --plots`).
+
+
+@dataclass(frozen=True)
+class ClassMean:
+    """A mean over classes with its interval, over `n_classes` of `n_total` classes."""
+
+    value: float | None
+    lo: float | None
+    hi: float | None
+    n_classes: int
+    n_total: int
+
+    def text(self) -> str:
+        shown = "-" if self.value is None else f"{self.value:.4f}"
+        return shown if self.n_classes == self.n_total else f"{shown} ({self.n_classes}/{self.n_total})"
+
+
+@dataclass(frozen=True)
+class Estimates(_Checked):
+    """Per class: a value and its interval; all three None where the value is undefined."""
+
+    value: PerClass
+    lo: PerClass
+    hi: PerClass
+
+
+@dataclass(frozen=True)
+class SubgroupGap:
+    """The best subgroup's value minus the worst's, with the interval of that difference; None
+    where fewer than two subgroups are defined."""
+
+    best: str | None
+    worst: str | None
+    value: float | None
+    lo: float | None
+    hi: float | None
+
+
+PerClassGaps = Annotated[dict[str, SubgroupGap], Check(_one_per_label)]
+
+
+@dataclass(frozen=True)
+class SubgroupResult(_Checked):
+    name: str
+    n_images: int
+    n_patients: int
+    positives: Counts
+    auroc: Estimates
+    mean: ClassMean  # over the classes defined in this subgroup
+    tpr: Estimates | None = None  # at the Youden thresholds; None without operating points
+
+
+@dataclass(frozen=True)
+class AttributeResult(_Checked):
+    attribute: str  # "view", "sex" or "age"
+    subgroups: tuple[SubgroupResult, ...]
+    unassigned: int  # images in none of the subgroups
+    auroc_gap: PerClassGaps
+    mean_gap: SubgroupGap  # of the subgroups' means over the classes defined in every one
+    mean_gap_classes: int
+    tpr_gap: PerClassGaps | None = None
+
+
+@dataclass(frozen=True)
+class SubgroupsResult:
+    attributes: tuple[AttributeResult, ...]
+    min_cases: int  # fewer positives or negatives for a class: the subgroup is undefined for it
+    thresholds: PerClass | None = None  # the Youden thresholds the TPRs are read at
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    ece: Estimates
+    brier: Estimates
+    mean_ece: ClassMean
+    mean_brier: ClassMean
+    n_bins: int
+
+
+def _rate_means(value: Any) -> str | None:
+    return None if tuple(value) == RATES else f"must hold the rates {', '.join(RATES)}, in that order"
+
+
+@dataclass(frozen=True)
+class RuleResult(_Checked):
+    """One rule's validation thresholds and the test list's counts and rates at them."""
+
+    rule: Annotated[str, _one_of(OPERATING_RULES)]
+    threshold: PerClass
+    tp: MaybeCounts
+    fp: MaybeCounts
+    tn: MaybeCounts
+    fn: MaybeCounts
+    sensitivity: PerClass
+    specificity: PerClass
+    ppv: PerClass
+    npv: PerClass
+    f1: PerClass
+    means: Annotated[dict[str, ClassMean], Check(_rate_means)]  # rate -> its mean over the defined classes
+
+
+@dataclass(frozen=True)
+class ValidationSource:
+    """The validation predictions thresholds were chosen on."""
+
+    file: str  # relative to the run directory when it is the run's own, else as given
+    sha256: str
+    images: int
+
+
+@dataclass(frozen=True)
+class OperatingResult:
+    validation: ValidationSource
+    rules: tuple[RuleResult, ...]
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """Subgroups, calibration and operating points of the test predictions; a part that could
+    not be computed is None, with a line in `notes` saying why."""
+
+    computed: str  # ISO 8601 UTC
+    n_resamples: int  # patient-bootstrap resamples behind every interval
+    level: float
+    seed: int  # of the resamples
+    subgroups: SubgroupsResult | None
+    calibration: CalibrationResult | None
+    operating: OperatingResult | None
+    notes: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class RunRecord(_Checked):
     run_id: str
@@ -336,6 +477,7 @@ class RunRecord(_Checked):
     kind: Annotated[str, _one_of(RUN_KINDS)] = "trained"  # "external": scores of a model trained elsewhere
     external: ExternalInfo | None = None  # provenance of an external run
     tta: Annotated[str, _one_of(TTA_MODES)] = "none"  # test-time augmentation of the test scores
+    evaluation: EvaluationRecord | None = None  # None: not evaluated (`bench runs evaluate RUN_ID --save`)
     schema_version: int = SCHEMA_VERSION
 
     def finished(self, status: str, *, error: str | None = None, **changes: Any) -> RunRecord:
@@ -390,6 +532,8 @@ __all__ = [
     "RUN_KINDS",
     "TTA_MODES",
     "EXTERNAL_SOURCES",
+    "OPERATING_RULES",
+    "RATES",
     "SANITY_MIN_AUROC",
     "RecordError",
     "FutureSchemaError",
@@ -413,6 +557,17 @@ __all__ = [
     "Overlap",
     "Coverage",
     "ExternalInfo",
+    "ClassMean",
+    "Estimates",
+    "SubgroupGap",
+    "SubgroupResult",
+    "AttributeResult",
+    "SubgroupsResult",
+    "CalibrationResult",
+    "RuleResult",
+    "ValidationSource",
+    "OperatingResult",
+    "EvaluationRecord",
     "RunRecord",
     "utc_now",
     "per_class",

@@ -33,6 +33,7 @@ from bench.records.schema import (
 from bench.schema import encode
 
 RECORD_FILE = "record.json"
+VAL_PREDICTIONS_FILE = "val_predictions.parquet"  # an external run's, given to `bench score` or `bench eval`
 # What `RunStore.liveness` can say: a record's status, or "stale" for a "running" record whose
 # process is gone (nobody holds its folder lock: see bench/records/lock.py).
 STALE = "stale"
@@ -47,6 +48,12 @@ def new_run_id(method: str, split: str, fold: int, seed: int, *, now: datetime |
     """A sortable, unique id: `20261125-181500-wfocal-effb3-official-f0-s0-3fa2` (UTC time first)."""
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{_slug(method)}-{_slug(split)}-f{int(fold)}-s{int(seed)}-{secrets.token_hex(2)}"
+
+
+def stage_val_predictions(stage: int) -> str:
+    """Where a trained run keeps the validation predictions of `stage`'s (0-based) best
+    checkpoint: beside it, written whenever it is."""
+    return f"checkpoints/stage{stage + 1}_best_val.parquet"
 
 
 def read_record(path: Path) -> RunRecord:
@@ -84,6 +91,15 @@ class RunStore:
         """Absolute path of an artifact ("predictions", "checkpoint", "history"), if recorded."""
         rel = getattr(record.artifacts, name)
         return None if rel is None else self.run_dir(record.run_id) / rel
+
+    def final_val_predictions(self, record: RunRecord) -> Path | None:
+        """The validation predictions of the model that scored the test list, if recorded: a
+        trained run's last stage's, an external run's file."""
+        files = record.artifacts.val_predictions
+        if record.kind == "trained":
+            last = stage_val_predictions(len(record.stages) - 1)
+            return self.run_dir(record.run_id) / last if last in files else None
+        return self.run_dir(record.run_id) / files[-1] if files else None
 
     def lock(self, run_id: str):
         """A context manager holding the folder lock of `run_id` while its process works on it

@@ -23,7 +23,7 @@ from bench.atomic import DiskFull, writable
 from bench.errors import BenchError
 from bench.method.overrides import display_name, overrides_json
 from bench.metrics import per_class_auroc
-from bench.records import RunRecord
+from bench.records import RunRecord, stage_val_predictions
 from bench.train import checkpoint, distributed
 from bench.train.batches import RunImages, has_batchnorm
 from bench.train.checkpoint import RESUME_FILE, best_checkpoint
@@ -352,15 +352,15 @@ class Run:
             train_dropped=loop.dropped,
             torch_threads=_appended(stages[result.stage].torch_threads, torch.get_num_threads()),
         )
+        artifacts = dataclasses.replace(self.current.artifacts, history=HISTORY_FILE)
+        if result.improved:  # the loop wrote the stage's validation predictions with its best checkpoint
+            val_files = (*artifacts.val_predictions[: result.stage], stage_val_predictions(result.stage))
+            artifacts = dataclasses.replace(artifacts, val_predictions=val_files)
         good = self.current  # the record as of the resumable checkpoint on disk
         # The record first: should the checkpoint then fail, a resume drops the epochs the record
         # is ahead by (see `_start`); a checkpoint ahead of its record would lose them.
         try:
-            self._write(
-                history=history,
-                stages=tuple(stages),
-                artifacts=dataclasses.replace(self.current.artifacts, history=HISTORY_FILE),
-            )
+            self._write(history=history, stages=tuple(stages), artifacts=artifacts)
             if self.world.main:
                 checkpoint.save_resume(self.run_dir / RESUME_FILE, loop.state_dict())
                 write_history(history, self.run_dir / HISTORY_FILE)
@@ -371,8 +371,8 @@ class Run:
     def _test(self) -> None:
         """Test (and val) inference with each stage's best checkpoint; final metrics, CIs, predictions."""
         from bench.predictions import Predictions
-        from bench.records import Artifacts, Metrics
-        from bench.train.results import run_result
+        from bench.records import Metrics
+        from bench.train.results import run_evaluation, run_result
 
         plan = self.plan
         test, val = plan.lists["test"], plan.lists["val"]
@@ -395,23 +395,24 @@ class Run:
                 val_scores = self.scorer.score(model, val_source, val.labels).scores
 
         def finish():
-            result = run_result(
-                self.run_dir,
-                Predictions(tuple(test.ids), test.patients, test.labels, test_scores),
-                dataset_kind=plan.index.kind,
-                seed=self.options.seed,
-            )
+            predictions = Predictions(tuple(test.ids), test.patients, test.labels, test_scores)
+            result = run_result(self.run_dir, predictions, dataset_kind=plan.index.kind, seed=self.options.seed)
             if not result.sanity.test_auroc_ok:
                 warn(result.sanity.message)
-            return self.record.finished(
+            artifacts = dataclasses.replace(
+                self.current.artifacts,
+                predictions=result.predictions,
+                checkpoint=best_checkpoint(last),
+                history=HISTORY_FILE,
+            )
+            record = dataclasses.replace(self.current, artifacts=artifacts)
+            return record.finished(
                 "complete",
                 stages=tuple(stages),
                 metrics=Metrics(val=list_metrics(val.labels, val_scores), test=result.test),
                 sanity=result.sanity,
-                artifacts=Artifacts(
-                    predictions=result.predictions, checkpoint=best_checkpoint(last), history=HISTORY_FILE
-                ),
                 tta=self.options.tta,
+                evaluation=run_evaluation(self.store, record, plan.index),
             )
 
         # Every rank holds all scores; rank 0 alone saves them and computes the bootstrap.

@@ -1,5 +1,6 @@
 """One stage of training, epoch by epoch: early stopping on mean validation AUROC, the
-method's learning-rate schedule stepped after each validation, the best checkpoint.
+method's learning-rate schedule stepped after each validation, the best checkpoint and its
+validation predictions (the scores of that validation pass).
 
 Every epoch reseeds its shuffling, flips and torch RNG from (seed, stage, epoch), so a stage
 continued from its `state_dict` replays exactly the epochs an uninterrupted one trains.
@@ -20,6 +21,8 @@ import torch
 from bench.errors import BenchError
 from bench.method.optim import step_scheduler
 from bench.metrics import MeanValue, per_class_auroc
+from bench.predictions import Predictions, save_predictions
+from bench.records import stage_val_predictions
 from bench.train import batches, checkpoint, distributed
 from bench.train.device import autocast, place_input, place_model
 from bench.train.evaluate import Scorer, load_model, quiet_mean
@@ -170,6 +173,12 @@ class StageLoop:
                 if self.world.main:
                     manifest = checkpoint.manifest(plan, self.run_id, stage, epoch, mean.value)
                     checkpoint.save_weights(model, self.run_dir / checkpoint.best_checkpoint(stage), manifest)
+                    # After its checkpoint: a crash between the two leaves the resumable state
+                    # before this epoch, whose replay writes both again.
+                    save_predictions(
+                        self.run_dir / stage_val_predictions(stage),
+                        Predictions(tuple(val.ids), val.patients, val.labels, scores),
+                    )
             else:
                 progress.since_best += 1
             progress.next_epoch = epoch + 1

@@ -1,8 +1,9 @@
 """Scores of a list as the record's metrics, and a test list's scores as a run's result.
 
 Torch-free, so `bench score` turns a submitted file into a record without loading torch, by
-the same code that ends a trained run's test phase (`run_result`): the predictions file, the
-per-class metrics with their patient-bootstrap intervals, and the sanity check.
+the same code that ends a trained run's test phase (`run_result`, `run_evaluation`): the
+predictions file, the per-class metrics with their patient-bootstrap intervals, the sanity
+check, and the evaluation beyond the mean AUROC.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from bench.data.index import DatasetIndex
     from bench.metrics import MeanValue
     from bench.predictions import Predictions
-    from bench.records import EvalMetrics, Sanity
+    from bench.records import EvalMetrics, EvaluationRecord, RunRecord, RunStore, Sanity
 
 PREDICTIONS_FILE = "predictions.parquet"
 
@@ -90,3 +92,12 @@ def run_result(run_dir: Path, predictions: Predictions, *, dataset_kind: str, se
     save_predictions(Path(run_dir) / PREDICTIONS_FILE, predictions)
     test = list_metrics(predictions.y_true, predictions.scores, patients=predictions.patient_ids, seed=seed)
     return RunResult(test, sanity_check(dataset_kind, test), PREDICTIONS_FILE)
+
+
+def run_evaluation(store: RunStore, record: RunRecord, index: DatasetIndex) -> EvaluationRecord:
+    """The evaluation of the run's stored test predictions on its dataset index, with the
+    operating points chosen on the validation predictions its record lists (a trained run's last
+    stage's). Read from the files, so `bench runs evaluate` computes it again to the last bit."""
+    from bench.evaluation.runs import evaluate_predictions, run_predictions, run_validation
+
+    return evaluate_predictions(run_predictions(store, record), index, run_validation(store, record)).record
