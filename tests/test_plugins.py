@@ -1,7 +1,7 @@
-"""The five kinds of plugin in tests/plugins/, each trained on the demo with the smoke preset:
-a backbone swap, a custom loss, mixup in train_step, an installed entry-point package and a
-frozen-backbone linear probe (started from the backbone swap's run). One run per plugin, shared
-by the module's tests."""
+"""The kinds of plugin in tests/plugins/, each trained on the demo with the smoke preset: a
+backbone swap, a custom loss, mixup in train_step, an installed entry-point package, a
+frozen-backbone linear probe (started from the backbone swap's run) and averaged weights in
+predict. One run per plugin, shared by the module's tests."""
 
 from __future__ import annotations
 
@@ -271,24 +271,28 @@ def ema_run(demo_root, results):
     )
 
 
-def ema_scores(record, demo_index, results):
-    """(the test list's stored scores, the checkpoint's average scored by hand, its network scored
-    by hand, the run's method scoring the whole model through predict)."""
+def by_hand(record, ids, demo_index, results):
+    """The run's checkpoint on images `ids`: the scores of its average and of its network, each
+    scored by hand, and of the run's method through predict; the images' labels."""
     from bench.method import MethodSpec
-    from bench.predictions import load_predictions
     from bench.train.batches import open_source
     from bench.train.evaluate import Scorer, run_model
     from bench.train.plan import image_list
 
-    store, cpu = RunStore(results), torch.device("cpu")
-    stored = load_predictions(store.artifact(record, "predictions"))
-    loaded = run_model(store, record, cpu)
-    images = image_list(demo_index, stored.image_ids)
-    source = open_source(images.paths, loaded.image_size, label="test images", quiet=True, ids=images.ids)
+    cpu = torch.device("cpu")
+    loaded = run_model(RunStore(results), record, cpu)
+    images = image_list(demo_index, ids)
+    source = open_source(images.paths, loaded.image_size, label="images", quiet=True, ids=images.ids)
     plain = Scorer.for_spec(MethodSpec.from_dict(record.method.spec), cpu)
-    by_hand = [plain.score(net, source, images.labels).scores for net in (loaded.model.ema, loaded.model.net)]
+    ema, net = (plain.score(part, source, images.labels).scores for part in (loaded.model.ema, loaded.model.net))
     hooked = Scorer.for_method(loaded.method, cpu).score(loaded.model, source, images.labels).scores
-    return stored.scores, *by_hand, hooked
+    return ema, net, hooked, images.labels
+
+
+def stored_test(record, results):
+    from bench.predictions import load_predictions
+
+    return load_predictions(RunStore(results).artifact(record, "predictions"))
 
 
 def test_ema_average_follows_the_network_at_the_declared_decay():
@@ -305,7 +309,7 @@ def test_ema_average_follows_the_network_at_the_declared_decay():
 
 def test_ema_predict_scores_the_average(ema_run, demo_index, results):
     assert ema_run.method.spec["params"]["ema_decay"]["value"] == 0.5
-    _, ema, net, hooked = ema_scores(ema_run, demo_index, results)
+    ema, net, hooked, _ = by_hand(ema_run, stored_test(ema_run, results).image_ids, demo_index, results)
     np.testing.assert_allclose(hooked, ema, rtol=0, atol=1e-6)
     assert not np.allclose(ema, net, atol=1e-4)  # the average is not the trained network
 
@@ -315,6 +319,16 @@ def test_ema_predict_scores_the_average(ema_run, demo_index, results):
     reason="the engine builds its scorers with Scorer.for_spec; Scorer.for_method(plan.method, ...) in loop.py "
     "and engine.py routes validation and the test phase through predict",
 )
-def test_ema_run_stores_the_average_s_test_scores(ema_run, demo_index, results):
-    stored, ema, _, _ = ema_scores(ema_run, demo_index, results)
-    np.testing.assert_allclose(stored, ema, rtol=0, atol=1e-6)
+def test_ema_run_validates_and_tests_with_the_average(ema_run, demo_index, results):
+    from bench.metrics import per_class_auroc
+    from bench.train.evaluate import quiet_mean
+    from bench.train.options import RunOptions
+    from bench.train.plan import plan_run
+
+    stored = stored_test(ema_run, results)
+    ema, *_ = by_hand(ema_run, stored.image_ids, demo_index, results)
+    np.testing.assert_allclose(stored.scores, ema, rtol=0, atol=1e-6)
+    val = plan_run(RunOptions.from_json(ema_run.invocation)).lists["val"]
+    ema, _, _, labels = by_hand(ema_run, val.ids, demo_index, results)
+    (epoch,) = ema_run.history  # one epoch: the best checkpoint holds that epoch's average
+    assert epoch.val_auroc_mean == pytest.approx(quiet_mean(per_class_auroc(labels, ema)).value, abs=1e-6)
