@@ -122,6 +122,8 @@ def test_cli_rank_blocks(kfold, tmp_path):
     assert "ranks of test AUROC over the classes" in (tmp_path / "b.md").read_text()
     res = runner.invoke(app, [*args, "--rank-blocks", "patients"])
     assert res.exit_code == 2 and "patients" in res.output
+    res = runner.invoke(app, ["leaderboard", "--results", str(kfold.results_dir), "--rank-blocks", "folds"])
+    assert res.exit_code == 2 and "--rank-blocks folds without --rank ranks nothing" in res.output
 
 
 ORIGINS = {

@@ -156,6 +156,8 @@ def leaderboard(
         return show_localization(results_dir(results), split=split, fmt=fmt.value, out_file=out_file)
     if published_only and not published:
         raise BenchError("--published-only and --no-published contradict each other", hint="drop one of them")
+    if rank_blocks != RankBlocks.auto and not rank:
+        raise BenchError(f"--rank-blocks {rank_blocks.value} without --rank ranks nothing", hint="add --rank")
     results_path = results_dir(results)
     say = lambda message: warn(escape(message))  # noqa: E731
     board = build_leaderboard(
