@@ -87,7 +87,8 @@ def _finite(x) -> bool:
 
 
 def auroc_cell(table: Table, col: Column, row: int, *, ci: bool) -> str:
-    """One cell as text: 4 decimals (k-fold: mean +- std x100, 2 decimals); published as printed."""
+    """One cell as text: 4 decimals, with "± std" over training seeds for a column of several
+    (k-fold: mean +- std over folds x100, 2 decimals); published as printed."""
     avg = row == NUM_CLASSES
     if col.published is not None:
         p = col.published
@@ -105,7 +106,7 @@ def auroc_cell(table: Table, col: Column, row: int, *, ci: bool) -> str:
         if not avg and col.folds_defined[row] < n_folds:
             text += f" ({col.folds_defined[row]}/{n_folds} folds)"
     else:
-        text = f"{value:.4f}"
+        text = " ".join(t for t in (f"{value:.4f}", col.seed_text(row)) if t)
         if ci and col.lo is not None and col.hi is not None and _finite(col.lo[row]):
             text += f" [{col.lo[row]:.4f}, {col.hi[row]:.4f}]"
     if avg and col.n_defined < NUM_CLASSES:
@@ -208,6 +209,8 @@ def origin_notes(table: Table) -> list[str]:
 
 def table_caption(table: Table, ci: bool) -> str:
     text = table.subtitle
+    if not table.cross_validation and any(c.n_seeds > 1 for c in table.columns):
+        text += f" {PM}: sample std over training seeds."
     if ci and not table.cross_validation and not table.published_only:
         text += " Brackets: 95% patient-bootstrap interval."
     return text + " Best per row in bold."

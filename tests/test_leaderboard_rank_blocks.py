@@ -185,3 +185,15 @@ def test_a_column_whose_runs_differ_in_origin_lists_each(plugins, tmp_path):
         f"my-loss: method from file /plugins/my_loss.py (SHA-256 {'ab' * 32}); file /plugins/my_loss.py"
         f" (SHA-256 {'cd' * 32}) (2 different origins among its runs)"
     ]
+
+
+def test_a_column_of_several_seeds_shows_their_std(seeded):
+    from leaderboard.render import auroc_table
+
+    board = build_leaderboard(seeded.results_dir)
+    (table,) = board.tables
+    shown = auroc_table(table, ci=False)
+    assert shown.caption.endswith("±: sample std over training seeds. Best per row in bold.")
+    col = table.columns[0]
+    by_hand = np.std([_mean_auroc(r) for r in seeded.find(method=col.key)], ddof=1)
+    assert shown.texts()[14][1] == f"{col.values[14]:.4f} ± {by_hand:.4f}"
