@@ -197,3 +197,15 @@ def test_a_column_of_several_seeds_shows_their_std(seeded):
     col = table.columns[0]
     by_hand = np.std([_mean_auroc(r) for r in seeded.find(method=col.key)], ddof=1)
     assert shown.texts()[14][1] == f"{col.values[14]:.4f} ± {by_hand:.4f}"
+
+
+def test_published_columns_are_not_ranked(tmp_path):
+    store = RunStore(tmp_path / "results")
+    for i, (m, s) in enumerate(METHODS):
+        complete_run(store, m, kind="nih", strength=s, minutes=i, model_seed=i, **SMALL)
+    board = build_leaderboard(store.results_dir)
+    (table,) = board.tables
+    assert sum(c.published is not None for c in table.columns) == 8  # the paper's Table 4 beside real runs
+    (ranked,) = rank_tables(board, print)
+    assert sorted(ranked.keys) == sorted(m for m, _ in METHODS) and ranked.values.shape == (14, 3)
+    assert "published columns are not ranked: they enter no statistic" in ranked.notes
