@@ -147,7 +147,8 @@ def rank_tables(board: Leaderboard, warn, plots_dir: Path | None = None, blocks:
         columns = [c for c in t.columns if c.published is None and c.runs]
         if len(columns) < 3:
             if columns:
-                warn(f"{t.title}: {len(columns)} run columns, no ranking (the Friedman test needs 3 or more)")
+                n = len(columns)
+                warn(f"{t.title}: {n} run column{'s' if n > 1 else ''}, no ranking (the Friedman test needs 3 or more)")
             continue
         try:
             chosen, (values, labels, notes) = _blocks(t, columns, blocks)

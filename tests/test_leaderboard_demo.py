@@ -84,7 +84,7 @@ def test_every_table_has_real_values(boards):
     assert sorted(m["name"] for m in ranking["methods"]) == sorted(_label(m) for m in OFFICIAL)
     assert sum(m["mean_rank"] for m in ranking["methods"]) == pytest.approx(6)  # 1 + 2 + 3 per class
     assert ranking["critical_difference"] > 0 and 0 <= ranking["friedman_p"] <= 1
-    assert kfold["ranking"] is None and "1 run columns, no ranking" in terminal
+    assert kfold["ranking"] is None and "1 run column, no ranking" in terminal
 
 
 def test_every_table_in_the_markdown_and_the_terminal(boards):

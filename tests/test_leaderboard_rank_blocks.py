@@ -151,7 +151,7 @@ def test_plugin_origins_are_footnotes_in_every_format(plugins, tmp_path):
     base = ["leaderboard", "--results", str(plugins.results_dir)]
     res = runner.invoke(app, [*base, "--out", str(tmp_path / "b.md")])
     assert res.exit_code == 0, res.output
-    assert f"method: {FILE_NOTE}" in res.output and f"method: {ENTRY_NOTE}" in res.output  # the terminal
+    assert f"plugin: {FILE_NOTE}" in res.output and f"plugin: {ENTRY_NOTE}" in res.output  # the terminal
     assert "chexnet: method" not in res.output
     md = (tmp_path / "b.md").read_text()
     assert f"Methods from plugins:\n\n- {FILE_NOTE}\n- {ENTRY_NOTE}\n" in md

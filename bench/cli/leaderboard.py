@@ -221,7 +221,7 @@ def _print_board(board, *, ci: bool, extras) -> None:
             out.print(Text.assemble((s.table.title, "bold"), ": no complete runs"))
         if s.improvement is not None:
             out.print(s.improvement)
-        for what, notes in (("external", s.external), ("method", s.origins)):
+        for what, notes in (("external", s.external), ("plugin", s.origins)):
             if notes:
                 out.print(Text("\n".join(f"  {what}: {n}" for n in notes)))
         if s.table.notes:
