@@ -561,7 +561,7 @@ def _seed_notes(columns: list[Column], cross_validation: bool, ci: bool) -> list
         return [f"each fold's AUROC is the mean over the column's training seeds; seeds per column: {counts}"]
     interval = "; intervals are those of single runs only" if ci else ""
     return [
-        "a column of several training seeds shows their mean, its std the sample std over seeds"
+        "a column of several training seeds shows their mean ± the sample std over seeds"
         f"{interval}; seeds per column: {counts}"
     ]
 

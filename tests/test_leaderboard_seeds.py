@@ -96,6 +96,11 @@ def test_three_seeds_mean_and_sd_by_hand(results):
     assert col.values[14] == pytest.approx(0.765) and col.std[14] == pytest.approx(0.1)
     np.testing.assert_allclose(col.seed_values[:, 14], [0.665, 0.765, 0.865])
     assert col.seed_text(0) == "± 0.1000" and _column(t, DENSE).seed_text(0) == ""
+    from leaderboard.render import auroc_cell
+
+    assert (
+        auroc_cell(t, col, 0, ci=False) == "0.7000 ± 0.1000" and auroc_cell(t, col, 14, ci=False) == "0.7650 ± 0.1000"
+    )
     assert [len(runs) for runs in col.seed_runs] == [1, 1, 1] and col.runs == col.seed_runs[0]
     assert any("seeds per column: chexnet: 3 seeds (0, 1, 2); wfocal-densenet121: 1 seed (0);" in n for n in t.notes)
     assert any(n.startswith("1 older complete run(s)") for n in t.notes)  # effb3's superseded seed-0 run
