@@ -146,9 +146,11 @@ def rank_tables(board: Leaderboard, warn, plots_dir: Path | None = None, blocks:
     for t in board.tables:
         columns = [c for c in t.columns if c.published is None and c.runs]
         if len(columns) < 3:
-            if columns:
-                n = len(columns)
+            n = len(columns)
+            if n:
                 warn(f"{t.title}: {n} run column{'s' if n > 1 else ''}, no ranking (the Friedman test needs 3 or more)")
+            elif t.columns:
+                warn(f"{t.title}: published figures only, no ranking (published columns enter no statistic)")
             continue
         try:
             chosen, (values, labels, notes) = _blocks(t, columns, blocks)

@@ -209,3 +209,10 @@ def test_published_columns_are_not_ranked(tmp_path):
     (ranked,) = rank_tables(board, print)
     assert sorted(ranked.keys) == sorted(m for m, _ in METHODS) and ranked.values.shape == (14, 3)
     assert "published columns are not ranked: they enter no statistic" in ranked.notes
+
+    messages: list[str] = []
+    assert rank_tables(build_leaderboard(None, published_only=True, split="official"), messages.append) == []
+    assert messages == [
+        "official split: published figures (Table 4): published figures only, no ranking (published"
+        " columns enter no statistic)"
+    ]
