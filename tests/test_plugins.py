@@ -314,11 +314,6 @@ def test_ema_predict_scores_the_average(ema_run, demo_index, results):
     assert not np.allclose(ema, net, atol=1e-4)  # the average is not the trained network
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine builds its scorers with Scorer.for_spec; Scorer.for_method(plan.method, ...) in loop.py "
-    "and engine.py routes validation and the test phase through predict",
-)
 def test_ema_run_validates_and_tests_with_the_average(ema_run, demo_index, results):
     from bench.metrics import per_class_auroc
     from bench.train.evaluate import quiet_mean

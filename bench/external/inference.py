@@ -109,7 +109,7 @@ def evaluate_weights(options: EvalOptions, *, notice: Callable[[str], None] = la
     source = open_source(
         images.paths, tta.input_size, label="test images", quiet=options.quiet, cache=cache, ids=images.ids
     )
-    scorer = Scorer.for_spec(method.spec, device, workers=options.workers)
+    scorer = Scorer.for_method(method, device, workers=options.workers)
     if options.batch_size is not None:
         scorer = dataclasses.replace(scorer, batch_size=options.batch_size)
     scores = scorer.score(model, source, images.labels, tta=tta).scores

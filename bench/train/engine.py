@@ -128,8 +128,8 @@ class Run:
         # Only rank 0 fills a cache, while the others wait: it alone may stop the fill, so its
         # check is the local flag (the collective one would wait for ranks that cannot answer).
         self.images = RunImages(self.plan, world, stop=None if world.parallel else self.stop.check)
-        self.scorer = Scorer.for_spec(
-            self.plan.spec, self.device, world=world, workers=options.workers, check_stop=self.check_stop
+        self.scorer = Scorer.for_method(
+            self.plan.method, self.device, world=world, workers=options.workers, check_stop=self.check_stop
         )
 
     def _found(self, folder: str) -> RunRecord:
@@ -520,5 +520,5 @@ def rescore(run_id: str, *, results: str, name: str = "test") -> np.ndarray:
     path = RunStore(results).run_dir(run_id) / best_checkpoint(last)
     model = load_model(plan.method, last, path, device, compile=options.compile)
     source = RunImages(plan, distributed.SINGLE).sources(plan.spec.stages[last].image_size, (name,))[name]
-    scorer = Scorer.for_spec(plan.spec, device, workers=options.workers)
+    scorer = Scorer.for_method(plan.method, device, workers=options.workers)
     return scorer.score(model, source, plan.lists[name].labels).scores

@@ -98,8 +98,8 @@ class StageLoop:
         self.stage = progress.stage
         self.spec = plan.spec.stages[self.stage]
         self.quiet = plan.options.quiet
-        self.scorer = Scorer.for_spec(
-            plan.spec, device, world=world, workers=plan.options.workers, check_stop=check_stop
+        self.scorer = Scorer.for_method(
+            plan.method, device, world=world, workers=plan.options.workers, check_stop=check_stop
         )
         seed_everything(derive_seed(plan.options.seed, self.stage, "init"))
         self.model = self._build_model()
