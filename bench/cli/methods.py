@@ -186,7 +186,9 @@ def check(
         err.print(f"[bold red]problem:[/bold red] {escape(problem)}")
     if problems:
         raise BenchError(f"method {name!r}: {len(problems)} problem(s)", hint="fix them and check again")
-    out.print(f"method {name}: ok (spec resolved; model, loss, optimizer and scheduler built; one step taken; predict run)")
+    out.print(
+        f"method {name}: ok (spec resolved; model, loss, optimizer and scheduler built; one step taken; predict run)"
+    )
 
 
 def mount(app: typer.Typer) -> None:
