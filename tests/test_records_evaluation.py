@@ -18,8 +18,9 @@ from record_factory import minimal_record, synthetic_predictions
 from typer.testing import CliRunner
 
 from bench.cli import app
+from bench.errors import BenchError
 from bench.evaluation import evaluate
-from bench.evaluation.runs import run_evaluation, to_record
+from bench.evaluation.runs import Validation, evaluate_predictions, run_evaluation, to_record
 from bench.evaluation.subgroups import standard_attributes
 from bench.labels import LABELS
 from bench.metrics import per_class_auroc
@@ -273,6 +274,7 @@ def test_bench_score_keeps_its_val_predictions_and_evaluates_with_them(demo_root
     ]
     result = bench(*common, "--name", "with-val", "--val-predictions", val)
     assert result.exit_code == 0, result.output
+    assert "Evaluation (means over classes)" in result.output and "Youden's J" in result.output
     (record,) = RunStore(results).find()
     kept = RunStore(results).run_dir(record.run_id) / VAL_PREDICTIONS_FILE
     assert kept.read_bytes() == val.read_bytes()
@@ -317,3 +319,17 @@ def test_bench_score_refuses_val_predictions_on_test_images_before_writing(demo_
     result = bench(*common, "--name", "bad", "--val-predictions", save_predictions(tmp_path / "wrong.parquet", wrong))
     assert result.exit_code == 2 and "differ from the dataset index's" in result.output
     assert not RunStore(results).run_ids()
+
+
+def test_validation_sharing_test_images_is_a_note_only_where_the_split_allows_leakage(demo_index):
+    store = RunStore(FIXTURE_V2)
+    test = load_predictions(store.artifact(store.load(RUN_V2), "predictions"))
+    leaky = Validation(test.reindex(test.image_ids[:30]), ValidationSource("val.parquet", "0" * 64, 30))
+    result = evaluate_predictions(test, demo_index, leaky, n_resamples=10, leaked=True)
+    assert result.record.operating is None
+    assert result.record.notes == (
+        "operating points: val.parquet shares 30 images with the test list (the split allows leakage),"
+        " so no thresholds are chosen on it",
+    )
+    with pytest.raises(BenchError, match="val.parquet shares images with the test list"):
+        evaluate_predictions(test, demo_index, leaky, n_resamples=10)

@@ -94,12 +94,14 @@ def score(
 
 
 def print_external(record, results_path: Path) -> None:
-    """The result table and where the run is; shared with `bench eval`."""
+    """The result table, the evaluation and where the run is; shared with `bench eval`."""
+    from bench.cli.runs import print_evaluation
     from bench.records.provenance import provenance
     from bench.train.report import result_table
     from bench.ui.console import out, warn
 
     out.print(result_table(record))
+    print_evaluation(record)
     for key, text in provenance(record):
         out.print(f"{key}: {text}", markup=False)
     if record.tta != "none":

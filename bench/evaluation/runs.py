@@ -4,6 +4,7 @@ own, or a file given); and that evaluation in the record's form (`records.Evalua
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,11 +115,15 @@ def run_validation(store: RunStore, record: RunRecord, val_predictions: Path | N
     return load_validation(path, shown=path.relative_to(store.run_dir(record.run_id)).as_posix())
 
 
+def shared_images(validation: Validation, test_ids) -> set[str]:
+    return set(validation.predictions.image_ids) & set(test_ids)
+
+
 def check_validation(validation: Validation, index: DatasetIndex, test_ids) -> None:
     """BenchError for validation predictions that share an image with the test list, name an
     image the index lacks, or carry other labels than the index."""
     val, source = validation.predictions, validation.source.file
-    shared = set(val.image_ids) & set(test_ids)
+    shared = shared_images(validation, test_ids)
     if shared:
         raise BenchError(
             f"{source} shares images with the test list ({len(shared)}, e.g. {min(shared)})",
@@ -147,10 +152,21 @@ def evaluate_predictions(
     n_resamples: int = N_RESAMPLES,
     level: float = LEVEL,
     seed: int = SEED,
+    leaked: bool = False,
 ) -> RunEvaluation:
     """`evaluate` on test predictions, with the index's attributes and, from `validation`, the
-    operating points; and the same in the record's form."""
+    operating points; and the same in the record's form. With `leaked` (a split run with
+    --allow-leakage), validation predictions sharing images with the test list choose no
+    thresholds, and a note says so; else they are refused."""
     attributes = index_attributes(index, test.image_ids)
+    leak_note = None
+    shared = set() if validation is None or not leaked else shared_images(validation, test.image_ids)
+    if validation is not None and shared:
+        leak_note = (
+            f"operating points: {validation.source.file} shares {len(shared)} images with the test list"
+            " (the split allows leakage), so no thresholds are chosen on it"
+        )
+        validation = None
     val = None
     if validation is not None:
         check_validation(validation, index, test.image_ids)
@@ -166,6 +182,9 @@ def evaluate_predictions(
         level=level,
         seed=seed,
     )
+    if leak_note is not None:  # in place of "no validation predictions"
+        notes = tuple(leak_note if n.startswith("operating points:") else n for n in result.notes)
+        result = dataclasses.replace(result, notes=notes)
     source = None if validation is None else validation.source
     return RunEvaluation(result, to_record(result, validation=source, n_resamples=n_resamples, level=level, seed=seed))
 
@@ -184,7 +203,8 @@ def run_evaluation(
     test = run_predictions(store, record)
     index = run_index(record, data)
     validation = run_validation(store, record, val_predictions)
-    return evaluate_predictions(test, index, validation, n_resamples=n_resamples, seed=seed)
+    leaked = val_predictions is None and record.split.allow_leakage  # a file given is refused
+    return evaluate_predictions(test, index, validation, n_resamples=n_resamples, seed=seed, leaked=leaked)
 
 
 def evaluate_run(

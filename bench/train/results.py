@@ -100,4 +100,5 @@ def run_evaluation(store: RunStore, record: RunRecord, index: DatasetIndex) -> E
     stage's). Read from the files, so `bench runs evaluate` computes it again to the last bit."""
     from bench.evaluation.runs import evaluate_predictions, run_predictions, run_validation
 
-    return evaluate_predictions(run_predictions(store, record), index, run_validation(store, record)).record
+    test, validation = run_predictions(store, record), run_validation(store, record)
+    return evaluate_predictions(test, index, validation, leaked=record.split.allow_leakage).record
