@@ -3,7 +3,9 @@
 Between two runs the difference is tested on their stored predictions: a two-sided DeLong
 p-value per class on a single split, a paired patient-bootstrap 95% interval on k-fold
 splits. A column of several training seeds is compared by its mean over seeds, with the
-paired bootstrap over patients and seeds (bench.evaluation.seeds) in place of either. Published columns get differences only (their predictions are not public). The
+paired bootstrap over patients and seeds (bench.evaluation.seeds) in place of either: its
+p-value is the normal approximation, z = difference / bootstrap standard error. Published
+columns get differences only (their predictions are not public). The
 p-values are corrected for their number, every defined one of the table (classes x columns),
 by Holm's method unless told otherwise.
 """
@@ -20,7 +22,7 @@ from bench.evaluation.multiple import Correction, adjust_pvalues
 from bench.labels import NUM_CLASSES
 from bench.predictions import Predictions
 from leaderboard import stats
-from leaderboard.tables import SIGNIFICANCE, Column, Improvement, ImprovementColumn, PredictionCache, Table
+from leaderboard.tables import Column, Improvement, ImprovementColumn, PredictionCache, Table
 
 
 def rates(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -84,6 +86,7 @@ def _unwrapped(item: str) -> str:
 
 
 SEED_TEST = "a paired bootstrap over patients and training seeds of the difference between the means over seeds"
+SEED_P = "the normal approximation (z = difference / bootstrap standard error)"
 
 
 def _seed_test_note(table: Table, ref: Column, seeded: list[str], n_resamples: int) -> str:
@@ -92,7 +95,9 @@ def _seed_test_note(table: Table, ref: Column, seeded: list[str], n_resamples: i
     which = f"every column (the reference has {ref.n_seeds} seeds)" if ref.n_seeds > 1 else ", ".join(seeded)
     if table.cross_validation:
         return f"intervals of {which}: per fold, {test}, combined over folds"
-    return f"p-values of {which}: two-sided, {test}, in place of DeLong's test; corrected with the others"
+    return (
+        f"p-values of {which}: two-sided, by {SEED_P} to {test}, in place of DeLong's test; corrected with the others"
+    )
 
 
 def improvement(
@@ -131,23 +136,7 @@ def improvement(
     raw = np.stack([c.p for c in tested])  # type: ignore[misc]
     adjusted = iter(adjust_pvalues(raw, correction))
     columns = [replace(c, p=next(adjusted)) if c.p is not None else c for c in columns]
-    n_tests = int(np.isfinite(raw).sum())
-    if seeded and not table.cross_validation:
-        notes += _floor_note(n_resamples, n_tests, correction)
-    return Improvement(ref, tuple(columns), test, tuple(notes), correction, n_tests)
-
-
-def _floor_note(n_resamples: int, n_tests: int, correction: Correction) -> list[str]:
-    """Say so when even the bootstrap's smallest p-value, 2 / (R + 1), for every test cannot pass
-    the correction (a bound: Holm multiplies the smallest p-value by the number of tests)."""
-    floor = 2 / (n_resamples + 1)
-    lowest = float(np.min(adjust_pvalues(np.full(n_tests, floor), correction)))
-    if lowest < SIGNIFICANCE:
-        return []
-    return [
-        f"the bootstrap's smallest p-value with {n_resamples} resamples, 2/{n_resamples + 1}, is {lowest:.3f} after"
-        f" the correction over {n_tests} tests at least: no seed comparison can reach p < {SIGNIFICANCE} here"
-    ]
+    return Improvement(ref, tuple(columns), test, tuple(notes), correction, int(np.isfinite(raw).sum()))
 
 
 def _tested(table: Table, col: Column, ref: Column, cache: PredictionCache, n_resamples: int):

@@ -10,7 +10,7 @@ import pytest
 
 from bench.evaluation.multiple import CORRECTIONS, adjust_pvalues
 from bench.evaluation.ranking import critical_difference, rank_methods
-from bench.evaluation.seeds import SeedComparison, SeedSummary, seed_bootstrap_diff, summarize_seeds
+from bench.evaluation.seeds import SeedComparison, SeedSummary, normal_p, seed_bootstrap_diff, summarize_seeds
 from bench.metrics import paired_bootstrap_diff
 from bench.schema import decode, encode
 
@@ -58,13 +58,29 @@ def test_seed_bootstrap_difference_p_values():
     point = np.mean([per_class_auroc(y, s) for s in good], 0) - np.mean([per_class_auroc(y, s) for s in weak], 0)
     assert [d.value for d in result.diff.values()] == pytest.approx(point.tolist())
     assert all(d.lo > 0 for d in result.diff.values())  # clearly better on every class
-    assert all(p == pytest.approx(2 / 201) for p in result.p.values())  # no resample at or below 0
-    assert result.mean_p == pytest.approx(2 / 201)
+    # No resample lies at or below 0; the normal approximation goes below a count's floor, 2/201.
+    assert all(p < 1e-3 for p in result.p.values()) and result.mean_p < 1e-10
+    # So they pass Holm's correction over a table's 28 tests (a count's floor x 28 would be 0.279).
+    assert adjust_pvalues(np.resize(list(result.p.values()), 28), "holm").max() < 0.05
     assert decode(SeedComparison, json.loads(json.dumps(encode(result))), source="comparison") == result
     same = seed_bootstrap_diff(y, good, good, groups, n_resamples=50)
-    assert same.mean_p is not None and same.mean_p > 0.05
+    assert same.mean_p == 1.0 and set(same.p.values()) == {1.0}  # a difference of exactly 0
     with pytest.raises(ValueError, match="at least one run"):
         seed_bootstrap_diff(y, [], weak, groups)
+
+
+def test_normal_approximation_p_value_by_hand():
+    # Resamples -1, 0, 1: sample sd (ddof=1) 1, so z is the point itself: p = 2 (1 - Phi(|z|)).
+    samples = np.array([[-1.0, -1.0, -1.0, 0.0, 5.0], [0.0, 0.0, 0.0, 0.0, 5.0], [1.0, 1.0, 1.0, 0.0, math.nan]])
+    p = normal_p([2.0, -1.0, 0.0, 0.5, math.nan], samples)
+    # Phi(2) = 0.97724987, Phi(1) = 0.84134475; no spread: 0 for a difference, 1 for none; undefined point.
+    np.testing.assert_allclose(p[:4], [2 * (1 - 0.97724987), 2 * (1 - 0.84134475), 1.0, 0.0], atol=1e-6)
+    assert math.isnan(p[4])
+    # z = 4 / sd(2, 4, 6) = 4 / 2 = 2 again, whatever the bootstrap's own mean; a NaN resample drops out.
+    assert normal_p([4.0], np.array([[2.0], [math.nan], [4.0], [6.0]]))[0] == pytest.approx(
+        2 * (1 - 0.97724987), abs=1e-7
+    )
+    assert math.isnan(normal_p([1.0], np.array([[1.0], [math.nan]]))[0])  # one valid resample: no spread
 
 
 def test_holm_and_benjamini_hochberg_by_hand():
