@@ -6,7 +6,7 @@ Every format renders the same cells (`auroc_cells`, `improvement_cells`, and the
 
 The JSON (`to_json`) is one object:
 
-    {"schema_version": 2, "results_dir": str | null, "reference": str | null,
+    {"schema_version": 3, "results_dir": str | null, "reference": str | null,
      "labels": [the 14 classes],
      "tables": [{"title", "protocol", "n_folds", "demo", "published_only", "split_fingerprint",
                  "fold_fingerprints", "dataset": {DatasetInfo's fields} | null,
@@ -16,11 +16,15 @@ The JSON (`to_json`) is one object:
                               "kind": "trained" | "external" | null, "tta": str | null,
                               "external": [provenance per run] | null,
                               "auroc", "std", "ci_lo", "ci_hi": PER_ROW | null,
+                              "per_seed": [PER_ROW per seed, in "seeds" order], "n": int (seeds),
+                              "sd": PER_ROW (sample std over seeds) | null,
                               "n_defined", "text": {row: cell text}}],
                  "best": {row: [column keys]},
                  "improvement": null | {"reference", "test", "correction": "holm" | "bh" | "none",
                                         "n_tests": int (the p-values corrected together),
-                                        "columns": [{"key", "diff_points", "p_value", "lo_points",
+                                        "columns": [{"key", "test": "delong" | "bootstrap" |
+                                                     "seed-bootstrap" | null (untested),
+                                                     "diff_points", "p_value", "lo_points",
                                                      "hi_points": PER_ROW | null,
                                                      "significant": {row: bool}}],
                                         "notes": [str]},
@@ -44,7 +48,11 @@ The JSON (`to_json`) is one object:
 
 where a row is a class or "Average" and PER_ROW is {row: number | null} (null: undefined); a
 subgroup's "Average" is its mean over the classes defined in it (`n_defined` of them).
-Version 2 added the seeds, origins, provenance notes, subgroups and ranking.
+A column's "per_seed" are its AUROC with each training seed (k-fold: the seed's mean over folds),
+"sd" their sample standard deviation (n - 1 in the denominator; null below two seeds) and "n"
+their count; a published column has `"per_seed": []`, `"n": 0`.
+Version 2 added the seeds, origins, provenance notes, subgroups and ranking; version 3 the
+per-seed values, "sd" and "n" of each column and the "test" of each improvement column.
 """
 
 from __future__ import annotations
@@ -71,7 +79,7 @@ if TYPE_CHECKING:
 
 FORMATS = ("md", "csv", "json", "latex")
 EXTENSIONS = {"md": "md", "csv": "csv", "json": "json", "latex": "tex"}
-JSON_SCHEMA_VERSION = 2
+JSON_SCHEMA_VERSION = 3
 PM = "±"
 DEMO_HEADING = "Synthetic demo data"
 DEMO_TEXT = (
@@ -154,12 +162,44 @@ def correction_text(imp: Improvement) -> str:
     return f"{DESCRIPTIONS[imp.correction]} over {imp.n_tests} tests (classes x columns)"
 
 
+# What each test's cells carry, by `ImprovementColumn.test`, for the caption.
+_P_TESTS = {
+    "delong": ("DeLong's test", "single runs"),
+    "seed-bootstrap": (
+        "the paired bootstrap over patients and training seeds (normal approximation)",
+        "columns of several seeds",
+    ),
+}
+_INTERVAL_TESTS = {
+    "bootstrap": ("the paired patient bootstrap", "single runs"),
+    "seed-bootstrap": ("the paired bootstrap over patients and training seeds", "columns of several seeds"),
+}
+
+
+def _tests_text(names: list[str], tests: dict[str, tuple[str, str]]) -> str:
+    """The tests used, each named with the columns it was used for when there are several."""
+    if len(names) == 1:
+        return tests[names[0]][0]
+    return " and ".join(f"{tests[n][0]} ({tests[n][1]})" for n in names)
+
+
 def improvement_caption(imp: Improvement) -> str:
-    what = {
-        "delong": f"two-sided DeLong p-values from the stored predictions, {correction_text(imp)}; * p < 0.05",
-        "bootstrap": "paired patient-bootstrap 95% intervals of the mean difference over folds; * interval excludes 0",
-        "none": "differences only: published figures come without predictions to test",
-    }[imp.test]
+    """What the cells are, naming the test(s) actually used: DeLong's test and/or the seed
+    bootstrap for p-values, the patient or patient-and-seed bootstrap for k-fold intervals."""
+    used = sorted({c.test for c in imp.columns if c.test}) or [imp.test]
+    if imp.test == "none":
+        what = "differences only: published figures come without predictions to test"
+    elif imp.test == "bootstrap":
+        over = _tests_text([t for t in used if t in _INTERVAL_TESTS] or ["bootstrap"], _INTERVAL_TESTS)
+        what = f"95% intervals of the mean difference over folds from {over}; * interval excludes 0"
+    else:
+        p_tests = [t for t in used if t in _P_TESTS] or ["delong"]
+        what = (
+            "two-sided DeLong p-values"
+            if p_tests == ["delong"]
+            else f"two-sided p-values of {_tests_text(p_tests, _P_TESTS)}"
+        )
+        what += f" from the stored predictions, {correction_text(imp)}; * p < 0.05"
     tail = (
         "; published columns: differences only"
         if imp.test != "none" and any(c.key.startswith("published:") for c in imp.columns)
@@ -428,6 +468,9 @@ def _table_json(s: Section, ci: bool) -> dict:
                 "std": per_row(col.std),
                 "ci_lo": per_row(col.lo) if ci else None,
                 "ci_hi": per_row(col.hi) if ci else None,
+                "per_seed": [per_row(v) for v in col.seed_values] if col.seed_values is not None else [],
+                "sd": per_row(col.seed_std),
+                "n": col.n_seeds,
                 "n_defined": NUM_CLASSES if col.published else col.n_defined,
                 "text": {name: auroc_cell(table, col, i, ci=ci) for i, name in enumerate(ROWS)},
             }
@@ -454,6 +497,7 @@ def _table_json(s: Section, ci: bool) -> dict:
             "columns": [
                 {
                     "key": c.key,
+                    "test": c.test or None,
                     "diff_points": per_row(c.diff),
                     "p_value": per_row(c.p),
                     "lo_points": per_row(c.lo),

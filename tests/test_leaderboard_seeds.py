@@ -171,16 +171,65 @@ def test_seed_aware_p_values_are_bench_evaluation_seeds(results):
     np.testing.assert_allclose(np.stack([c.p[:14] for c in imp.columns]), adjust_pvalues(np.array(raw), "holm"))
     assert all(c.test == "seed-bootstrap" and np.isnan(c.p[14]) for c in imp.columns)
     assert any(n.startswith(f"p-values of {BCE} (3 seeds), {EFFB3} (2 seeds): two-sided") for n in imp.notes)
-    # 2/201 x 28 tests: Holm leaves no seed comparison a chance, and the table says so.
-    assert any(n.startswith("the bootstrap's smallest p-value with 200 resamples, 2/201, is 0.279") for n in imp.notes)
+    assert not any("smallest p-value" in n for n in imp.notes)
+    from leaderboard.render import improvement_caption
+
+    assert (
+        "two-sided p-values of the paired bootstrap over patients and training seeds (normal approximation) from the"
+        " stored predictions, Holm's" in improvement_caption(imp)
+    )
+    assert "DeLong" not in improvement_caption(imp)
 
 
-def test_p_value_floor_note():
-    from leaderboard.improvement import _floor_note
+def test_json_per_seed_values_sd_count_and_tests(results):
+    from leaderboard.render import JSON_SCHEMA_VERSION, to_json
 
-    (note,) = _floor_note(1000, 28, "holm")  # 28 x 2/1001 = 0.056
-    assert "2/1001, is 0.056 after the correction over 28 tests at least" in note
-    assert _floor_note(1000, 20, "holm") == [] and _floor_note(1000, 28, "bh") == [] and _floor_note(9, 1, "none")
+    board = _board(results, split="official", reference=DENSE)
+    t = _main_official(board)
+    data = json.loads(to_json(board, ci=False))
+    assert data["schema_version"] == JSON_SCHEMA_VERSION == 3
+    (tj,) = [tj for tj in data["tables"] if tj["title"] == t.title]
+    shown = {c["key"]: c for c in tj["columns"]}
+    bce = shown[BCE]
+    # Seed s: AUROC 0.6 + 0.1 s + 0.01 k for class k, Average 0.665 + 0.1 s; sample sd 0.1.
+    assert bce["n"] == 3 and len(bce["per_seed"]) == 3
+    for s, per_row in enumerate(bce["per_seed"]):
+        assert per_row["Atelectasis"] == pytest.approx(0.6 + 0.1 * s)
+        assert per_row["Hernia"] == pytest.approx(0.6 + 0.1 * s + 0.13)
+        assert per_row["Average"] == pytest.approx(0.665 + 0.1 * s)
+    assert set(bce["sd"]) == set(bce["auroc"]) and all(v == pytest.approx(0.1) for v in bce["sd"].values())
+    dense = shown[DENSE]
+    assert dense["n"] == 1 and dense["sd"] is None and dense["per_seed"] == [dense["auroc"]]
+    assert [c["test"] for c in tj["improvement"]["columns"]] == ["seed-bootstrap", "seed-bootstrap"]
+
+
+def _improvement(tests: list[str], top: str):
+    from leaderboard.tables import Column, Improvement, ImprovementColumn
+
+    ref = Column("ref", "ref", np.full((1, NUM_CLASSES), 0.7))
+    nan = np.full(NUM_CLASSES + 1, np.nan)
+    columns = tuple(ImprovementColumn(f"c{i}", f"c{i}", nan, nan, None, None, test) for i, test in enumerate(tests))
+    return Improvement(ref, columns, top, correction="holm", n_tests=28)
+
+
+def test_caption_names_the_tests_used():
+    from leaderboard.render import improvement_caption
+
+    holm = "from the stored predictions, Holm's step-down correction (family-wise error rate) over 28 tests"
+    assert improvement_caption(_improvement(["delong", ""], "delong")) == (
+        f"Improvement over ref (AUROC percentage points; two-sided DeLong p-values {holm} (classes x columns);"
+        " * p < 0.05)"
+    )
+    seed = "the paired bootstrap over patients and training seeds (normal approximation)"
+    assert f"two-sided p-values of {seed} {holm}" in improvement_caption(_improvement(["seed-bootstrap"], "delong"))
+    mixed = improvement_caption(_improvement(["seed-bootstrap", "delong"], "delong"))
+    assert f"two-sided p-values of DeLong's test (single runs) and {seed} (columns of several seeds) {holm}" in mixed
+    kfold = improvement_caption(_improvement(["bootstrap", "seed-bootstrap"], "bootstrap"))
+    assert (
+        "95% intervals of the mean difference over folds from the paired patient bootstrap (single runs) and the"
+        " paired bootstrap over patients and training seeds (columns of several seeds); * interval excludes 0"
+    ) in kfold
+    assert "from the paired patient bootstrap; *" in improvement_caption(_improvement(["bootstrap"], "bootstrap"))
 
 
 def test_seeds_latest_is_the_latest_run_per_column(results):
