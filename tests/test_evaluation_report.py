@@ -9,7 +9,7 @@ import pytest
 
 from bench.evaluation import Evaluation, evaluate
 from bench.evaluation.calibration import calibration
-from bench.evaluation.plots import critical_difference_png, reliability_png
+from bench.evaluation.plots import DPI, critical_difference_figure, critical_difference_png, reliability_png
 from bench.evaluation.ranking import Ranking, rank_methods
 from bench.evaluation.subgroups import standard_attributes
 from bench.schema import decode, encode
@@ -63,6 +63,34 @@ def test_reliability_and_critical_difference_pngs(tmp_path):
     assert cd.read_bytes().startswith(PNG)
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["cd.png", "plots", "reliability.png"]  # no temporaries
     assert decode(Ranking, json.loads(json.dumps(encode(ranking))), source="ranking") == ranking
+
+
+def test_critical_difference_figure_wraps_a_long_title_and_fits_long_names(tmp_path):
+    names = [
+        "chexnet[optimizer.lr=0.0003,loss.name=focal] [tta hflip]",
+        "b",
+        "wfocal-densenet121[model.image_size=512]",
+    ]
+    ranking = rank_methods(np.random.default_rng(0).random((14, 3)), names)
+    title = "official split, at most 300 images per list, synthetic demo data, split 92b9e119, " * 3
+    fig = critical_difference_figure(ranking, title=title.strip())
+    renderer = fig.canvas.get_renderer()
+    (heading,) = fig.texts
+    lines = heading.get_text().split("\n")
+    assert len(lines) >= 2 and " ".join(lines).startswith(title.strip() + ": mean rank over 14 blocks")
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    assert all(any(name in label for label in labels) for name in names)  # whole names, none cut
+    inside = fig.bbox.padded(0.5)  # every text's box (title, names, CD) within the figure
+    for text in [heading, *fig.axes[0].texts]:
+        box = text.get_window_extent(renderer)
+        assert inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1, text
+    drawn = fig.get_tightbbox(renderer)  # inches: the tick labels and lines too
+    width, height = fig.get_size_inches()
+    assert drawn.x0 >= 0 and drawn.y0 >= 0 and drawn.x1 <= width and drawn.y1 <= height
+    png = critical_difference_png(ranking, tmp_path / "cd.png", title=title.strip())
+    from PIL import Image
+
+    assert Image.open(png).size == (round(width * DPI), round(height * DPI))
 
 
 def test_evaluate_checks_its_inputs():

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 DPI = 100
+CD_WIDTH = 7.0  # inches: the narrowest critical-difference figure
+PAD = 0.1  # inches of margin around the drawing and its title
+TITLE_GAP = 0.15  # inches between the title and the drawing
+TITLE_SIZE = 9
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -74,24 +78,66 @@ def reliability_png(report: CalibrationReport, path: Path | str, *, title: str =
     return _save(fig, path)
 
 
-def critical_difference_png(ranking: Ranking, path: Path | str, *, title: str = "") -> Path:
+def critical_difference_figure(ranking: Ranking, *, title: str = "") -> Figure:
     """The methods on an axis of mean rank (1 = best), bars joining those the Nemenyi test does
-    not separate, and the critical difference (scikit-posthocs' drawing)."""
+    not separate, and the critical difference (scikit-posthocs' drawing), under a title wrapped
+    to the figure's width; the figure is as wide as the names beside the axis need."""
     import pandas as pd
     import scikit_posthocs
 
     names = [m.name for m in ranking.methods]
     ranks = pd.Series({m.name: m.mean_rank for m in ranking.methods})
     p = pd.DataFrame(ranking.nemenyi_p, index=names, columns=names)
-    fig = _figure(7.0, 1.2 + 0.35 * len(names))
+    fig = _figure(CD_WIDTH, 1.2 + 0.35 * len(names))
     ax = fig.add_subplot()
     scikit_posthocs.critical_difference_diagram(ranks, p, alpha=ranking.alpha, ax=ax, cd=ranking.critical_difference)
     friedman = "undefined" if ranking.friedman_p is None else f"{ranking.friedman_p:.3g}"
     heading = f"{title}: " if title else ""
-    ax.set_title(
+    _fit_under_title(
+        fig,
+        ax,
         f"{heading}mean rank over {ranking.n_blocks} blocks (Friedman p = {friedman}, Nemenyi alpha = {ranking.alpha})",
-        fontsize=9,
-        pad=24,
     )
-    fig.tight_layout()
-    return _save(fig, path)
+    return fig
+
+
+def critical_difference_png(ranking: Ranking, path: Path | str, *, title: str = "") -> Path:
+    """`critical_difference_figure` as a PNG at `path`."""
+    return _save(critical_difference_figure(ranking, title=title), path)
+
+
+def _fit_under_title(fig: Figure, ax, title: str) -> None:
+    """Resize `fig` to hold everything `ax` draws, its labels beside the axis included, centred
+    beneath `title` wrapped to the figure's width. The axes keep their size in inches, so what
+    they draw (placed in data coordinates, sized in points) moves with them unchanged."""
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]  # Agg's, as _figure makes it
+    dpi = fig.dpi
+    drawn = ax.get_tightbbox(renderer)
+    x0, y0, w, h = drawn.x0 / dpi, drawn.y0 / dpi, drawn.width / dpi, drawn.height / dpi
+    width = max(CD_WIDTH, w + 2 * PAD)
+    heading = fig.text(0.5, 1.0, "", ha="center", va="top", fontsize=TITLE_SIZE)
+    heading.set_text(_wrapped(title, heading, (width - 2 * PAD) * dpi, renderer))
+    extent = heading.get_window_extent(renderer)
+    width = max(width, extent.width / dpi + 2 * PAD)  # a word longer than a line widens the figure
+    height = h + extent.height / dpi + TITLE_GAP + 2 * PAD
+    old_w, old_h = fig.get_size_inches()
+    pos = ax.get_position()
+    left = pos.x0 * old_w + (width - w) / 2 - x0
+    bottom = pos.y0 * old_h + PAD - y0
+    fig.set_size_inches(width, height)
+    ax.set_position((left / width, bottom / height, pos.width * old_w / width, pos.height * old_h / height))
+    heading.set_y(1 - PAD / height)
+
+
+def _wrapped(text: str, artist, max_px: float, renderer) -> str:
+    """`text` broken at spaces into lines at most `max_px` wide as `artist` draws them (a word
+    wider than that keeps a line of its own)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines:
+            artist.set_text(f"{lines[-1]} {word}")
+            if artist.get_window_extent(renderer).width <= max_px:
+                lines[-1] += f" {word}"
+                continue
+        lines.append(word)
+    return "\n".join(lines)
