@@ -101,16 +101,3 @@ def plain_mean(values: np.ndarray) -> Mean:
     covered = np.isfinite(values)
     value = opt(values[covered].mean()) if covered.any() else None
     return Mean(value, None, None, int(covered.sum()), int(values.size))
-
-
-def bootstrap_p(samples: np.ndarray) -> np.ndarray:
-    """Two-sided percentile-bootstrap p-value of "the difference is 0" per column of (R, C)
-    resampled differences: twice the smaller share of resamples on either side of 0 (each share
-    counted as (k + 1) / (R + 1) so it is never 0), at most 1. NaN resamples are left out."""
-    valid = ~np.isnan(samples)
-    n_valid = valid.sum(axis=0)
-    below = ((samples <= 0) & valid).sum(axis=0)
-    above = ((samples >= 0) & valid).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.minimum(1.0, 2.0 * (np.minimum(below, above) + 1) / (n_valid + 1))
-    return np.where(n_valid > 0, p, np.nan)
