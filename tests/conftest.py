@@ -43,10 +43,20 @@ def _isolated_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory) -> Path:
-    """The synthetic demo dataset at the test size (generated once per test session)."""
-    from bench.data.demo import generate_demo
+    """The synthetic demo dataset at the test size, generated once per test session: the xdist
+    workers share one copy in their common temporary folder (the first to take the lock writes it;
+    the demo is read-only to every test)."""
+    from filelock import FileLock
 
-    return generate_demo(tmp_path_factory.mktemp("demo") / "demo", seed=0, size=TEST_DEMO_SIZE, progress=False)
+    from bench.data.demo import generate_demo, is_demo_root
+
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return generate_demo(tmp_path_factory.mktemp("demo") / "demo", seed=0, size=TEST_DEMO_SIZE, progress=False)
+    shared = tmp_path_factory.getbasetemp().parent / "demo"
+    with FileLock(f"{shared}.lock"):
+        if not is_demo_root(shared):
+            generate_demo(shared, seed=0, size=TEST_DEMO_SIZE, progress=False)
+    return shared
 
 
 @pytest.fixture(scope="session")

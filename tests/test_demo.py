@@ -194,16 +194,19 @@ def test_cardiomegaly_brightens_the_middle_of_its_box():
     assert np.median(rises) > 10, rises
 
 
-def test_same_seed_gives_identical_files_and_the_cli_writes_them(tmp_path):
-    first = demo.generate_demo(tmp_path / "a", seed=3, size=32, progress=False)
-    result = CliRunner().invoke(app, ["data", "demo", "--out", str(tmp_path / "b"), "--seed", "3", "--size", "32"])
+def test_same_seed_gives_identical_files_and_the_cli_writes_them(demo_root, tmp_path):
+    """The CLI's generation with the session demo's seed and size is byte-identical to it."""
+    result = CliRunner().invoke(
+        app, ["data", "demo", "--out", str(tmp_path / "b"), "--seed", "0", "--size", str(TEST_DEMO_SIZE)]
+    )
     assert result.exit_code == 0, result.output
     assert "bench data check --data" in result.output
-    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    files = sorted(p.relative_to(demo_root) for p in demo_root.rglob("*") if p.is_file())
+    assert len(files) > 1000
     assert files == sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
     for path in files:
-        assert (first / path).read_bytes() == (tmp_path / "b" / path).read_bytes(), path
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # no partial directories left
+        assert (demo_root / path).read_bytes() == (tmp_path / "b" / path).read_bytes(), path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]  # no partial directories left
 
 
 def test_seed_changes_sample_and_images(demo_root):
