@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from cam_support import _localized, _pooled, _summary, _trained_and_random
+from cam_support import _localized, _trained_and_random
 from torch import nn
 from typer.testing import CliRunner
 
@@ -155,13 +155,12 @@ def test_score_image_and_summary_by_hand():
     assert got.to_json()["iobb"]["0.25"] == pytest.approx(2 / 3)
 
 
-# -- a trained run on the demo -----------------------------------------------------------------------
-# Five epochs of 480 images at 64 px: about a minute on one CPU thread. DenseNet-121's last feature
-# map is 2x2 at 64 px (cells of 32 px), so the demo's 5 px nodules and 10 px masses cannot be
-# pointed at, and a random init's maps follow image brightness (often the heart). The test asks
-# for a clear margin over all box classes, and for the classes the issue names not to do worse.
-TRAINING = dict(method="chexnet", split="official", preset="smoke", image_size=64, batch_size=32, epochs=5, limit=480)
-SIGNATURES = ("Cardiomegaly", "Nodule", "Mass")
+# -- `bench cam` on a run of the paper's network --------------------------------------------------
+# One epoch of DenseNet-121 on 200 demo images at 64 px: the commands' mechanics (grids, scores,
+# the leaderboard table, comparisons, errors) on the paper's backbone, in seconds. That trained
+# heatmaps localize better than a random init is shown by tests/test_cam_fine.py, on a network
+# whose maps are fine enough to point at the demo's findings (DenseNet-121's are 2x2 at 64 px).
+TRAINING = dict(method="chexnet", split="official", preset="smoke", image_size=64, batch_size=32, epochs=1, limit=200)
 
 
 def cli(*args: str):
@@ -179,27 +178,6 @@ def scores(runs):
     return _localized(runs)
 
 
-def test_trained_heatmaps_beat_a_random_init_of_the_same_network(scores):
-    trained, rand = scores
-    assert trained.cam == rand.cam == CAM and trained.image_size == 64
-    assert set(SIGNATURES) <= set(trained.classes)
-    summary = _summary(trained, rand)
-    print(summary)
-    # Over every box class, the trained maps find clearly more boxes and peaks.
-    iobb_t, iobb_r = (np.mean([s.iobb[0.1] for s in x.classes.values()]) for x in scores)
-    point_t, point_r = (np.mean([s.pointing for s in x.classes.values()]) for x in scores)
-    assert iobb_t >= iobb_r + 0.15 and point_t >= point_r + 0.08, summary
-    # The named classes, pooled over their boxes: never worse, and a larger mean overlap.
-    for get in (lambda s: s.iobb[0.1], lambda s: s.pointing):
-        assert _pooled(trained, SIGNATURES, get) >= _pooled(rand, SIGNATURES, get), summary
-    assert _pooled(trained, SIGNATURES, lambda s: s.mean_iobb) > _pooled(rand, SIGNATURES, lambda s: s.mean_iobb), (
-        summary
-    )
-
-
-# A network that can resolve small findings: tests/plugins/cam_cnn.py downsamples by 8, so at
-# 128 px its CAM has 16x16 cells of 8 px and a 39 px receptive field, against the demo's 10 px
-# nodules and 20 px masses (at 128 px). Six epochs on the full training list (2,904 images).
 def test_bench_cam_writes_grids_scores_and_the_leaderboard_table(runs, scores, tmp_path):
     store, record, twin = runs
     done = cli("cam", record.run_id, "--results", store.results_dir, "--images", "2", "--device", "cpu", "-q")
