@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from bench.cli import app
 from bench.data.nih import load_index
 from bench.evaluation.operating import choose_thresholds
-from bench.evaluation.runs import evaluate_run, index_attributes
+from bench.evaluation.runs import index_attributes, run_evaluation
 from bench.labels import LABELS
 from bench.metrics import per_class_auroc
 from bench.predictions import Predictions, load_predictions, save_predictions
@@ -67,7 +67,7 @@ def setup(tmp_path_factory):
 
 def test_subgroup_auroc_is_the_auroc_of_the_subset(setup):
     tmp, store, logits, _ = setup
-    result = evaluate_run(store, logits, n_resamples=50)
+    result = run_evaluation(store, logits, n_resamples=50).evaluation
     preds = load_predictions(store.artifact(logits, "predictions"))
     women = np.array([attributes_of(i)[1] == "F" for i in preds.image_ids])
     expected = per_class_auroc(preds.y_true[women], preds.scores[women])
@@ -119,7 +119,7 @@ def test_cli_calibration_operating_points_and_plot(setup):
 def test_operating_points_are_chosen_on_the_validation_predictions(setup):
     tmp, store, _, probs = setup
     val = load_predictions(tmp / "val.parquet")
-    result = evaluate_run(store, probs, val_predictions=tmp / "val.parquet", n_resamples=20)
+    result = run_evaluation(store, probs, val_predictions=tmp / "val.parquet", n_resamples=20).evaluation
     youden = result.operating.thresholds("youden")
     np.testing.assert_allclose(youden, choose_thresholds(val.y_true, val.scores, "youden"))
     assert result.subgroups.thresholds["Atelectasis"] == pytest.approx(youden[0])
@@ -175,7 +175,10 @@ def test_json_decodes_to_the_evaluation(setup):
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
     assert data["run_id"] == logits.run_id
-    assert decode(Evaluation, data["evaluation"], source="json") == evaluate_run(store, logits, n_resamples=30)
+    assert (
+        decode(Evaluation, data["evaluation"], source="json")
+        == run_evaluation(store, logits, n_resamples=30).evaluation
+    )
 
 
 def test_save_stores_the_evaluation_and_a_second_load_reads_the_same(setup, tmp_path):

@@ -207,21 +207,6 @@ def run_evaluation(
     return evaluate_predictions(test, index, validation, n_resamples=n_resamples, seed=seed, leaked=leaked)
 
 
-def evaluate_run(
-    store: RunStore,
-    record: RunRecord,
-    *,
-    data: Path | None = None,
-    val_predictions: Path | None = None,
-    n_resamples: int = N_RESAMPLES,
-    seed: int = SEED,
-) -> Evaluation:
-    """`run_evaluation`'s `evaluate` result alone."""
-    return run_evaluation(
-        store, record, data=data, val_predictions=val_predictions, n_resamples=n_resamples, seed=seed
-    ).evaluation
-
-
 # -- the record's form ---------------------------------------------------------------------------
 def to_record(
     result: Evaluation, *, validation: ValidationSource | None, n_resamples: int, level: float, seed: int
