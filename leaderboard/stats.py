@@ -46,23 +46,28 @@ def paired_runs(refs: list[Predictions], others: list[Predictions]) -> tuple[lis
     return [paired(first, r)[1] for r in refs], [paired(first, o)[1] for o in others]
 
 
+def _seed_diff(refs: list[Predictions], others: list[Predictions], *, n_resamples: int, seed: int):
+    """bench.evaluation.seeds' paired bootstrap of `others`' mean AUROC minus `refs'`, on the
+    first reference run's images."""
+    from bench.evaluation.seeds import seed_bootstrap_diff
+
+    refs, others = paired_runs(refs, others)
+    return seed_bootstrap_diff(
+        refs[0].y_true,
+        [o.scores for o in others],
+        [r.scores for r in refs],
+        refs[0].patient_ids,
+        n_resamples=n_resamples,
+        seed=seed,
+    )
+
+
 def seed_pvalues(
     refs: list[Predictions], others: list[Predictions], *, n_resamples: int = N_RESAMPLES, seed: int = 0
 ) -> np.ndarray:
     """(14,) two-sided p-values of the paired bootstrap over patients and seeds
     (bench.evaluation.seeds): mean AUROC over `others`' seeds vs over `refs`'; NaN where undefined."""
-    from bench.evaluation.seeds import seed_bootstrap_diff
-
-    refs, others = paired_runs(refs, others)
-    ref = refs[0]
-    res = seed_bootstrap_diff(
-        ref.y_true,
-        [o.scores for o in others],
-        [r.scores for r in refs],
-        ref.patient_ids,
-        n_resamples=n_resamples,
-        seed=seed,
-    )
+    res = _seed_diff(refs, others, n_resamples=n_resamples, seed=seed)
     return np.array([np.nan if p is None else p for p in res.p.values()])
 
 
@@ -78,7 +83,6 @@ def cv_diff_interval(
     independent and combine as a normal approximation: se = sqrt(sum se_f^2) / k, with se_f read
     from the fold's percentile interval width.
     """
-    from bench.evaluation.seeds import seed_bootstrap_diff
 
     def row(estimates, mean) -> np.ndarray:
         return np.array([np.nan if v is None else v for v in (*estimates, mean)], dtype=float)
@@ -86,16 +90,7 @@ def cv_diff_interval(
     z = NormalDist().inv_cdf((1 + LEVEL) / 2)
     points, ses = [], []
     for fold, (refs, others) in enumerate(fold_runs):
-        refs, others = paired_runs(refs, others)
-        ref = refs[0]
-        res = seed_bootstrap_diff(
-            ref.y_true,
-            [o.scores for o in others],
-            [r.scores for r in refs],
-            ref.patient_ids,
-            n_resamples=n_resamples,
-            seed=seed + fold,
-        )
+        res = _seed_diff(refs, others, n_resamples=n_resamples, seed=seed + fold)
         points.append(row((d.value for d in res.diff.values()), res.mean.value))
         lo = row((d.lo for d in res.diff.values()), res.mean.lo)
         hi = row((d.hi for d in res.diff.values()), res.mean.hi)
