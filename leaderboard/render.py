@@ -1,12 +1,12 @@
 """Leaderboard output: each table as `bench.ui.tables` values (`sections`, which the terminal
 prints), and the files made of them: markdown, CSV, JSON and LaTeX.
 
-Every format renders the same cells (`auroc_cells`, `improvement_cells`, and the `--by` and
-`--rank` tables' `to_ui`); only markup differs.
+Every format renders the same cells (`auroc_cells`, `improvement_cells`, and the `--by`,
+`--rank` and `--evaluation` tables' `to_ui`); only markup differs.
 
 The JSON (`to_json`) is one object:
 
-    {"schema_version": 3, "results_dir": str | null, "reference": str | null,
+    {"schema_version": 4, "results_dir": str | null, "reference": str | null,
      "labels": [the 14 classes],
      "tables": [{"title", "protocol", "n_folds", "demo", "published_only", "split_fingerprint",
                  "fold_fingerprints", "dataset": {DatasetInfo's fields} | null,
@@ -43,6 +43,15 @@ The JSON (`to_json`) is one object:
                                     "nemenyi_p": [[p] in methods' order], "critical_difference",
                                     "alpha", "groups": [[names]], "notes": [str],
                                     "plot": str | null},
+                 "evaluation": null | {"rows": [{"key", "label", "part": "calibration" | "operating",
+                                                 "rule": "youden" | "f1" | null,
+                                                 "rate": str | null}],
+                                       "columns": [{"key", "label", "runs": [run ids],
+                                                    "value": {row key: number | null},
+                                                    "n_runs": {row key: int (runs with the value)},
+                                                    "n_classes": {row key: int | null (fewest classes)},
+                                                    "text": {row key: cell text}}],
+                                       "notes": [str]},
                  "other_runs": [{"run_id", "method", "fold", "status", "reason"}],
                  "plots": {label: PNG path}}]}
 
@@ -52,7 +61,8 @@ A column's "per_seed" are its AUROC with each training seed (k-fold: the seed's 
 "sd" their sample standard deviation (n - 1 in the denominator; null below two seeds) and "n"
 their count; a published column has `"per_seed": []`, `"n": 0`.
 Version 2 added the seeds, origins, provenance notes, subgroups and ranking; version 3 the
-per-seed values, "sd" and "n" of each column and the "test" of each improvement column.
+per-seed values, "sd" and "n" of each column and the "test" of each improvement column; version
+4 the "evaluation" (`--evaluation`: means of the runs' stored calibration and operating points).
 """
 
 from __future__ import annotations
@@ -74,12 +84,13 @@ from bench.ui import tables as ui
 from leaderboard.tables import ROWS, Column, Improvement, Leaderboard, Table
 
 if TYPE_CHECKING:
+    from leaderboard.evaluation import EvaluationTable
     from leaderboard.ranking import RankedTable
     from leaderboard.subgroups import SubgroupTable
 
 FORMATS = ("md", "csv", "json", "latex")
 EXTENSIONS = {"md": "md", "csv": "csv", "json": "json", "latex": "tex"}
-JSON_SCHEMA_VERSION = 3
+JSON_SCHEMA_VERSION = 4
 PM = "±"
 DEMO_HEADING = "Synthetic demo data"
 DEMO_TEXT = (
@@ -295,10 +306,11 @@ def other_runs_table(table: Table) -> ui.Table:
 
 @dataclass(frozen=True)
 class Extras:
-    """The `--by` and `--rank` tables, each belonging to one split table."""
+    """The `--by`, `--rank` and `--evaluation` tables, each belonging to one split table."""
 
     subgroups: tuple[SubgroupTable, ...] = ()
     rankings: tuple[RankedTable, ...] = ()
+    evaluations: tuple[EvaluationTable, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -313,14 +325,16 @@ class Section:
     origins: tuple[str, ...] = ()  # provenance footnotes of plugin methods
     subgroups: SubgroupTable | None = None
     ranking: RankedTable | None = None
+    evaluation: EvaluationTable | None = None
 
     @property
     def extra(self) -> tuple[ui.Table, ...]:
-        """The subgroup and rank tables, as the tabular writer renders them."""
-        from leaderboard import ranking, subgroups
+        """The subgroup, rank and evaluation tables, as the tabular writer renders them."""
+        from leaderboard import evaluation, ranking, subgroups
 
-        out = () if self.subgroups is None else (subgroups.to_ui(self.subgroups),)
-        return out + (() if self.ranking is None else (ranking.to_ui(self.ranking),))
+        out: tuple[ui.Table, ...] = () if self.subgroups is None else (subgroups.to_ui(self.subgroups),)
+        out += () if self.ranking is None else (ranking.to_ui(self.ranking),)
+        return out + (() if self.evaluation is None else (evaluation.to_ui(self.evaluation),))
 
 
 NO_EXTRAS = Extras()
@@ -338,6 +352,7 @@ def sections(board: Leaderboard, *, ci: bool, extras: Extras = NO_EXTRAS) -> Ite
             tuple(origin_notes(t)),
             next((x for x in extras.subgroups if x.table is t), None),
             next((x for x in extras.rankings if x.table is t), None),
+            next((x for x in extras.evaluations if x.table is t), None),
         )
 
 
@@ -435,6 +450,31 @@ def _ranking_json(ranked: RankedTable) -> dict:
     }
 
 
+def _evaluation_json(ev: EvaluationTable) -> dict:
+    from leaderboard.evaluation import ROWS as MEASURES
+
+    def column(c) -> dict:
+        cells = dict(zip((row.key for row in MEASURES), c.cells))
+        return {
+            "key": c.key,
+            "label": c.label,
+            "runs": list(c.runs),
+            "value": {k: _num(cell.value) for k, cell in cells.items()},
+            "n_runs": {k: cell.n_runs for k, cell in cells.items()},
+            "n_classes": {k: cell.n_classes for k, cell in cells.items()},
+            "text": {k: cell.text() for k, cell in cells.items()},
+        }
+
+    return {
+        "rows": [
+            {"key": row.key, "label": row.label, "part": row.part, "rule": row.rule, "rate": row.rate}
+            for row in MEASURES
+        ],
+        "columns": [column(c) for c in ev.columns],
+        "notes": list(ev.notes),
+    }
+
+
 def _origins_json(col: Column) -> list:
     """The distinct origins of the column's runs (every seed and fold), null for one not recorded."""
     out: list = []
@@ -513,6 +553,7 @@ def _table_json(s: Section, ci: bool) -> dict:
         "origin_notes": list(s.origins),
         "subgroups": None if s.subgroups is None else _subgroups_json(s.subgroups),
         "ranking": None if s.ranking is None else _ranking_json(s.ranking),
+        "evaluation": None if s.evaluation is None else _evaluation_json(s.evaluation),
         "other_runs": [
             {
                 "run_id": o.record.run_id,
@@ -652,10 +693,22 @@ def _ranking_csv(title: str, ranked: RankedTable) -> list[list[str]]:
     return lines
 
 
+def _evaluation_csv(title: str, ev: EvaluationTable) -> list[list[str]]:
+    """Per measure, each column's mean over classes (the Average row) as `value`, the cell as `text`."""
+    from leaderboard.evaluation import ROWS as MEASURES
+
+    return [
+        _csv_line(title, f"evaluation: {row.key}", "Average", c.label, value=c.cells[i].value, text=c.cells[i].text())
+        for i, row in enumerate(MEASURES)
+        for c in ev.columns
+    ]
+
+
 def to_csv(board: Leaderboard, *, ci: bool, extras: Extras = NO_EXTRAS) -> str:
     """Long format: one line per (table, section, pathology, column); AUROC on the 0-1 scale,
     improvement in points; `flag` is best (auroc) or significant (improvement, Nemenyi). The
-    `--by` and `--rank` sections follow each table's own (see `_subgroup_csv`, `_ranking_csv`)."""
+    `--by`, `--rank` and `--evaluation` sections follow each table's own (see `_subgroup_csv`,
+    `_ranking_csv`, `_evaluation_csv`)."""
     rows = []
     for s in sections(board, ci=ci, extras=extras):
         t = s.table
@@ -700,13 +753,15 @@ def to_csv(board: Leaderboard, *, ci: bool, extras: Extras = NO_EXTRAS) -> str:
             rows += _subgroup_csv(t.title, s.subgroups)
         if s.ranking is not None:
             rows += _ranking_csv(t.title, s.ranking)
+        if s.evaluation is not None:
+            rows += _evaluation_csv(t.title, s.evaluation)
     return ui.to_csv(ui.Table(tuple(ui.Column(h) for h in CSV_HEADERS), tuple(ui.row(*r) for r in rows)))
 
 
 # -- latex -------------------------------------------------------------------------------------------
 def to_latex(board: Leaderboard, *, ci: bool, extras: Extras = NO_EXTRAS) -> str:
     """Per table: the AUROC table with its provenance footnotes (external models, plugin methods),
-    the improvement table, then the `--by` and `--rank` tables."""
+    the improvement table, then the `--by`, `--rank` and `--evaluation` tables."""
     parts = ["% cxr-bench leaderboard (needs no packages beyond LaTeX itself)"]
     for s in sections(board, ci=ci, extras=extras):
         t = s.table

@@ -171,7 +171,7 @@ def test_by_and_rank_in_csv_json_and_latex(results, tmp_path):
     res = runner.invoke(app, [*args, "--format", "json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
-    assert data["schema_version"] == 3
+    assert data["schema_version"] == 4
     (t,) = data["tables"]
     assert t["subgroups"]["attribute"] == "sex" and t["subgroups"]["subgroups"] == ["M", "F"]
     for c, col in zip(t["subgroups"]["columns"], sub.columns, strict=True):

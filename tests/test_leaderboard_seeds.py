@@ -187,7 +187,7 @@ def test_json_per_seed_values_sd_count_and_tests(results):
     board = _board(results, split="official", reference=DENSE)
     t = _main_official(board)
     data = json.loads(to_json(board, ci=False))
-    assert data["schema_version"] == JSON_SCHEMA_VERSION == 3
+    assert data["schema_version"] == JSON_SCHEMA_VERSION == 4
     (tj,) = [tj for tj in data["tables"] if tj["title"] == t.title]
     shown = {c["key"]: c for c in tj["columns"]}
     bce = shown[BCE]

@@ -130,6 +130,15 @@ def leaderboard(
             "every column ran; auto: folds on k-fold tables, classes on single splits.",
         ),
     ] = RankBlocks.auto,
+    evaluation: Annotated[
+        bool,
+        typer.Option(
+            "--evaluation",
+            help="Also a table per split of each method's mean ECE, Brier score and test sensitivity, "
+            "specificity, PPV and F1 at the Youden's J and max-F1 thresholds, read from the runs' stored "
+            "evaluations (never recomputed; bench runs evaluate RUN_ID --save stores one).",
+        ),
+    ] = False,
     localization: Annotated[
         bool,
         typer.Option(
@@ -144,7 +153,7 @@ def leaderboard(
     A results directory without any run record is an error (exit 2), as are an unknown
     --reference and a --split without runs. --localization shows `bench cam`'s box scores instead.
 
-    Example: bench leaderboard --split official --reference chexnet --ci --correction bh --by view --rank
+    Example: bench leaderboard --split official --reference chexnet --ci --by view --rank --evaluation
     """
     from leaderboard.build import build_leaderboard
     from leaderboard.ranking import rank_tables
@@ -178,6 +187,7 @@ def leaderboard(
     extras = Extras(
         () if by is None or published_only else tuple(_subgroup_tables(board, results_path, by.value)),
         tuple(rank_tables(board, say, plots, rank_blocks.value)) if rank else (),
+        tuple(_evaluation_tables(board)) if evaluation and not published_only else (),
     )
     to_stdout = out_file is not None and str(out_file) == "-"
     path = None if to_stdout else out_file or results_path / "leaderboard" / f"LEADERBOARD.{EXTENSIONS[fmt.value]}"
@@ -201,9 +211,18 @@ def _subgroup_tables(board, results_path: Path, attribute: str):
     return tables
 
 
+def _evaluation_tables(board):
+    from leaderboard.evaluation import evaluation_tables
+
+    tables = evaluation_tables(board)
+    if not tables:
+        warn("no run columns: no evaluation tables")
+    return tables
+
+
 def _print_board(board, *, ci: bool, extras) -> None:
     """The terminal's view: each table, its improvement table, provenance, notes, runs left out
-    and the --by and --rank tables; the demo's tables after a warning rule."""
+    and the --by, --rank and --evaluation tables; the demo's tables after a warning rule."""
     from rich.text import Text
 
     from bench.ui.tables import rich_notes
