@@ -125,6 +125,9 @@ def _missing_notes(col: Column) -> list[str]:
         ev = r.evaluation
         if ev is None:
             continue
+        undefined = [row.label for row in ROWS if (m := stored_mean(ev, row)) is not None and m.value is None]
+        if undefined:
+            notes.append(f"{col.label}: run {r.run_id} stores no value for {', '.join(undefined)} (no class defined)")
         if ev.calibration is None:
             notes.append(f"{col.label}: no calibration for run {r.run_id} ({_reason(ev, 'calibration')})")
         if ev.operating is None:

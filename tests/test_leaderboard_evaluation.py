@@ -38,11 +38,15 @@ def mean(value: float, n: int = 14) -> ClassMean:
     return ClassMean(value, None, None, n, 14)
 
 
-def rule(name: str, rates: dict[str, float]) -> RuleResult:
+def mean_or_none(value: float | None) -> ClassMean:
+    return mean(value) if value is not None else ClassMean(None, None, None, 0, 14)
+
+
+def rule(name: str, rates: dict[str, float | None]) -> RuleResult:
     rates = rates | {"npv": 0.9}
     return RuleResult(
         name, ZEROS, COUNTS, COUNTS, COUNTS, COUNTS, ZEROS, ZEROS, ZEROS, ZEROS, ZEROS,
-        {k: mean(rates[k]) for k in RATES},
+        {k: mean_or_none(rates[k]) for k in RATES},
     )  # fmt: skip
 
 
@@ -59,7 +63,7 @@ def evaluation(ece=None, brier=None, youden=None, f1=None, ece_classes=14, notes
 
 
 RATES_A = ({"sensitivity": 0.8, "specificity": 0.7, "ppv": 0.3, "f1": 0.42},
-           {"sensitivity": 0.6, "specificity": 0.85, "ppv": 0.4, "f1": 0.48})  # fmt: skip
+           {"sensitivity": 0.6, "specificity": 0.85, "ppv": None, "f1": 0.48})  # fmt: skip
 RATES_B = ({"sensitivity": 0.9, "specificity": 0.5, "ppv": 0.2, "f1": 0.33},
            {"sensitivity": 0.7, "specificity": 0.75, "ppv": 0.35, "f1": 0.45})  # fmt: skip
 NOT_PROBABILITIES = "calibration: scores are not probabilities: 5 of 420 lie outside [0, 1]"
@@ -99,13 +103,17 @@ def run_ids(store, method: str) -> list[str]:
     return sorted(i for i in store.run_ids() if store.load(i).method.name == method)
 
 
-def test_the_cells_are_the_stored_values(table):
+def test_the_cells_are_the_stored_values(table, store):
     got = cells(table, "alpha")
     assert got["ece"].value == 0.05 and got["ece"].text() == "0.0500 (13/14)"
     assert got["brier"].value == 0.12 and got["brier"].text() == "0.1200"
     for name, rates in zip(("youden", "f1"), RATES_A):
         for rate, value in rates.items():
-            assert got[f"{name} {rate}"].value == value and got[f"{name} {rate}"].n_runs == 1
+            assert got[f"{name} {rate}"].value == value and got[f"{name} {rate}"].n_runs == (value is not None)
+    # A mean the run stores as undefined (no class defined) is "-" and said.
+    assert got["f1 ppv"].text() == "-"
+    (run,) = run_ids(store, "alpha")
+    assert f"alpha: run {run} stores no value for max F1: PPV (no class defined)" in table.notes
     assert [row.label for row in ROWS[:3]] == ["mean ECE", "mean Brier score", "Youden's J: sensitivity"]
 
 
