@@ -195,7 +195,7 @@ def test_cardiomegaly_brightens_the_middle_of_its_box():
 
 
 def test_same_seed_gives_identical_files_and_the_cli_writes_them(demo_root, tmp_path):
-    """The CLI's generation with the session demo's seed and size is byte-identical to it."""
+    """The CLI's generation with the shared test demo's seed and size is byte-identical to it."""
     result = CliRunner().invoke(
         app, ["data", "demo", "--out", str(tmp_path / "b"), "--seed", "0", "--size", str(TEST_DEMO_SIZE)]
     )
