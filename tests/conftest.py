@@ -26,6 +26,26 @@ TEST_DEMO_SIZE = 64
 TINY_BACKBONE = ("backbone=test_resnet", "pretrained=imagenet")
 
 
+# The files that take longest, longest first: pytest-xdist hands files to the two workers in this
+# order (--no-loadscope-reorder), so no long file starts last while the other worker sits idle.
+LONGEST_FILES = (
+    "test_cam_fine.py",
+    "test_sweep.py",
+    "test_splits_real.py",
+    "test_quality.py",
+    "test_learnability.py",
+    "test_cam.py",
+    "test_distributed.py",
+    "test_run.py",
+    "test_cache.py",
+)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory):
     """Keep tests out of the user's cache and results; nothing leaks between runs."""
