@@ -257,21 +257,15 @@ def write_scores(folder: Path, demo_index, fold) -> tuple[Path, Path]:
     return folder / "scores.csv", save_predictions(folder / "val.parquet", val)
 
 
+def score_args(scores, demo_root, results) -> list:
+    """`bench score` of `scores` on the demo's official split, into `results`."""
+    return ["score", scores, "--split", "official", "--data", demo_root, "--results", results, "--allow-partial", "-q"]
+
+
 def test_bench_score_keeps_its_val_predictions_and_evaluates_with_them(demo_root, demo_index, official, tmp_path):
     scores, val = write_scores(tmp_path, demo_index, official)
     results = tmp_path / "results"
-    common = [
-        "score",
-        scores,
-        "--split",
-        "official",
-        "--data",
-        demo_root,
-        "--results",
-        results,
-        "--allow-partial",
-        "-q",
-    ]
+    common = score_args(scores, demo_root, results)
     result = bench(*common, "--name", "with-val", "--val-predictions", val)
     assert result.exit_code == 0, result.output
     assert "Evaluation (means over classes)" in result.output and "Youden's J" in result.output
@@ -288,18 +282,7 @@ def test_bench_score_keeps_its_val_predictions_and_evaluates_with_them(demo_root
 def test_bench_score_refuses_val_predictions_on_test_images_before_writing(demo_root, demo_index, official, tmp_path):
     scores, _ = write_scores(tmp_path, demo_index, official)
     results = tmp_path / "results"
-    common = [
-        "score",
-        scores,
-        "--split",
-        "official",
-        "--data",
-        demo_root,
-        "--results",
-        results,
-        "--allow-partial",
-        "-q",
-    ]
+    common = score_args(scores, demo_root, results)
     test_preds = Predictions(
         tuple(official.test[:20]),
         demo_index.patients(official.test[:20]),
