@@ -76,6 +76,20 @@ NoCacheOption = Annotated[
     bool, typer.Option("--no-cache", help="Read the PNGs instead of the decode-once image cache.")
 ]
 CompileOption = Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA only).")]
+StaticShapesOption = Annotated[
+    bool,
+    typer.Option(
+        "--static-shapes",
+        help="Train on full batches only: each epoch leaves out its last partial batch (changes results; recorded).",
+    ),
+]
+CudaGraphsOption = Annotated[
+    bool,
+    typer.Option(
+        "--cuda-graphs",
+        help="Capture the training forward and backward as CUDA graphs (CUDA only; implies --static-shapes).",
+    ),
+]
 TtaOption = Annotated[
     str,
     typer.Option(

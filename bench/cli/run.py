@@ -11,6 +11,7 @@ from bench.cli.options import (
     AllowLeakageOption,
     BatchSizeOption,
     CompileOption,
+    CudaGraphsOption,
     DataOption,
     DeviceOption,
     EpochsOption,
@@ -25,6 +26,7 @@ from bench.cli.options import (
     PretrainedOption,
     ResultsOption,
     SplitSeedOption,
+    StaticShapesOption,
     TtaOption,
     ValFractionOption,
     WorkersOption,
@@ -60,6 +62,8 @@ def run(
     workers: WorkersOption = 0,
     no_cache: NoCacheOption = False,
     compile: CompileOption = False,
+    static_shapes: StaticShapesOption = False,
+    cuda_graphs: CudaGraphsOption = False,
     tta: TtaOption = "none",
     nproc: Annotated[
         int | None,
@@ -95,6 +99,8 @@ def run(
     if nproc is not None:
         from bench.train.launch import command_line, launch
 
+        if method is not None:  # the options each process would refuse, refused before any starts
+            run_options(ctx.params, resolve=False, world_size=nproc)
         raise typer.Exit(launch(nproc, command_line(ctx, drop=("nproc",))))
     results_path = results_dir(results)
     if resume is not None:

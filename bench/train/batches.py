@@ -229,10 +229,12 @@ class _Rows(torch.utils.data.Dataset):
         return torch.from_numpy(np.array(self.source.read(i)))  # a writable copy: decoded arrays are read-only
 
 
-def trained_count(n: int, batch_size: int) -> int:
-    """How many of an epoch's `n` images (in order) train: all but a last batch of a single
-    image, which is left out (a different one each epoch, the order being reshuffled): BatchNorm
-    cannot normalise one image in training."""
+def trained_count(n: int, batch_size: int, *, static: bool = False) -> int:
+    """How many of an epoch's `n` images (in order) train. With `static`, only full batches: a
+    last partial batch is left out. Else all but a last batch of a single image, which BatchNorm
+    cannot normalise in training. The order is reshuffled each epoch, so other images are left out."""
+    if static:
+        return n - n % batch_size
     return n - 1 if batch_size > 1 and n > 1 and n % batch_size == 1 else n
 
 

@@ -41,10 +41,11 @@ def configure_backends(device: torch.device) -> None:
     torch.backends.cudnn.benchmark = device.type == "cuda"
 
 
-def autocast(device: torch.device, *, enabled: bool = True):
-    """bf16 autocast on CUDA; on the CPU (or disabled) plain float32."""
+def autocast(device: torch.device, *, enabled: bool = True, cache: bool = True):
+    """bf16 autocast on CUDA; on the CPU (or disabled) plain float32. CUDA graphs need `cache`
+    off: a cast cached outside a graph would be stale inside it."""
     if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
 
 

@@ -23,7 +23,7 @@ from bench.method.optim import step_scheduler
 from bench.metrics import MeanValue, per_class_auroc
 from bench.predictions import Predictions, save_predictions
 from bench.records import stage_val_predictions
-from bench.train import batches, checkpoint, distributed
+from bench.train import batches, capture, checkpoint, distributed
 from bench.train.device import autocast, place_input, place_model
 from bench.train.evaluate import Scorer, load_model, quiet_mean
 from bench.train.loss_meter import LossMeter
@@ -108,8 +108,13 @@ class StageLoop:
         self.loss_fn = plan.method.build_loss(train.labels.sum(0), len(train)).to(device)
         # Each process's share of the training list, and how much of it an epoch leaves out.
         self.shard_size = len(distributed.shard(np.arange(len(train)), world))
-        self.kept = batches.trained_count(self.shard_size, plan.batch_sizes[self.stage])
+        self.kept = batches.trained_count(
+            self.shard_size, plan.batch_sizes[self.stage], static=plan.options.static_batches
+        )
         self.dropped = (self.shard_size - self.kept) * world.size
+        # --cuda-graphs captures on the first training batch: after model.train() and the
+        # method's epoch hook, so the graphs record the modes the method trains in.
+        self.captured = False
         self.optimizer = plan.method.build_optimizer(self.model, self.spec)
         self.scheduler = plan.method.build_scheduler(self.optimizer, self.spec)
 
@@ -151,9 +156,15 @@ class StageLoop:
         sources = self.images.sources(self.spec.image_size, ("train", "val"))
         val = plan.lists["val"]
         if self.dropped and not self.quiet:
+            last = self.shard_size - self.kept
+            why = (
+                f"--static-shapes keeps every training batch at {plan.batch_sizes[stage]}"
+                if plan.options.static_batches
+                else "BatchNorm cannot train on one image"
+            )
             notice(
-                f"stage {stage + 1}: the last training batch of each epoch would hold one image; it is left out "
-                f"({self.dropped} image(s) per epoch, another each epoch: BatchNorm cannot train on one image)"
+                f"stage {stage + 1}: the last training batch of each epoch would hold {last} image(s); it is left out "
+                f"({self.dropped} image(s) per epoch, others each epoch: {why})"
             )
         for epoch in range(progress.next_epoch, self.spec.epochs):
             started = time.perf_counter()
@@ -239,7 +250,10 @@ class StageLoop:
                 # process with that global batch.
                 flip = torch.rand(len(batch.index) * ranks, generator=flips)[rank::ranks] < 0.5 if hflip else None
                 x = place_input(batch.pixels, plan.spec.normalisation, self.device, flip=flip)
-                with autocast(self.device):
+                if plan.options.cuda_graphs and not self.captured:
+                    capture.graph_model(self.model, x, self.device)
+                    self.captured = True
+                with autocast(self.device, cache=not plan.options.cuda_graphs):
                     loss = plan.method.train_step(model, (x, batch.targets), self.loss_fn, self.optimizer)
                 images += len(batch.index)
                 # Every rank reads at the same steps: one NaN verdict, one epoch mean, one stop.

@@ -33,6 +33,8 @@ class RunOptions:
     workers: int = 0
     no_cache: bool = False  # read PNGs instead of the decode-once image cache
     compile: bool = False  # torch.compile the model (CUDA only)
+    static_shapes: bool = False  # every training batch full: an epoch leaves out its last partial batch
+    cuda_graphs: bool = False  # the training forward and backward as CUDA graphs (implies static shapes)
     per_rank_batch: bool = False  # each process takes the whole batch (else the batch is split)
     world_size: int = 1  # processes that train the run; set by the engine, a resume must match
     plugins: tuple[str, ...] = ()
@@ -46,6 +48,23 @@ class RunOptions:
 
         if self.tta not in TTA_MODES:
             raise BenchError(f"unknown --tta {self.tta!r}", hint=f"use one of: {', '.join(TTA_MODES)}")
+        if self.cuda_graphs and self.compile:
+            raise BenchError(
+                "--cuda-graphs and --compile cannot be combined: each takes over the model's forward",
+                hint="pass one of them",
+            )
+        if self.cuda_graphs and self.world_size > 1:
+            # DDP's gradient hooks fire inside the graphed backward: capturing them needs DDP's
+            # own static-graph setup, which this engine does not do.
+            raise BenchError(
+                f"--cuda-graphs trains in one process, not {self.world_size}",
+                hint="leave out --nproc (or torchrun), or train without --cuda-graphs",
+            )
+
+    @property
+    def static_batches(self) -> bool:
+        """Whether every training batch holds exactly the batch size (--static-shapes, or implied by --cuda-graphs)."""
+        return self.static_shapes or self.cuda_graphs
 
     def to_json(self) -> dict[str, Any]:
         return encode(self)

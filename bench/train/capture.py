@@ -1,0 +1,131 @@
+"""`--cuda-graphs`: a model's training-mode forward and backward captured as CUDA graphs, and the
+static-shape guard every training-mode call then passes (on the CPU the guard alone).
+
+A graph replays the kernels it recorded on the tensors it recorded. A batch of another shape,
+dtype, device or layout would be copied into the captured input regardless (broadcast, cast or
+moved), and a parameter frozen or unfrozen after the capture would keep the captured gradient
+flow, so the guard refuses both in one line instead. The optimizer step stays eager, and the
+module keeps its parameters and state-dict keys: `make_graphed_callables` replaces only its
+`forward`, which runs the graphs in training mode and the module's own code in eval mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from bench.errors import BenchError
+from bench.train.device import autocast
+
+FLAG = "--cuda-graphs"
+_HINT = "every training batch must match the captured one; a method that changes them trains without --cuda-graphs"
+
+
+@dataclass(frozen=True)
+class InputSignature:
+    """What a captured input fixes: shape, dtype, device and memory layout (its strides)."""
+
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    device: torch.device
+    strides: tuple[int, ...]
+    layout: str  # the strides' memory format, in words
+
+    @classmethod
+    def of(cls, x: torch.Tensor) -> InputSignature:
+        return cls(tuple(x.shape), x.dtype, x.device, tuple(x.stride()), _layout(x))
+
+    def difference(self, x: object) -> str | None:
+        """How `x` differs from the captured input, in words; None when it matches."""
+        if not isinstance(x, torch.Tensor):
+            return f"a training input of type {type(x).__name__} differs from the captured tensor"
+        if tuple(x.shape) != self.shape:
+            return f"training batch of shape {_shape(x.shape)} differs from the captured {_shape(self.shape)}"
+        if x.dtype != self.dtype:
+            return f"training batch of dtype {_dtype(x.dtype)} differs from the captured {_dtype(self.dtype)}"
+        if x.device != self.device:
+            return f"training batch on {x.device} differs from the captured one on {self.device}"
+        if tuple(x.stride()) != self.strides:
+            other = InputSignature.of(x)
+            if other.layout == self.layout:  # size-1 dimensions: one format, other strides
+                return f"training batch of strides {_shape(other.strides)} differs from the captured {_shape(self.strides)}"
+            return f"training batch in {other.layout} memory format differs from the captured {self.layout}"
+        return None
+
+
+class StaticShapeGuard:
+    """A forward pre-hook: every training-mode call must pass inputs like the captured ones, to
+    a model whose modules' train/eval modes and trainable parameters are those of the capture."""
+
+    def __init__(self, model: nn.Module, sample: Sequence[torch.Tensor]):
+        self.inputs = tuple(InputSignature.of(x) for x in sample)
+        self.modes = [(m, m.training) for m in model.modules()]
+        self.trainable = [(p, p.requires_grad) for p in model.parameters()]
+
+    def problem(self, args: Sequence[object]) -> str | None:
+        """What makes a training-mode call with `args` differ from the capture; None if nothing."""
+        if len(args) != len(self.inputs):
+            return f"a training call with {len(args)} input(s) differs from the captured {len(self.inputs)}"
+        for signature, x in zip(self.inputs, args):
+            difference = signature.difference(x)
+            if difference:
+                return difference
+        if any(m.training != mode for m, mode in self.modes):
+            return "a module's train/eval mode changed since the capture"
+        if any(p.requires_grad != trainable for p, trainable in self.trainable):
+            return "the model's trainable parameters changed since the capture"
+        return None
+
+    def __call__(self, module: nn.Module, args: tuple[object, ...]) -> None:
+        if not module.training:  # eval-mode calls run the module's own forward, at any size
+            return
+        problem = self.problem(args)
+        if problem is not None:
+            raise BenchError(f"{FLAG}: {problem}", hint=_HINT)
+
+
+def graph_model(model: nn.Module, sample: torch.Tensor, device: torch.device, *, amp: bool = True) -> nn.Module:
+    """`model`, in training mode, with its training forward and backward captured on `sample` as
+    CUDA graphs (under bf16 autocast if `amp`, as the training step runs) and the static-shape
+    guard on every training-mode call; on the CPU the guard alone. The same module comes back.
+
+    Training-mode calls must then run under `autocast(device, cache=False)`."""
+    if not model.training:
+        raise ValueError("a model is captured in training mode")
+    if device.type == "cuda":
+        # The capture's warm-up and recorded passes update BatchNorm's statistics: they are put
+        # back (in place: the graphs hold these tensors), so the first real step starts from
+        # the state an uncaptured run has.
+        saved = [b.detach().clone() for b in model.buffers()]
+        try:
+            with autocast(device, enabled=amp, cache=False):
+                torch.cuda.make_graphed_callables(model, (sample,))
+        except (RuntimeError, AssertionError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise BenchError(
+                f"{FLAG}: the model's training step cannot be captured: {first}", hint="train without --cuda-graphs"
+            ) from None
+        with torch.no_grad():
+            for buffer, value in zip(model.buffers(), saved):
+                buffer.copy_(value)
+    model.register_forward_pre_hook(StaticShapeGuard(model, (sample,)))
+    return model
+
+
+def _shape(shape: Sequence[int]) -> str:
+    return "(" + ", ".join(map(str, shape)) + ")"
+
+
+def _dtype(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _layout(x: torch.Tensor) -> str:
+    if x.is_contiguous():
+        return "contiguous"
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+        return "channels_last"
+    return f"strides {_shape(x.stride())}"
