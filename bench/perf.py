@@ -4,16 +4,21 @@ Four figures in images/s, each over `batches` batches after a warm-up: the model
 uint8 batches already on the device, through `to_input` and the method's train step), the
 image-cache loader alone (and, if asked, the PNG decode+resize loader), and end-to-end training
 (cache loader + train step). end-to-end / model-only near 1 means input is not the bottleneck.
+Then a few more model-only steps under the torch profiler, in a pass of their own so that its
+cost stays out of the rates: the step time and the share of it spent outside kernels (Python,
+dispatch, kernel launches and waits), which is launch overhead when it is large on a GPU.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -31,6 +36,8 @@ NIH_POSITIVES = (11559, 2776, 13317, 19894, 5782, 6331, 1431, 5302, 4667, 2303, 
 NIH_IMAGES = 112_120
 # Loader passes repeat until this long, so microsecond-fast cache reads still give steady figures.
 MIN_LOADER_SECONDS = 0.5
+# Model-only steps under the profiler (at most `batches`): enough to average out one slow step.
+PROFILED_STEPS = 5
 
 
 @dataclass(frozen=True)
@@ -50,10 +57,27 @@ class PerfReport:
     loader_png: float | None = None
     precision: str = "fp32"  # "bf16" under autocast (CUDA)
     compiled: bool = False
+    step_ms: float | None = None  # wall time of a profiled model-only step; None: not profiled
+    kernel_ms: float | None = None  # of which in kernels (see `kernel_ns`)
 
     @property
     def end_to_end_over_model(self) -> float:
         return self.end_to_end / self.model_only
+
+    @property
+    def steps_per_s_model(self) -> float:
+        return self.model_only / self.batch_size
+
+    @property
+    def steps_per_s_end_to_end(self) -> float:
+        return self.end_to_end / self.batch_size  # every pass is whole batches
+
+    @property
+    def outside_kernels(self) -> float | None:
+        """Share of a profiled step outside kernels, in [0, 1]."""
+        if self.step_ms is None or self.kernel_ms is None:
+            return None
+        return min(1.0, max(0.0, 1.0 - self.kernel_ms / self.step_ms))
 
     @property
     def cache_over_png(self) -> float | None:
@@ -64,6 +88,9 @@ class PerfReport:
             **asdict(self),
             "end_to_end_over_model": self.end_to_end_over_model,
             "cache_over_png": self.cache_over_png,
+            "steps_per_s_model": self.steps_per_s_model,
+            "steps_per_s_end_to_end": self.steps_per_s_end_to_end,
+            "outside_kernels": self.outside_kernels,
         }
 
 
@@ -124,6 +151,83 @@ def _rate(run_pass: Callable[[], int], device: torch.device, *, min_seconds: flo
             return images / max(elapsed, 1e-9)
 
 
+# -- the profiled steps ---------------------------------------------------------------------------
+class Span(NamedTuple):
+    """One profiler event, as `kernel_ns` reads it."""
+
+    name: str
+    activity: str  # the profiler's activity type: "cpu_op", "kernel", "gpu_memcpy", "cuda_runtime", ...
+    thread: int
+    start_ns: int
+    end_ns: int
+
+
+# Work on the GPU itself; a "gpu_user_annotation" is a range over such work, not work.
+DEVICE_WORK = frozenset({"kernel", "gpu_memcpy", "gpu_memset"})
+# aten operators that allocate or alias memory: bookkeeping around the arithmetic, not part of it.
+BOOKKEEPING = frozenset(
+    "aten::" + name
+    for name in (
+        "empty empty_like empty_strided resize_ as_strided as_strided_ view _unsafe_view _reshape_alias alias "
+        "expand t transpose permute slice select narrow unsqueeze squeeze detach resolve_conj resolve_neg"
+    ).split()
+)
+
+
+def _self_ns(spans: Iterable[Span]) -> Iterator[tuple[Span, int]]:
+    """(span, its duration less its children's) for host spans nested by time on each thread."""
+    stack: list[list] = []  # [span, children's ns]
+
+    def close() -> tuple[Span, int]:
+        done, children = stack.pop()
+        return done, max(0, done.end_ns - done.start_ns - children)
+
+    for span in sorted(spans, key=lambda s: (s.thread, s.start_ns, -s.end_ns)):
+        while stack and (stack[-1][0].thread != span.thread or stack[-1][0].end_ns <= span.start_ns):
+            yield close()
+        if stack:
+            stack[-1][1] += span.end_ns - span.start_ns
+        stack.append([span, 0])
+    while stack:
+        yield close()
+
+
+def kernel_ns(spans: Iterable[Span], *, device: str) -> int:
+    """Time in kernels among `spans`. On CUDA the device time of kernels, copies and fills. On
+    the CPU, which has no device kernels, the self time of the aten operators that compute:
+    every `aten::` operator but the allocation and view ones; a composite operator's own
+    dispatch (aten::conv2d around aten::mkldnn_convolution) counts too, a few microseconds."""
+    if device == "cuda":
+        return sum(s.end_ns - s.start_ns for s in spans if s.activity in DEVICE_WORK)
+    host = (s for s in spans if s.activity not in DEVICE_WORK)
+    return sum(ns for s, ns in _self_ns(host) if s.name.startswith("aten::") and s.name not in BOOKKEEPING)
+
+
+def _spans(prof: torch.profiler.profile) -> list[Span]:
+    # The raw events, not prof.events(): building FunctionEvents takes seconds per step for
+    # DenseNet-121's ~20,000 operator calls, reading these a fraction of a second.
+    results = prof.profiler.kineto_results if prof.profiler is not None else None
+    if results is None:
+        raise RuntimeError("the profiler returned no results")
+    return [Span(e.name(), e.activity_type(), e.start_thread_id(), e.start_ns(), e.end_ns()) for e in results.events()]
+
+
+def _profile_steps(step: Callable[[], None], steps: int, device: torch.device) -> tuple[float, float]:
+    """(wall ms, kernel ms) per step of `steps` calls of `step` under the torch profiler."""
+    from torch.profiler import ProfilerActivity, profile
+
+    # Kineto logs CUDA probing errors on a CPU-only machine; they say nothing about the figure.
+    os.environ.setdefault("KINETO_LOG_LEVEL", "5")
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        started = time.perf_counter()
+        for _ in range(steps):
+            step()
+        _sync(device)
+        wall = time.perf_counter() - started
+    return wall * 1e3 / steps, kernel_ns(_spans(prof), device=device.type) / 1e6 / steps
+
+
 def _sample(index: DatasetIndex, n: int) -> list[str]:
     ids = index.frame.index[index.frame["path"].notna()].tolist()
     if not ids:
@@ -166,10 +270,12 @@ def measure(
     batch_size: int | None = None,
     compile: bool = False,
     amp: bool = True,
+    profile: bool = True,
     progress: bool = True,
 ) -> PerfReport:
     """Measure `method`'s stage on `data` (None: the demo), or with `source_size` on that many
-    demo images rendered at `source_size` px into a temporary folder (implies `png`)."""
+    demo images rendered at `source_size` px into a temporary folder (implies `png`); with
+    `profile`, also min(batches, PROFILED_STEPS) model-only steps under the profiler."""
     if batches < 1:
         raise BenchError(f"--batches must be at least 1, got {batches}")
     if workers < 0:
@@ -179,7 +285,9 @@ def measure(
 
         index = open_dataset(data, quiet=not progress)
         resolved, spec = _resolve(method, default_preset(preset, index.kind), stage, image_size, batch_size)
-        return _measure(resolved, spec, stage, index, batches, device, workers, png, compile, amp, progress, None)
+        return _measure(
+            resolved, spec, stage, index, batches, device, workers, png, compile, amp, profile, progress, None
+        )
     if data is not None:
         raise BenchError("--source-size renders demo images to measure on; it cannot be combined with --data")
     from bench.data.nih import load_index
@@ -191,12 +299,24 @@ def measure(
         )
         index = load_index(root)
         return _measure(
-            resolved, spec, stage, index, batches, device, workers, True, compile, amp, progress, Path(tmp) / "cache"
+            resolved,
+            spec,
+            stage,
+            index,
+            batches,
+            device,
+            workers,
+            True,
+            compile,
+            amp,
+            profile,
+            progress,
+            Path(tmp) / "cache",
         )
 
 
 def _measure(
-    resolved, spec, stage, index, batches, device_name, workers, png, compile, amp, progress, cache_root
+    resolved, spec, stage, index, batches, device_name, workers, png, compile, amp, profile, progress, cache_root
 ) -> PerfReport:
     from bench.train.batches import CacheSource, PngSource, iterate
     from bench.train.device import autocast, configure_backends, pick_device, place_input, place_model
@@ -262,6 +382,9 @@ def _measure(
     _sync(device)
     model_only = _rate(model_pass, device)
     end_to_end = _rate(training_pass, device)
+    step_ms = kernel_ms = None
+    if profile:
+        step_ms, kernel_ms = _profile_steps(lambda: step(pixels, targets), min(batches, PROFILED_STEPS), device)
     return PerfReport(
         method=method.name,
         preset=method.spec.preset,
@@ -278,12 +401,15 @@ def _measure(
         loader_png=loader_png,
         precision="bf16" if amp and device.type == "cuda" else "fp32",
         compiled=compile and device.type == "cuda",
+        step_ms=step_ms,
+        kernel_ms=kernel_ms,
     )
 
 
 def table_rows(report: PerfReport) -> Iterator[tuple[str, str]]:
     """(measure, value) lines of the report, as `bench perf` prints them."""
     yield "model only (random batches on the device)", f"{report.model_only:,.1f} img/s"
+    yield "steps/s (model only)", f"{report.steps_per_s_model:,.2f}"
     yield "loader: image cache", f"{report.loader_cache:,.1f} img/s"
     if report.loader_png is not None:
         yield (
@@ -291,6 +417,11 @@ def table_rows(report: PerfReport) -> Iterator[tuple[str, str]]:
             f"{report.loader_png:,.1f} img/s",
         )
     yield "end to end (cache loader + train step)", f"{report.end_to_end:,.1f} img/s"
+    yield "steps/s (end to end)", f"{report.steps_per_s_end_to_end:,.2f}"
     yield "end to end / model only", f"{report.end_to_end_over_model:.2f}"
     if report.cache_over_png is not None:
         yield "cache / PNG loader", f"{report.cache_over_png:,.1f}x"
+    if report.step_ms is not None and report.kernel_ms is not None:
+        yield "step time (profiled)", f"{report.step_ms:,.1f} ms"
+        yield "time in kernels", f"{report.kernel_ms:,.1f} ms"
+        yield "outside kernels (Python, dispatch, launches)", f"{report.outside_kernels:.0%}"

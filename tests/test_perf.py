@@ -1,4 +1,5 @@
-"""`bench perf` on the CPU: the four figures, JSON, every built-in method, bad input."""
+"""`bench perf` on the CPU: the four figures, steps/s, the profiled step, JSON, every built-in
+method, bad input."""
 
 from __future__ import annotations
 
@@ -9,9 +10,20 @@ from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.method import BUILTINS, get_method
-from bench.perf import measure, render_demo_subset
+from bench.perf import PerfReport, Span, kernel_ns, measure, render_demo_subset
 
-FIGURES = ("model only", "loader: image cache", "loader: PNG decode", "end to end (cache", "end to end / model only")
+FIGURES = (
+    "model only",
+    "steps/s (model only)",
+    "loader: image cache",
+    "loader: PNG decode",
+    "end to end (cache",
+    "steps/s (end to end)",
+    "end to end / model only",
+    "step time (profiled)",
+    "time in kernels",
+    "outside kernels (Python, dispatch, launches)",
+)
 
 
 def cli(*args: str):
@@ -59,6 +71,12 @@ def test_perf_json(demo_root):
     assert report["end_to_end_over_model"] == pytest.approx(report["end_to_end"] / report["model_only"])
     assert report["loader_png"] is None and report["cache_over_png"] is None
     assert (report["precision"], report["compiled"]) == ("fp32", False)  # no bf16 autocast on the CPU
+    assert report["steps_per_s_model"] * 8 == pytest.approx(report["model_only"])
+    assert report["steps_per_s_end_to_end"] * 8 == pytest.approx(report["end_to_end"])
+    # a real profiled CPU step: the aten arithmetic takes most of it, Python and dispatch the rest
+    assert 0 < report["kernel_ms"] <= report["step_ms"]
+    assert 0 < report["outside_kernels"] < 1
+    assert report["outside_kernels"] == pytest.approx(1 - report["kernel_ms"] / report["step_ms"])
 
 
 def test_perf_batch_size_override(demo_root):
@@ -72,6 +90,7 @@ def test_perf_batch_size_override(demo_root):
         "--batch-size",
         "3",
         "--no-amp",
+        "--no-profile",
         "--device",
         "cpu",
         "--json",
@@ -79,13 +98,68 @@ def test_perf_batch_size_override(demo_root):
         str(demo_root),
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["batch_size"] == 3
+    report = json.loads(result.output)
+    assert report["batch_size"] == 3
+    assert report["steps_per_s_model"] * 3 == pytest.approx(report["model_only"])
+    assert (report["step_ms"], report["kernel_ms"], report["outside_kernels"]) == (None, None, None)
+
+
+def cpu(name: str, start: int, end: int, thread: int = 1, activity: str = "cpu_op") -> Span:
+    return Span(name, activity, thread, start, end)
+
+
+# conv2d > convolution > mkldnn_convolution > empty; an optimizer range > add_ > _to_copy > copy_;
+# a second thread; device work, which the CPU rule ignores and the CUDA rule alone counts.
+SPANS = [
+    cpu("aten::conv2d", 0, 100),
+    cpu("aten::convolution", 5, 95),
+    cpu("aten::mkldnn_convolution", 10, 90),
+    cpu("aten::empty", 20, 30),
+    cpu("Optimizer.step#Adam.step", 100, 300, activity="user_annotation"),
+    cpu("aten::add_", 110, 170),
+    cpu("aten::_to_copy", 120, 160),
+    cpu("aten::empty_strided", 120, 125),
+    cpu("aten::copy_", 130, 155),
+    cpu("autograd::engine::evaluate_function: ReluBackward0", 0, 50, thread=2),
+    cpu("aten::threshold_backward", 10, 40, thread=2),
+    Span("void at::native::conv_kernel", "kernel", 7, 40, 140),
+    Span("Memcpy HtoD (Pinned -> Device)", "gpu_memcpy", 7, 150, 160),
+    Span("Optimizer.step#Adam.step", "gpu_user_annotation", 7, 100, 300),
+]
+
+
+def test_kernel_time_on_the_cpu_is_the_self_time_of_aten_arithmetic():
+    # self times: conv2d 10, convolution 10, mkldnn_convolution 70 (less empty's 10), add_ 20,
+    # _to_copy 10 (less empty_strided's 5 and copy_'s 25), copy_ 25, threshold_backward 30;
+    # the allocation ops and the non-aten ranges do not count
+    assert kernel_ns(SPANS, device="cpu") == 10 + 10 + 70 + 20 + 10 + 25 + 30
+    assert kernel_ns(reversed(SPANS), device="cpu") == 175  # the order the events come in is irrelevant
+
+
+def test_kernel_time_on_cuda_is_the_device_work():
+    assert kernel_ns(SPANS, device="cuda") == 100 + 10  # the kernel and the copy, not the annotation range
+    assert kernel_ns(SPANS[:4], device="cuda") == 0
+
+
+def report(**profiled) -> PerfReport:
+    figures = dict(image_size=32, batch_size=8, batches=2, device="cpu", workers=0, source_size=64)
+    return PerfReport("chexnet", "smoke", 1, **figures, model_only=16.0, loader_cache=1e4, end_to_end=12.0, **profiled)
+
+
+def test_steps_per_s_and_the_share_outside_kernels():
+    figures = report(step_ms=40.0, kernel_ms=30.0).to_json()
+    assert (figures["steps_per_s_model"], figures["steps_per_s_end_to_end"]) == (2.0, 1.5)  # 16 and 12 img/s, batch 8
+    assert (figures["step_ms"], figures["kernel_ms"], figures["outside_kernels"]) == (40.0, 30.0, 0.25)
+    assert report(step_ms=40.0, kernel_ms=41.0).outside_kernels == 0.0  # overlapping device work: clamped
+    assert report().to_json()["outside_kernels"] is None
 
 
 @pytest.mark.parametrize("method", sorted(BUILTINS))
 def test_every_builtin_method_runs(method, demo_root):
     stages = len(get_method(method).spec.presets["smoke"])  # the last stage: the largest images
-    report = measure(method, data=demo_root, preset="smoke", stage=stages, batches=1, device="cpu", progress=False)
+    report = measure(
+        method, data=demo_root, preset="smoke", stage=stages, batches=1, device="cpu", profile=False, progress=False
+    )
     assert report.stage == stages and report.image_size == 32 * 2 ** (stages - 1)
     assert report.model_only > 0 and report.end_to_end > 0
 

@@ -34,10 +34,18 @@ def perf(
     amp: Annotated[
         bool, typer.Option("--amp/--no-amp", help="bf16 autocast on CUDA (--no-amp: float32, to see what bf16 buys).")
     ] = True,
+    profile: Annotated[
+        bool,
+        typer.Option(
+            "--profile/--no-profile",
+            help="Profile a few more model-only steps: the step time and its share outside kernels (--no-profile: skip them).",
+        ),
+    ] = True,
     data: DataOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON on stdout.")] = False,
 ) -> None:
-    """Measure model-only, loader-only and end-to-end training images/s, and their ratio.
+    """Measure model-only, loader-only and end-to-end training images/s and steps/s, their ratio,
+    and the share of a profiled step spent outside kernels.
 
     Example: bench perf --method chexnet --preset paper --source-size 1024 --device cpu
     """
@@ -59,6 +67,7 @@ def perf(
         batch_size=batch_size,
         compile=compile,
         amp=amp,
+        profile=profile,
         progress=not as_json,
     )
     if as_json:
