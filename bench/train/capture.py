@@ -102,7 +102,12 @@ def graph_model(model: nn.Module, sample: torch.Tensor, device: torch.device, *,
         saved = [b.detach().clone() for b in model.buffers()]
         try:
             with autocast(device, enabled=amp, cache=False):
-                torch.cuda.make_graphed_callables(model, (sample,))
+                # Unused parameters get no gradient, as in eager mode. Thread-local capture: the
+                # loader's pin-memory thread allocates page-locked memory meanwhile, which
+                # touches no captured stream but would abort a global-mode capture.
+                torch.cuda.make_graphed_callables(
+                    model, (sample,), allow_unused_input=True, capture_error_mode="thread_local"
+                )
         except (RuntimeError, AssertionError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise BenchError(
