@@ -120,9 +120,10 @@ def test_static_shapes_trains_full_batches_only_and_records_what_it_left_out(dem
 
 
 def test_cuda_graphs_on_the_cpu_warns_once_and_trains_guarded_full_batches(demo_root, tmp_path, monkeypatch):
-    result, steps = _spied_run(demo_root, tmp_path, monkeypatch, "--cuda-graphs", "-q")
+    result, steps = _spied_run(demo_root, tmp_path, monkeypatch, "--cuda-graphs")
     assert result.exit_code == 0, result.output
     assert result.output.count(WARNING) == 1, result.output
+    assert "--cuda-graphs keeps every training batch at 8" in result.output
     assert steps == [(8, True)] * 5  # captured (here: guarded) on the first training batch
     record = _record(tmp_path)
     assert record.status == "complete" and record.stages[0].train_dropped == LIMIT % 8

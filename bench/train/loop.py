@@ -157,8 +157,9 @@ class StageLoop:
         val = plan.lists["val"]
         if self.dropped and not self.quiet:
             last = self.shard_size - self.kept
+            flag = "--cuda-graphs" if plan.options.cuda_graphs else "--static-shapes"
             why = (
-                f"--static-shapes keeps every training batch at {plan.batch_sizes[stage]}"
+                f"{flag} keeps every training batch at {plan.batch_sizes[stage]}"
                 if plan.options.static_batches
                 else "BatchNorm cannot train on one image"
             )
