@@ -65,17 +65,20 @@ def _isolated_cache(tmp_path_factory):
 def demo_root(tmp_path_factory) -> Path:
     """The synthetic demo dataset at the test size, generated once per test session: the xdist
     workers share one copy in their common temporary folder (the first to take the lock writes it;
-    the demo is read-only to every test)."""
+    the demo is read-only to every test). It is rendered in one process (the test workers keep both
+    cores busy), and test_demo compares the CLI's parallel rendering with it byte for byte."""
     from filelock import FileLock
 
     from bench.data.demo import generate_demo, is_demo_root
 
     if "PYTEST_XDIST_WORKER" not in os.environ:
-        return generate_demo(tmp_path_factory.mktemp("demo") / "demo", seed=0, size=TEST_DEMO_SIZE, progress=False)
+        return generate_demo(
+            tmp_path_factory.mktemp("demo") / "demo", seed=0, size=TEST_DEMO_SIZE, progress=False, workers=1
+        )
     shared = tmp_path_factory.getbasetemp().parent / "demo"
     with FileLock(f"{shared}.lock"):
         if not is_demo_root(shared):
-            generate_demo(shared, seed=0, size=TEST_DEMO_SIZE, progress=False)
+            generate_demo(shared, seed=0, size=TEST_DEMO_SIZE, progress=False, workers=1)
     return shared
 
 

@@ -135,6 +135,15 @@ def demo(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the sampled patients, splits and images.")] = 0,
     size: Annotated[int, typer.Option("--size", min=32, max=1024, help="Image side in pixels.")] = 256,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Rendering processes (default: min(4, CPUs)); any count writes the same bytes.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Generate the synthetic ChestX-ray14 (real NIH label rows, rendered images) in the NIH layout.
 
@@ -145,7 +154,7 @@ def demo(
     from bench.data.nih import demo_meta
     from bench.ui.console import out as console
 
-    root = generate_demo(out if out is not None else cache_dir() / DEMO_DIRNAME, seed=seed, size=size)
+    root = generate_demo(out if out is not None else cache_dir() / DEMO_DIRNAME, seed=seed, size=size, workers=workers)
     meta = demo_meta(root)
     if meta is None:
         raise BenchError(f"the demo dataset in {root} has no readable DEMO.json", hint="run `bench data demo` again")

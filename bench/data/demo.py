@@ -9,12 +9,13 @@ NIH-layout root (plus `DEMO.json`), so every code path that reads real data runs
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -26,6 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from bench.atomic import writable
 from bench.config import cache_dir
+from bench.data.cache import default_workers, parallel_map
 from bench.data.nih import DEMO_MARKER, TXV_LABELS, demo_meta, txv_data_dir
 from bench.data.render import Box, render_chest
 from bench.errors import BenchError
@@ -37,6 +39,7 @@ VERSION = 2
 DEMO_DIRNAME = f"demo-v{VERSION}"
 MIN_SIZE, MAX_SIZE = 32, 1024
 PNG_COMPRESS_LEVEL = 4  # zlib 4: nearly level 6 sizes at half the time on these images
+RENDER_CHUNK = 64  # images per task of the rendering pool: few round trips, an even spread
 
 DATA_ENTRY = "Data_Entry_2017_v2020.csv"
 BBOX_FILE = "BBox_List_2017.csv"
@@ -285,15 +288,45 @@ def is_demo_root(root: Path) -> bool:
     return meta is not None and meta.get("generator") == GENERATOR
 
 
-def _write_demo(root: Path, plan: DemoPlan, size: int, advance: Callable[[], None]) -> None:
+_PLAN: DemoPlan | None = None  # the plan of the images a rendering worker draws: set by _set_plan
+
+
+def _set_plan(plan: DemoPlan) -> None:
+    global _PLAN
+    _PLAN = plan
+
+
+def _render_chunk(task: tuple[int, int, int]) -> list[tuple[int, bytes, tuple[Box, ...]]]:
+    start, stop, size = task
+    if _PLAN is None:
+        raise RuntimeError("_render_chunk runs where _set_plan has set the demo plan")
+    with threadpool_limits(limits=1):  # small matrix products: BLAS threads only add overhead
+        return [(i, *render_demo_image(_PLAN, i, size)) for i in range(start, stop)]
+
+
+def render_images(
+    plan: DemoPlan, n: int, size: int, workers: int
+) -> Iterator[list[tuple[int, bytes, tuple[Box, ...]]]]:
+    """The plan's first `n` images at `size` as (index, PNG bytes, boxes), in chunks as they
+    finish: each image depends on its own seed only, so any number of workers gives the same bytes."""
+    tasks = [(start, min(start + RENDER_CHUNK, n), size) for start in range(0, n, RENDER_CHUNK)]
+    with contextlib.closing(
+        parallel_map(_render_chunk, tasks, workers, initializer=_set_plan, initargs=(plan,))
+    ) as chunks:
+        yield from chunks
+
+
+def _write_demo(root: Path, plan: DemoPlan, size: int, workers: int, advance: Callable[[int], None]) -> None:
     images = root / "images"
     images.mkdir()
-    box_lines = [BBOX_HEADER]
-    for i, image_id in enumerate(plan.image_ids):
-        png, boxes = render_demo_image(plan, i, size)
-        (images / image_id).write_bytes(png)
-        box_lines += [_box_line(image_id, box) for box in boxes]
-        advance()
+    ids = plan.image_ids
+    boxes: dict[int, tuple[Box, ...]] = {}
+    for chunk in render_images(plan, len(ids), size, workers):
+        for i, png, found in chunk:
+            (images / ids[i]).write_bytes(png)
+            boxes[i] = found
+        advance(len(chunk))
+    box_lines = [BBOX_HEADER] + [_box_line(ids[i], box) for i in range(len(ids)) for box in boxes[i]]
     plan.rows.to_csv(root / DATA_ENTRY, index=False, lineterminator="\n")
     _write_text(root / BBOX_FILE, box_lines)
     _write_lists(root, plan)
@@ -306,8 +339,11 @@ def write_demo_meta(root: Path, **meta) -> None:
     (root / DEMO_MARKER).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
-def generate_demo(out: Path | str, *, seed: int = 0, size: int = 256, progress: bool = True) -> Path:
-    """Write the demo dataset to `out` and return it.
+def generate_demo(
+    out: Path | str, *, seed: int = 0, size: int = 256, progress: bool = True, workers: int | None = None
+) -> Path:
+    """Write the demo dataset to `out` and return it, rendered by `workers` processes (default:
+    as many as the image cache uses; 1 renders in this process).
 
     The files are written to a temporary sibling directory and renamed into place, so an
     interrupted generation never looks complete. An existing demo at `out` is replaced; any
@@ -321,12 +357,8 @@ def generate_demo(out: Path | str, *, seed: int = 0, size: int = 256, progress: 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
-        # Rendering uses small matrix products: BLAS threads only add overhead.
-        with (
-            threadpool_limits(limits=1),
-            progress_bar("rendering demo images", len(plan.rows), enabled=progress) as bar,
-        ):
-            _write_demo(tmp, plan, size, bar.advance)
+        with progress_bar("rendering demo images", len(plan.rows), enabled=progress) as bar:
+            _write_demo(tmp, plan, size, default_workers() if workers is None else workers, bar.advance)
         _move_into_place(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
