@@ -165,7 +165,7 @@ class StageRecord:
     best_epoch: int | None = None
     best_val_auroc: float | None = None
     test_auroc_mean: float | None = None  # this stage's best checkpoint on the test list
-    train_dropped: int = 0  # training images left out of each epoch: a last batch of one image
+    train_dropped: int = 0  # images left out of each epoch: a lone last one, or a partial batch (static shapes)
     torch_threads: tuple[int, ...] = ()  # torch's CPU threads while it trained, in order (two: resumed with another)
 
 
