@@ -208,7 +208,7 @@ def _spans(prof: torch.profiler.profile) -> list[Span]:
     # DenseNet-121's ~20,000 operator calls, reading these a fraction of a second.
     results = prof.profiler.kineto_results if prof.profiler is not None else None
     if results is None:
-        raise RuntimeError("the profiler returned no results")
+        raise BenchError("the torch profiler recorded no events", hint="pass --no-profile", exit_code=1)
     return [Span(e.name(), e.activity_type(), e.start_thread_id(), e.start_ns(), e.end_ns()) for e in results.events()]
 
 
