@@ -1,7 +1,7 @@
 """A small CNN whose class activation maps can resolve the demo's findings.
 
 At the demo's sizes DenseNet-121's last feature map is 2x2 or 3x3, too coarse to point at a
-20-pixel nodule; this network downsamples by 8 only, so at 128 px its CAM has 16x16 cells.
+20-pixel nodule; this network downsamples by 8 only, so at 96 px its CAM has 12x12 cells.
 It is a timm model (registered here) ending in global average pooling and a linear head,
 so `bench cam` draws exact CAMs from it.
 """
@@ -56,7 +56,7 @@ SPEC = MethodSpec(
     optimizer=OptimizerSpec("adam", lr=1e-3),
     presets={
         "paper": (StageSpec(224, 32, 25),),
-        "demo": (StageSpec(128, 32, 6),),
+        "demo": (StageSpec(96, 32, 6),),  # on the demo rendered at 128 px
         "smoke": (StageSpec(64, 8, 1),),
     },
 )
