@@ -11,7 +11,6 @@ dispatch, kernel launches and waits), which is launch overhead when it is large 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 import time
@@ -23,8 +22,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from bench.data.cache import default_workers, parallel_map, prepare_cache
-from bench.data.demo import DemoPlan
+from bench.data.cache import default_workers, prepare_cache
 from bench.data.index import DatasetIndex
 from bench.errors import BenchError
 from bench.labels import LABELS
@@ -95,39 +93,18 @@ class PerfReport:
 
 
 # -- a few demo images at any size --------------------------------------------------------------
-_PLAN: DemoPlan | None = None  # set in each worker process by _set_plan
-
-
-def _set_plan(plan: DemoPlan) -> None:
-    global _PLAN
-    _PLAN = plan
-
-
-def _render(task: tuple[int, int]) -> tuple[int, bytes]:
-    from threadpoolctl import threadpool_limits
-
-    from bench.data.demo import render_demo_image
-
-    i, size = task
-    if _PLAN is None:
-        raise RuntimeError("_render runs in a pool whose initializer sets the demo plan")
-    with threadpool_limits(limits=1):  # small matrix products: BLAS threads only add overhead
-        return i, render_demo_image(_PLAN, i, size)[0]
-
-
 def render_demo_subset(out: Path, n: int, *, size: int, seed: int = 0, workers: int | None = None) -> Path:
     """A demo root with only the demo's first `n` images, rendered at `size` px: the same PNGs
     `bench data demo --size S` writes for them, without rendering all ~4,200 (slow at 1024 px)."""
-    from bench.data.demo import DATA_ENTRY, plan_demo, write_demo_meta
+    from bench.data.demo import DATA_ENTRY, plan_demo, render_images, write_demo_meta
 
     plan = plan_demo(seed)
     n = min(n, len(plan.rows))
     images = Path(out) / "images"
     images.mkdir(parents=True)
-    tasks = [(i, size) for i in range(n)]
-    rendered = parallel_map(_render, tasks, workers or default_workers(), initializer=_set_plan, initargs=(plan,))
-    with contextlib.closing(rendered):
-        for i, png in rendered:
+    # One image per task: at 1024 px each takes long enough to spread over every worker.
+    for chunk in render_images(plan, n, size, workers or default_workers(), chunk=1):
+        for i, png, _ in chunk:
             (images / plan.image_ids[i]).write_bytes(png)
     plan.rows.iloc[:n].to_csv(Path(out) / DATA_ENTRY, index=False, lineterminator="\n")
     write_demo_meta(Path(out), seed=seed, size=size, images=n, subset=True)

@@ -165,7 +165,7 @@ def test_every_builtin_method_runs(method, demo_root):
 
 
 def test_rendered_subset_is_the_demo(demo_root, tmp_path):
-    root = render_demo_subset(tmp_path / "subset", 3, size=64, workers=1)  # demo_root is rendered at 64 px
+    root = render_demo_subset(tmp_path / "subset", 3, size=64, workers=2)  # demo_root: 64 px, in one process
     names = sorted(p.name for p in (root / "images").iterdir())
     assert len(names) == 3
     for name in names:

@@ -305,11 +305,11 @@ def _render_chunk(task: tuple[int, int, int]) -> list[tuple[int, bytes, tuple[Bo
 
 
 def render_images(
-    plan: DemoPlan, n: int, size: int, workers: int
+    plan: DemoPlan, n: int, size: int, workers: int, *, chunk: int = RENDER_CHUNK
 ) -> Iterator[list[tuple[int, bytes, tuple[Box, ...]]]]:
-    """The plan's first `n` images at `size` as (index, PNG bytes, boxes), in chunks as they
-    finish: each image depends on its own seed only, so any number of workers gives the same bytes."""
-    tasks = [(start, min(start + RENDER_CHUNK, n), size) for start in range(0, n, RENDER_CHUNK)]
+    """The plan's first `n` images at `size` as (index, PNG bytes, boxes), `chunk` at a time, as
+    they finish: each image depends on its own seed only, so any number of workers gives the same bytes."""
+    tasks = [(start, min(start + chunk, n), size) for start in range(0, n, chunk)]
     with contextlib.closing(
         parallel_map(_render_chunk, tasks, workers, initializer=_set_plan, initargs=(plan,))
     ) as chunks:
