@@ -26,7 +26,9 @@ from bench.data.cache import default_workers, prepare_cache
 from bench.data.index import DatasetIndex
 from bench.errors import BenchError
 from bench.labels import LABELS
+from bench.train.device import pick_device
 from bench.train.options import default_preset
+from bench.ui.console import warn
 
 # NIH's positives per class (LABELS order) and image count: loss weights for the model-only
 # step that do not depend on the sampled images (a small sample may lack a class).
@@ -55,6 +57,7 @@ class PerfReport:
     loader_png: float | None = None
     precision: str = "fp32"  # "bf16" under autocast (CUDA)
     compiled: bool = False
+    cuda_graphs: bool = False  # the step's forward and backward replayed as CUDA graphs
     step_ms: float | None = None  # wall time of a profiled model-only step; None: not profiled
     kernel_ms: float | None = None  # of which in kernels (see `kernel_ns`)
 
@@ -90,6 +93,15 @@ class PerfReport:
             "steps_per_s_end_to_end": self.steps_per_s_end_to_end,
             "outside_kernels": self.outside_kernels,
         }
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    """How the measured training step runs."""
+
+    compile: bool = False  # torch.compile (CUDA)
+    amp: bool = True  # bf16 autocast (CUDA)
+    cuda_graphs: bool = False  # forward and backward captured as CUDA graphs (the static-shape guard alone on the CPU)
 
 
 # -- a few demo images at any size --------------------------------------------------------------
@@ -247,6 +259,7 @@ def measure(
     batch_size: int | None = None,
     compile: bool = False,
     amp: bool = True,
+    cuda_graphs: bool = False,
     profile: bool = True,
     progress: bool = True,
 ) -> PerfReport:
@@ -257,14 +270,17 @@ def measure(
         raise BenchError(f"--batches must be at least 1, got {batches}")
     if workers < 0:
         raise BenchError(f"--workers must be 0 or more, got {workers}")
+    if compile and cuda_graphs:
+        raise BenchError("--cuda-graphs and --compile cannot be combined", hint="measure one, then the other")
+    settings = StepSettings(compile=compile, amp=amp, cuda_graphs=cuda_graphs)
+    if cuda_graphs and pick_device(device).type != "cuda":
+        warn("--cuda-graphs applies on CUDA only; the CPU step runs uncaptured, its batches checked for static shapes")
     if source_size is None:
         from bench.data.dataset import open_dataset
 
         index = open_dataset(data, quiet=not progress)
         resolved, spec = _resolve(method, default_preset(preset, index.kind), stage, image_size, batch_size)
-        return _measure(
-            resolved, spec, stage, index, batches, device, workers, png, compile, amp, profile, progress, None
-        )
+        return _measure(resolved, spec, stage, index, batches, device, workers, png, settings, profile, progress, None)
     if data is not None:
         raise BenchError("--source-size renders demo images to measure on; it cannot be combined with --data")
     from bench.data.nih import load_index
@@ -284,8 +300,7 @@ def measure(
             device,
             workers,
             True,
-            compile,
-            amp,
+            settings,
             profile,
             progress,
             Path(tmp) / "cache",
@@ -293,8 +308,20 @@ def measure(
 
 
 def _measure(
-    resolved, spec, stage, index, batches, device_name, workers, png, compile, amp, profile, progress, cache_root
+    resolved,
+    spec,
+    stage,
+    index,
+    batches,
+    device_name,
+    workers,
+    png,
+    settings: StepSettings,
+    profile,
+    progress,
+    cache_root,
 ) -> PerfReport:
+    from bench.train import capture
     from bench.train.batches import CacheSource, PngSource, iterate
     from bench.train.device import autocast, configure_backends, pick_device, place_input, place_model
 
@@ -326,7 +353,7 @@ def _measure(
         )
 
     method = resolved
-    model = place_model(method.build_model(stage - 1, pretrained=False), device, compile=compile)
+    model = place_model(method.build_model(stage - 1, pretrained=False), device, compile=settings.compile)
     model.train()
     loss_fn = method.build_loss(NIH_POSITIVES, NIH_IMAGES).to(device)
     optimizer = method.build_optimizer(model.parameters(), spec)
@@ -334,10 +361,16 @@ def _measure(
     flips = torch.Generator().manual_seed(0)
     hflip = "hflip" in method.spec.augmentation
 
+    captured = False
+
     def step(pixels: torch.Tensor, targets: torch.Tensor) -> None:
+        nonlocal captured
         flip = torch.rand(len(pixels), generator=flips) < 0.5 if hflip else None
         x = place_input(pixels, norm, device, flip=flip)
-        with autocast(device, enabled=amp):
+        if settings.cuda_graphs and not captured:  # on the first step, as training captures
+            capture.graph_model(model, x, device, amp=settings.amp)
+            captured = True
+        with autocast(device, enabled=settings.amp, cache=not settings.cuda_graphs):
             method.train_step(model, (x, targets), loss_fn, optimizer)
 
     gen = torch.Generator().manual_seed(0)
@@ -376,8 +409,9 @@ def _measure(
         loader_cache=loader_cache,
         end_to_end=end_to_end,
         loader_png=loader_png,
-        precision="bf16" if amp and device.type == "cuda" else "fp32",
-        compiled=compile and device.type == "cuda",
+        precision="bf16" if settings.amp and device.type == "cuda" else "fp32",
+        compiled=settings.compile and device.type == "cuda",
+        cuda_graphs=settings.cuda_graphs and device.type == "cuda",
         step_ms=step_ms,
         kernel_ms=kernel_ms,
     )

@@ -184,3 +184,21 @@ def test_bad_input_is_one_line(args, message, demo_root):
     result = cli(*args, "--data", str(demo_root), "--device", "cpu")
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_perf_cuda_graphs_on_the_cpu_is_the_guarded_uncaptured_step(demo_root, capsys):
+    report = measure(
+        "chexnet",
+        data=demo_root,
+        preset="smoke",
+        batches=1,
+        device="cpu",
+        cuda_graphs=True,
+        profile=False,
+        progress=False,
+    )
+    assert report.cuda_graphs is False and report.model_only > 0  # nothing captured off CUDA
+    assert report.to_json()["cuda_graphs"] is False
+    assert "--cuda-graphs applies on CUDA only" in capsys.readouterr().err
+    result = cli("--method", "chexnet", "--cuda-graphs", "--compile", "--device", "cpu", "--data", str(demo_root))
+    assert result.exit_code == 2 and "--cuda-graphs and --compile cannot be combined" in result.output

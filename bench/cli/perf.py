@@ -31,6 +31,12 @@ def perf(
     image_size: ImageSizeOption = None,
     batch_size: BatchSizeOption = None,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA only).")] = False,
+    cuda_graphs: Annotated[
+        bool,
+        typer.Option(
+            "--cuda-graphs", help="Capture the training forward and backward as CUDA graphs (as bench run does)."
+        ),
+    ] = False,
     amp: Annotated[
         bool, typer.Option("--amp/--no-amp", help="bf16 autocast on CUDA (--no-amp: float32, to see what bf16 buys).")
     ] = True,
@@ -66,6 +72,7 @@ def perf(
         image_size=image_size,
         batch_size=batch_size,
         compile=compile,
+        cuda_graphs=cuda_graphs,
         amp=amp,
         profile=profile,
         progress=not as_json,
@@ -75,7 +82,8 @@ def perf(
         return
     title = (
         f"{report.method} stage {report.stage} ({report.preset}: {report.image_size} px, batch {report.batch_size}) "
-        f"on {report.device} ({report.precision}{', compiled' if report.compiled else ''}), {report.batches} batches, "
+        f"on {report.device} ({report.precision}{', compiled' if report.compiled else ''}"
+        f"{', CUDA graphs' if report.cuda_graphs else ''}), {report.batches} batches, "
         f"{report.workers} loader workers"
     )
     rows = tuple(row(name, value) for name, value in table_rows(report))
