@@ -26,9 +26,9 @@ from bench.data.cache import default_workers, prepare_cache
 from bench.data.index import DatasetIndex
 from bench.errors import BenchError
 from bench.labels import LABELS
+from bench.train import capture
 from bench.train.device import pick_device
 from bench.train.options import default_preset
-from bench.ui.console import warn
 
 # NIH's positives per class (LABELS order) and image count: loss weights for the model-only
 # step that do not depend on the sampled images (a small sample may lack a class).
@@ -273,8 +273,8 @@ def measure(
     if compile and cuda_graphs:
         raise BenchError("--cuda-graphs and --compile cannot be combined", hint="measure one, then the other")
     settings = StepSettings(compile=compile, amp=amp, cuda_graphs=cuda_graphs)
-    if cuda_graphs and pick_device(device).type != "cuda":
-        warn("--cuda-graphs applies on CUDA only; the CPU step runs uncaptured, its batches checked for static shapes")
+    if cuda_graphs:
+        capture.warn_off_cuda(pick_device(device))
     if source_size is None:
         from bench.data.dataset import open_dataset
 
@@ -321,9 +321,8 @@ def _measure(
     progress,
     cache_root,
 ) -> PerfReport:
-    from bench.train import capture
     from bench.train.batches import CacheSource, PngSource, iterate
-    from bench.train.device import autocast, configure_backends, pick_device, place_input, place_model
+    from bench.train.device import autocast, configure_backends, place_input, place_model
 
     device = pick_device(device_name)
     configure_backends(device)

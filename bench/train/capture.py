@@ -19,6 +19,7 @@ from torch import nn
 
 from bench.errors import BenchError
 from bench.train.device import autocast
+from bench.ui.console import warn
 
 FLAG = "--cuda-graphs"
 _HINT = "every training batch must match the captured one; a method that changes them trains without --cuda-graphs"
@@ -118,6 +119,12 @@ def graph_model(model: nn.Module, sample: torch.Tensor, device: torch.device, *,
                 buffer.copy_(value)
     model.register_forward_pre_hook(StaticShapeGuard(model, (sample,)))
     return model
+
+
+def warn_off_cuda(device: torch.device) -> None:
+    """The one warning of --cuda-graphs off CUDA, where only the static-shape guard applies."""
+    if device.type != "cuda":
+        warn(f"{FLAG} applies on CUDA only; training batches on {device} are still checked for static shapes")
 
 
 def _shape(shape: Sequence[int]) -> str:

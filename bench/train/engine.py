@@ -24,7 +24,7 @@ from bench.errors import BenchError
 from bench.method.overrides import display_name, overrides_json
 from bench.metrics import per_class_auroc
 from bench.records import RunRecord, stage_val_predictions
-from bench.train import checkpoint, distributed
+from bench.train import capture, checkpoint, distributed
 from bench.train.batches import RunImages, has_batchnorm
 from bench.train.checkpoint import RESUME_FILE, best_checkpoint
 from bench.train.device import configure_backends, pick_device
@@ -120,6 +120,8 @@ class Run:
         self.plan = plan_run(options)
         refuse_single_image_batches(self.plan)
         self.device = pick_device(options.device, world)
+        if options.cuda_graphs:
+            capture.warn_off_cuda(self.device)
         self.store = RunStore(options.results)
         self.record = self._found(run_id) if run_id else None
         if run_id and world.main:

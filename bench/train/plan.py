@@ -23,7 +23,7 @@ from bench.method.spec import PRESET_LIMITS, SpecError
 from bench.method.weights import checkpoint_source, pin, pinned_file
 from bench.train.options import RunOptions, default_preset
 from bench.train.seeding import derive_seed
-from bench.ui.console import notice, warn
+from bench.ui.console import notice
 
 if TYPE_CHECKING:
     from bench.data.index import DatasetIndex
@@ -96,8 +96,6 @@ def plan_run(options: RunOptions) -> RunPlan:
         fold = limit_fold(fold, limit)
     if options.static_batches:
         refuse_no_full_batch(len(fold.train), batch_sizes, options.world_size)
-    if options.cuda_graphs:
-        _warn_uncaptured(options.device)
     return RunPlan(
         options=options,
         index=index,
@@ -240,19 +238,6 @@ def refuse_no_full_batch(n_train: int, batch_sizes: Sequence[int], world_size: i
                 f"{batch}: with full batches only (--static-shapes, --cuda-graphs) it would train on nothing",
                 hint="pass a smaller --batch-size or train on more images (a larger --limit)",
             )
-
-
-def _warn_uncaptured(device: str) -> None:
-    """Warn, before anything is built, when --cuda-graphs will run off CUDA, where only the
-    static-shape guard applies (bench.train.capture)."""
-    import torch
-
-    on_cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
-    if not on_cuda:
-        warn(
-            f"--cuda-graphs applies on CUDA only; training batches on {'cpu' if device == 'auto' else device} "
-            "are still checked for static shapes"
-        )
 
 
 def image_list(index: DatasetIndex, ids: Sequence[str]) -> ImageList:
