@@ -28,7 +28,7 @@ from bench.errors import BenchError
 from bench.labels import LABELS
 from bench.train import capture
 from bench.train.device import pick_device
-from bench.train.options import default_preset
+from bench.train.options import default_preset, refuse_graphs_with_compile
 
 # NIH's positives per class (LABELS order) and image count: loss weights for the model-only
 # step that do not depend on the sampled images (a small sample may lack a class).
@@ -270,8 +270,7 @@ def measure(
         raise BenchError(f"--batches must be at least 1, got {batches}")
     if workers < 0:
         raise BenchError(f"--workers must be 0 or more, got {workers}")
-    if compile and cuda_graphs:
-        raise BenchError("--cuda-graphs and --compile cannot be combined", hint="measure one, then the other")
+    refuse_graphs_with_compile(cuda_graphs=cuda_graphs, compile=compile)
     settings = StepSettings(compile=compile, amp=amp, cuda_graphs=cuda_graphs)
     if cuda_graphs:
         capture.warn_off_cuda(pick_device(device))

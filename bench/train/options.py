@@ -48,11 +48,7 @@ class RunOptions:
 
         if self.tta not in TTA_MODES:
             raise BenchError(f"unknown --tta {self.tta!r}", hint=f"use one of: {', '.join(TTA_MODES)}")
-        if self.cuda_graphs and self.compile:
-            raise BenchError(
-                "--cuda-graphs and --compile cannot be combined: each takes over the model's forward",
-                hint="pass one of them",
-            )
+        refuse_graphs_with_compile(cuda_graphs=self.cuda_graphs, compile=self.compile)
         if self.cuda_graphs and self.world_size > 1:
             # DDP's gradient hooks fire inside the graphed backward: capturing them needs DDP's
             # own static-graph setup, which this engine does not do.
@@ -72,6 +68,17 @@ class RunOptions:
     @classmethod
     def from_json(cls, data: Any, *, source: str = "run options") -> RunOptions:
         return decode(cls, data, source=source)
+
+
+def refuse_graphs_with_compile(*, cuda_graphs: bool, compile: bool) -> None:
+    """BenchError for --cuda-graphs with --compile (in a run or a measurement)."""
+    from bench.errors import BenchError
+
+    if cuda_graphs and compile:
+        raise BenchError(
+            "--cuda-graphs and --compile cannot be combined: each takes over the model's forward",
+            hint="pass one of them",
+        )
 
 
 def default_preset(preset: str | None, dataset_kind: str) -> str:
