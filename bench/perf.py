@@ -58,6 +58,7 @@ class PerfReport:
     precision: str = "fp32"  # "bf16" under autocast (CUDA)
     compiled: bool = False
     cuda_graphs: bool = False  # the step's forward and backward replayed as CUDA graphs
+    onednn_depthwise: bool = False  # CPU depthwise weight gradients from oneDNN alone
     step_ms: float | None = None  # wall time of a profiled model-only step; None: not profiled
     kernel_ms: float | None = None  # of which in kernels (see `kernel_ns`)
 
@@ -102,6 +103,7 @@ class StepSettings:
     compile: bool = False  # torch.compile (CUDA)
     amp: bool = True  # bf16 autocast (CUDA)
     cuda_graphs: bool = False  # forward and backward captured as CUDA graphs (the static-shape guard alone on the CPU)
+    onednn_depthwise: bool = False  # CPU depthwise weight gradients from oneDNN alone (bench.train.depthwise)
 
 
 # -- a few demo images at any size --------------------------------------------------------------
@@ -260,6 +262,7 @@ def measure(
     compile: bool = False,
     amp: bool = True,
     cuda_graphs: bool = False,
+    onednn_depthwise: bool = False,
     profile: bool = True,
     progress: bool = True,
 ) -> PerfReport:
@@ -271,7 +274,7 @@ def measure(
     if workers < 0:
         raise BenchError(f"--workers must be 0 or more, got {workers}")
     refuse_graphs_with_compile(cuda_graphs=cuda_graphs, compile=compile)
-    settings = StepSettings(compile=compile, amp=amp, cuda_graphs=cuda_graphs)
+    settings = StepSettings(compile=compile, amp=amp, cuda_graphs=cuda_graphs, onednn_depthwise=onednn_depthwise)
     if cuda_graphs:
         capture.warn_off_cuda(pick_device(device))
     if source_size is None:
@@ -321,7 +324,7 @@ def _measure(
     cache_root,
 ) -> PerfReport:
     from bench.train.batches import CacheSource, PngSource, iterate
-    from bench.train.device import autocast, configure_backends, place_input, place_model
+    from bench.train.device import configure_backends, place_input, place_model, training_step
 
     device = pick_device(device_name)
     configure_backends(device)
@@ -368,7 +371,9 @@ def _measure(
         if settings.cuda_graphs and not captured:  # on the first step, as training captures
             capture.graph_model(model, x, device, amp=settings.amp)
             captured = True
-        with autocast(device, enabled=settings.amp, cache=not settings.cuda_graphs):
+        with training_step(
+            device, amp=settings.amp, cache=not settings.cuda_graphs, onednn_depthwise=settings.onednn_depthwise
+        ):
             method.train_step(model, (x, targets), loss_fn, optimizer)
 
     gen = torch.Generator().manual_seed(0)
@@ -410,6 +415,7 @@ def _measure(
         precision="bf16" if settings.amp and device.type == "cuda" else "fp32",
         compiled=settings.compile and device.type == "cuda",
         cuda_graphs=settings.cuda_graphs and device.type == "cuda",
+        onednn_depthwise=settings.onednn_depthwise and device.type == "cpu",
         step_ms=step_ms,
         kernel_ms=kernel_ms,
     )

@@ -202,3 +202,12 @@ def test_perf_cuda_graphs_on_the_cpu_is_the_guarded_uncaptured_step(demo_root, c
     assert "--cuda-graphs applies on CUDA only" in capsys.readouterr().err
     result = cli("--method", "chexnet", "--cuda-graphs", "--compile", "--device", "cpu", "--data", str(demo_root))
     assert result.exit_code == 2 and "--cuda-graphs and --compile cannot be combined" in result.output
+
+
+def test_perf_measures_onednns_depthwise_gradients_when_asked(demo_root):
+    args = ("--method", "wfocal-effb0", "--preset", "smoke", "--batches", "1", "--device", "cpu")
+    result = cli(*args, "--no-profile", "--onednn-depthwise", "--data", str(demo_root))
+    assert result.exit_code == 0, result.output
+    assert "oneDNN depthwise" in " ".join(result.output.split())
+    report = measure("wfocal-effb0", data=demo_root, preset="smoke", batches=1, device="cpu", progress=False)
+    assert report.onednn_depthwise is False and report.to_json()["onednn_depthwise"] is False

@@ -40,7 +40,7 @@ def test_minimal_record_round_trips(tmp_path):
     data = json.loads(path.read_text())
     assert (
         list(data)[0] == "schema_version"
-        and data["schema_version"] == SCHEMA_VERSION == 3
+        and data["schema_version"] == SCHEMA_VERSION == 4
         and data["kind"] == "trained"
     )
     assert data["ended"] is None and data["metrics"] == {"val": None, "test": None}

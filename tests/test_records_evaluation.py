@@ -205,7 +205,7 @@ def test_a_version_2_run_loads_without_an_evaluation_and_says_how_to_compute_it(
     raw = json.loads(path.read_text())
     assert raw["schema_version"] == 2 and "evaluation" not in raw and "val_predictions" not in raw["artifacts"]
     record = RunStore(v2_results).load(RUN_V2)
-    assert record.schema_version == SCHEMA_VERSION == 3
+    assert record.schema_version == SCHEMA_VERSION == 4
     assert record.evaluation is None and record.artifacts.val_predictions == ()
     assert record.metrics.test.mean == raw["metrics"]["test"]["mean"]
     shown = bench("runs", "show", RUN_V2, "--results", v2_results)
@@ -220,7 +220,7 @@ def test_runs_evaluate_save_stores_the_evaluation_of_a_version_2_run(v2_results,
     assert result.exit_code == 0, result.output
     store = RunStore(v2_results)
     raw = json.loads(store.record_path(RUN_V2).read_text())
-    assert raw["schema_version"] == 3 and raw["evaluation"]["n_resamples"] == 100
+    assert raw["schema_version"] == 4 and raw["evaluation"]["n_resamples"] == 100
     saved = store.load(RUN_V2).evaluation
     again = run_evaluation(store, store.load(RUN_V2), data=demo_root, n_resamples=100).record
     assert without_time(saved) == without_time(again)

@@ -1,4 +1,4 @@
-"""Version-1 and version-2 records (written by cxr-bench before schema versions 2 and 3) still
+"""Records of versions 1 to 3 (written by cxr-bench before schema versions 2, 3 and 4) still
 load, upgraded in memory."""
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def test_the_fixture_is_a_version_1_record_and_loads_as_the_current_version(v1_r
     raw = json.loads(path.read_text())
     assert raw["schema_version"] == 1 and "kind" not in raw
     record = RunStore(v1_results).load(RUN_ID)
-    assert record.schema_version == SCHEMA_VERSION == 3 and record.kind == "trained"
+    assert record.schema_version == SCHEMA_VERSION == 4 and record.kind == "trained"
     assert record.evaluation is None and record.artifacts.val_predictions == ()
     assert record.status == "complete" and record.metrics.test is not None
     assert record.metrics.test.mean == pytest.approx(raw["metrics"]["test"]["mean"], abs=0)
@@ -85,7 +85,7 @@ def test_version_1_localization_becomes_typed():
     assert loc.classes["Cardiomegaly"].iobb["0.5"] == 0.5 and loc.classes["Cardiomegaly"].pointing == 0.5
     # A round trip writes the current version without the old format key.
     again = record.to_json()
-    assert again["schema_version"] == 3 and "format" not in again["localization"]
+    assert again["schema_version"] == 4 and "format" not in again["localization"]
     assert RunRecord.from_json(again) == record
 
 
@@ -99,6 +99,25 @@ def test_a_current_record_is_validated_strictly():
     data = minimal_record().to_json() | {"localization": {**LOCALIZATION_V1}}
     with pytest.raises(RecordError, match=r"unknown field 'localization\.format'"):
         RunRecord.from_json(data, source="new.json")
+
+
+def test_a_version_3_trained_run_says_it_took_onednns_depthwise_gradients():
+    invocation = {"method": "wfocal-effb3", "seed": 0}
+    data = minimal_record().to_json() | {"schema_version": 3, "invocation": invocation}
+    record = RunRecord.from_json(data)
+    assert record.invocation == {"onednn_depthwise": True, **invocation}
+    assert data["invocation"] == invocation  # the parsed JSON is not changed in place
+    # A resume of it keeps oneDNN's kernels: the options it decodes to say so.
+    from bench.train.options import RunOptions
+
+    assert RunOptions.from_json(record.invocation).onednn_depthwise is True
+    # Records with nothing to resume are only renumbered.
+    empty = RunRecord.from_json(data | {"invocation": {}})
+    external = upgrade(data | {"kind": "external", "invocation": {"predictions": "p.csv"}}, "r.json")
+    assert empty.invocation == {} and external["invocation"] == {"predictions": "p.csv"}
+    # A version-4 record is taken as written.
+    current = RunRecord.from_json(data | {"schema_version": 4})
+    assert current.invocation == invocation and current.to_json()["schema_version"] == SCHEMA_VERSION == 4
 
 
 @pytest.mark.parametrize(

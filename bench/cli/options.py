@@ -90,6 +90,14 @@ CudaGraphsOption = Annotated[
         help="Capture the training forward and backward as CUDA graphs (CUDA only; implies --static-shapes).",
     ),
 ]
+OnednnDepthwiseOption = Annotated[
+    bool,
+    typer.Option(
+        "--onednn-depthwise",
+        help="On the CPU, take every depthwise weight gradient from oneDNN's own kernels (slower; the same"
+        " gradients up to rounding).",
+    ),
+]
 TtaOption = Annotated[
     str,
     typer.Option(

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from bench.cli.options import BatchSizeOption, DataOption, DeviceOption, ImageSizeOption, PresetOption
+from bench.cli.options import (
+    BatchSizeOption,
+    DataOption,
+    DeviceOption,
+    ImageSizeOption,
+    OnednnDepthwiseOption,
+    PresetOption,
+)
 from bench.config import data_root
 
 
@@ -37,6 +44,7 @@ def perf(
             "--cuda-graphs", help="Capture the training forward and backward as CUDA graphs (as bench run does)."
         ),
     ] = False,
+    onednn_depthwise: OnednnDepthwiseOption = False,
     amp: Annotated[
         bool, typer.Option("--amp/--no-amp", help="bf16 autocast on CUDA (--no-amp: float32, to see what bf16 buys).")
     ] = True,
@@ -73,6 +81,7 @@ def perf(
         batch_size=batch_size,
         compile=compile,
         cuda_graphs=cuda_graphs,
+        onednn_depthwise=onednn_depthwise,
         amp=amp,
         profile=profile,
         progress=not as_json,
@@ -83,7 +92,8 @@ def perf(
     title = (
         f"{report.method} stage {report.stage} ({report.preset}: {report.image_size} px, batch {report.batch_size}) "
         f"on {report.device} ({report.precision}{', compiled' if report.compiled else ''}"
-        f"{', CUDA graphs' if report.cuda_graphs else ''}), {report.batches} batches, "
+        f"{', CUDA graphs' if report.cuda_graphs else ''}{', oneDNN depthwise' if report.onednn_depthwise else ''}), "
+        f"{report.batches} batches, "
         f"{report.workers} loader workers"
     )
     rows = tuple(row(name, value) for name, value in table_rows(report))

@@ -19,6 +19,7 @@ from bench.cli.options import (
     LimitOption,
     LrOption,
     NoCacheOption,
+    OnednnDepthwiseOption,
     PatienceOption,
     PerRankBatchOption,
     PluginOption,
@@ -64,6 +65,7 @@ def run(
     compile: CompileOption = False,
     static_shapes: StaticShapesOption = False,
     cuda_graphs: CudaGraphsOption = False,
+    onednn_depthwise: OnednnDepthwiseOption = False,
     tta: TtaOption = "none",
     nproc: Annotated[
         int | None,

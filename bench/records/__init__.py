@@ -1,6 +1,6 @@
 """Run records: the typed, versioned `record.json` of one run, and the store that holds them.
 
-- `schema`: the dataclasses (version 3) and per-class helpers;
+- `schema`: the dataclasses (version 4) and per-class helpers;
 - `migrations`: older versions upgraded in memory before validation (`versions`: the current one);
 - `store`: the results directory (`RunStore`), record files, run ids;
 - `environment`: versions and git state recorded with a run;

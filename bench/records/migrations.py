@@ -5,7 +5,9 @@ no `kind` (every run was trained) and kept `bench cam`'s scores as a free-form d
 `"format": 1` key; version 2 types them (`schema.LocalizationRecord`). Version 3 adds the
 optional `evaluation` and `artifacts.val_predictions`, which a version-2 record lacks: it has
 neither (both default to empty), so its upgrade only renumbers it; a version-2 reader refuses a
-version-3 record as newer, rather than as one with unknown fields.
+version-3 record as newer, rather than as one with unknown fields. Version 4 adds
+`onednn_depthwise` to a trained run's `invocation` (its options): a version-3 run took every
+CPU depthwise weight gradient from oneDNN, so its upgrade says so, and a resume keeps it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,15 @@ def _v2_to_v3(data: Record) -> Record:
     return {**data, "schema_version": 3}
 
 
-MIGRATIONS: dict[int, Callable[[Record], Record]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(data: Record) -> Record:
+    out = {**data, "schema_version": 4}
+    invocation = data.get("invocation")
+    if data.get("kind", "trained") == "trained" and isinstance(invocation, dict) and invocation:
+        out["invocation"] = {"onednn_depthwise": True, **invocation}
+    return out
+
+
+MIGRATIONS: dict[int, Callable[[Record], Record]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def upgrade(data: Any, source: str) -> Record:

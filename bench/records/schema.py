@@ -1,4 +1,4 @@
-"""The run record's schema: typed, frozen dataclasses, version 3 (`migrations` reads versions 1 and 2).
+"""The run record's schema: typed, frozen dataclasses, version 4 (`migrations` reads versions 1 to 3).
 
 Per-class values are dicts keyed by the canonical label names; None marks a value that is not
 known yet or undefined (JSON has no NaN). Records are frozen: update one with

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench.schema import SchemaError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class RecordError(SchemaError):

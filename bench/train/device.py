@@ -1,13 +1,16 @@
-"""Where and in what precision a model runs: the device, bf16 autocast, memory layout, cudnn."""
+"""Where and in what precision a model runs: the device, bf16 autocast, memory layout, cudnn,
+and the kernels of a training step."""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import torch
 
 from bench.errors import BenchError
 from bench.train import batches, distributed
+from bench.train.depthwise import cpu_depthwise
 from bench.ui.console import warn
 
 
@@ -47,6 +50,16 @@ def autocast(device: torch.device, *, enabled: bool = True, cache: bool = True):
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def training_step(
+    device: torch.device, *, amp: bool = True, cache: bool = True, onednn_depthwise: bool = False
+) -> Iterator[None]:
+    """A training step's precision (`autocast`) and, on the CPU, its depthwise weight gradients
+    (`depthwise.cpu_depthwise`, unless `onednn_depthwise`)."""
+    with autocast(device, enabled=amp, cache=cache), cpu_depthwise(device, enabled=not onednn_depthwise):
+        yield
 
 
 def place_model(model: torch.nn.Module, device: torch.device, *, compile: bool = False) -> torch.nn.Module:

@@ -24,7 +24,7 @@ from bench.metrics import MeanValue, per_class_auroc
 from bench.predictions import Predictions, save_predictions
 from bench.records import stage_val_predictions
 from bench.train import batches, capture, checkpoint, distributed
-from bench.train.device import autocast, place_input, place_model
+from bench.train.device import place_input, place_model, training_step
 from bench.train.evaluate import Scorer, load_model, quiet_mean
 from bench.train.loss_meter import LossMeter
 from bench.train.seeding import derive_seed, seed_everything, torch_generator
@@ -254,7 +254,9 @@ class StageLoop:
                 if plan.options.cuda_graphs and not self.captured:
                     capture.graph_model(self.model, x, self.device)
                     self.captured = True
-                with autocast(self.device, cache=not plan.options.cuda_graphs):
+                with training_step(
+                    self.device, cache=not plan.options.cuda_graphs, onednn_depthwise=plan.options.onednn_depthwise
+                ):
                     loss = plan.method.train_step(model, (x, batch.targets), self.loss_fn, self.optimizer)
                 images += len(batch.index)
                 # Every rank reads at the same steps: one NaN verdict, one epoch mean, one stop.

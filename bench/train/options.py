@@ -35,6 +35,7 @@ class RunOptions:
     compile: bool = False  # torch.compile the model (CUDA only)
     static_shapes: bool = False  # every training batch full: an epoch leaves out its last partial batch
     cuda_graphs: bool = False  # the training forward and backward as CUDA graphs (implies static shapes)
+    onednn_depthwise: bool = False  # CPU depthwise weight gradients from oneDNN alone (bench.train.depthwise)
     per_rank_batch: bool = False  # each process takes the whole batch (else the batch is split)
     world_size: int = 1  # processes that train the run; set by the engine, a resume must match
     plugins: tuple[str, ...] = ()
