@@ -367,7 +367,7 @@ def _measure(
     def step(pixels: torch.Tensor, targets: torch.Tensor) -> None:
         nonlocal captured
         flip = torch.rand(len(pixels), generator=flips) < 0.5 if hflip else None
-        x = place_input(pixels, norm, device, flip=flip)
+        x = place_input(pixels, norm, flip=flip)
         if settings.cuda_graphs and not captured:  # on the first step, as training captures
             capture.graph_model(model, x, device, amp=settings.amp)
             captured = True

@@ -112,9 +112,12 @@ def test_two_stage_methods_keep_two_stages_in_every_preset():
         n = 2 if name.startswith("wfocal") else 1
         for preset, stages in spec.presets.items():
             assert len(stages) == n, (name, preset)
-            if n == 2:
-                assert stages[1].image_size > stages[0].image_size
-                assert stages[1].batch_size == stages[0].batch_size // 2
+            if n == 2:  # stage 2 never smaller, its batch never larger
+                assert stages[1].image_size >= stages[0].image_size, (name, preset)
+                assert stages[1].batch_size <= stages[0].batch_size, (name, preset)
+                # Only the main job's demo keeps its size (budget: docs/performance.md).
+                grows = (name, preset) != ("wfocal-effb3", "demo")
+                assert (stages[1].image_size > stages[0].image_size) == grows, (name, preset)
 
 
 def test_paper_presets_match_the_paper():

@@ -297,9 +297,9 @@ def to_input(
     mean: tuple[float, ...],
     std: tuple[float, ...],
     flip: torch.Tensor | None = None,
-    channels_last: bool = False,
 ) -> torch.Tensor:
-    """uint8 (B,S,S) -> normalised float (B,3,S,S); `flip` is a (B,) bool mask of mirrored images."""
+    """uint8 (B,S,S) -> normalised float (B,3,S,S) in channels_last, the layout models are
+    placed in (`device.place_model`); `flip` is a (B,) bool mask of mirrored images."""
     x = pixels.float().div_(255.0).unsqueeze(1)
     if flip is not None and bool(flip.any()):
         if x.device.type == "cuda":  # a pageable host-to-device copy would wait for the GPU
@@ -307,7 +307,7 @@ def to_input(
         x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
     mean_t, std_t = _constants(tuple(mean), tuple(std), x.device)
     x = (x.expand(-1, 3, -1, -1) - mean_t) / std_t
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 @functools.lru_cache(maxsize=16)

@@ -96,7 +96,7 @@ class Scorer:
         parts: list = []  # sigmoid scores per batch; with several processes (rows, logits or scores)
         total = 0.0
         for batch in batches.iterate(source, labels, order, self.batch_size, self.device, workers=self.workers):
-            x = place_input(batch.pixels, self.normalisation, self.device)
+            x = place_input(batch.pixels, self.normalisation)
             if augmented and tta is not None:
                 scores = self._augmented(model, x, tta)
                 parts.append((batch.index, scores.cpu().numpy()) if self.world.parallel else scores.cpu().numpy())
@@ -122,9 +122,7 @@ class Scorer:
         total = None
         n = 0
         for view in tta.views(x):
-            view = view.contiguous(
-                memory_format=torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
-            )
+            view = view.contiguous(memory_format=torch.channels_last)
             with autocast(self.device):
                 scores = torch.sigmoid(self.predict(model, view).float())
             total = scores if total is None else total + scores

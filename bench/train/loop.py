@@ -250,7 +250,7 @@ class StageLoop:
                 # This rank's share of the global batch's flips: an image flips as it would in one
                 # process with that global batch.
                 flip = torch.rand(len(batch.index) * ranks, generator=flips)[rank::ranks] < 0.5 if hflip else None
-                x = place_input(batch.pixels, plan.spec.normalisation, self.device, flip=flip)
+                x = place_input(batch.pixels, plan.spec.normalisation, flip=flip)
                 if plan.options.cuda_graphs and not self.captured:
                     capture.graph_model(self.model, x, self.device)
                     self.captured = True
