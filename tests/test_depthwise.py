@@ -95,6 +95,19 @@ def test_a_routed_convolution_has_the_plain_forward_and_gradients(kernel, size):
         torch.testing.assert_close(params[name], plain_params[name], rtol=1e-12, atol=1e-12)
 
 
+def test_channels_last_tensors_get_the_same_gradients():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6, 6, 5, padding=2, groups=6).double().to(memory_format=torch.channels_last)
+    x = torch.randn(3, 6, 4, 4, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    out, grad_x, params = grads(conv, x.requires_grad_(), enabled=True)
+    plain_out, plain_x, plain_params = grads(conv, x, enabled=False)
+    assert type(out.grad_fn).__name__ == "_DepthwiseConvBackward"
+    torch.testing.assert_close(out, plain_out, rtol=0, atol=0)
+    torch.testing.assert_close(grad_x, plain_x, rtol=0, atol=0)
+    for name in ("weight", "bias"):
+        torch.testing.assert_close(params[name], plain_params[name], rtol=1e-12, atol=1e-12)
+
+
 def test_timm_same_padding_stride_2():
     from timm.layers import Conv2dSame
 
