@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import warnings
 from importlib.metadata import EntryPoint
@@ -157,6 +158,51 @@ def test_ranger_is_timm_lookahead_over_radam():
     for _ in range(3):
         step_scheduler(scheduler, 1.0)
     assert opt._base_optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
+
+
+def _lookahead_model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Conv2d(4, 2, 1))
+    model[2].bias.requires_grad_(False)  # frozen: never updated, never given a slow copy
+    return model.to(memory_format=torch.channels_last)
+
+
+def _ranger_steps(model: torch.nn.Module, opt: torch.optim.Optimizer, steps: int) -> None:
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(steps):
+        opt.zero_grad()
+        x = torch.randn(2, 3, 6, 6, generator=generator).to(memory_format=torch.channels_last)
+        model(x).square().mean().backward()
+        opt.step()
+
+
+def test_foreach_lookahead_gives_timms_weights_bit_for_bit_and_shares_its_checkpoints():
+    from timm.optim import Lookahead
+
+    from bench.method.lookahead import ForeachLookahead
+
+    ours, theirs = _lookahead_model(), _lookahead_model()
+    opt = get_method("wfocal-effb0").build_optimizer(ours, StageSpec(32, 2, 1, lr=0.01))
+    assert type(opt) is ForeachLookahead
+    reference = Lookahead(torch.optim.RAdam(theirs.parameters(), lr=0.01), alpha=0.5, k=5)
+    _ranger_steps(ours, opt, 12)  # two slow updates, at steps 5 and 10, then two fast steps
+    _ranger_steps(theirs, reference, 12)
+    for mine, timms in zip(ours.parameters(), theirs.parameters(), strict=True):
+        assert torch.equal(mine, timms)
+    frozen = ours[2].bias
+    assert torch.equal(frozen, _lookahead_model()[2].bias)
+    assert "lookahead_slow_buff" not in opt._base_optimizer.state[frozen]
+    slow = opt._base_optimizer.state[ours[0].weight]["lookahead_slow_buff"]
+    assert torch.equal(slow, reference._base_optimizer.state[theirs[0].weight]["lookahead_slow_buff"])
+    assert slow.is_contiguous(memory_format=torch.channels_last)
+    # A checkpoint of one resumes in the other, and both go on identically.
+    saved = io.BytesIO()
+    torch.save(opt.state_dict(), saved)
+    saved.seek(0)
+    reference.load_state_dict(torch.load(saved))
+    _ranger_steps(ours, opt, 4)
+    _ranger_steps(theirs, reference, 4)
+    assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), theirs.parameters(), strict=True))
 
 
 def test_sgd_and_adam_settings():

@@ -24,7 +24,8 @@ def build_optimizer(
     spec: OptimizerSpec, params: Iterable[torch.nn.Parameter] | Iterable[dict], *, lr: float | None = None
 ) -> torch.optim.Optimizer:
     """ "adam", "adamw" (decoupled weight decay, 0.01 unless given), "sgd" (momentum 0.9 unless
-    given; `nesterov` true for Nesterov momentum) or "ranger" (timm's Lookahead over RAdam)."""
+    given; `nesterov` true for Nesterov momentum) or "ranger" (Lookahead over RAdam: timm's
+    Lookahead with a multi-tensor slow update, `lookahead.ForeachLookahead`)."""
     if spec.name not in OPTIMIZER_PARAMS:
         raise BenchError(
             f"optimizer {spec.name!r} is not built in ({', '.join(OPTIMIZER_PARAMS)})",
@@ -38,10 +39,10 @@ def build_optimizer(
         return torch.optim.AdamW(params, lr=lr, **kwargs)
     if spec.name == "sgd":
         return torch.optim.SGD(params, lr=lr, **kwargs)
-    from timm.optim import Lookahead, RAdam
+    from bench.method.lookahead import ForeachLookahead  # imports timm: only when asked for
 
     k, alpha = kwargs.pop("k"), kwargs.pop("alpha")
-    return Lookahead(RAdam(params, lr=lr, **kwargs), alpha=alpha, k=k)
+    return ForeachLookahead(torch.optim.RAdam(params, lr=lr, **kwargs), alpha=alpha, k=k)
 
 
 def decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
