@@ -292,3 +292,68 @@ def test_generation_speed_at_256(benchmark):
     with threadpool_limits(limits=1):
         benchmark.pedantic(lambda: demo.render_demo_image(plan, next(images), 256), rounds=300, iterations=1)
     assert benchmark.stats.stats.mean < 1 / 100
+
+
+# The arnoweng lists' and NIH's official list sizes (docs/domain.md section 3).
+WENG_SIZES = {"train": 78_468, "val": 11_219, "test": 22_433}
+OFFICIAL_SIZES = {"train_val": 86_524, "test": 25_596}
+
+
+@pytest.fixture(scope="module")
+def full_plan():
+    return demo.plan_demo(0, full=True)
+
+
+def test_full_plan_keeps_every_nih_row_in_patient_wise_lists_of_nih_sizes(full_plan):
+    source, _ = demo._read_source()
+    assert full_plan.image_ids == sorted(source["Image Index"])
+    assert len(full_plan.image_ids) == 112_120
+    patient = full_plan.rows["Patient ID"].to_numpy()
+    for assignment, sizes in ((full_plan.weng, WENG_SIZES), (full_plan.official, OFFICIAL_SIZES)):
+        for name, size in sizes.items():
+            assert abs((assignment == name).sum() - size) <= 0.001 * size, name
+        groups = [set(patient[assignment == name]) for name in sizes]
+        assert sum(len(g) for g in groups) == len(set().union(*groups))  # no patient in two lists
+    # Every class is spread over the weng lists in proportion: its test share within 2 points of 20%.
+    test_share = full_plan.labels[full_plan.weng == "test"].sum(axis=0) / full_plan.labels.sum(axis=0)
+    assert np.all(np.abs(test_share - 0.2) < 0.02), dict(zip(LABELS, test_share.round(3)))
+
+
+def test_full_plan_renders_the_samples_images_identically(full_plan):
+    sample = demo.plan_demo(0)
+    position = {image_id: i for i, image_id in enumerate(full_plan.image_ids)}
+    for i in (0, 1234, len(sample.image_ids) - 1):
+        image_id = sample.image_ids[i]
+        assert demo.render_demo_image(sample, i, 32) == demo.render_demo_image(full_plan, position[image_id], 32)
+
+
+def test_cli_writes_a_full_root_marked_as_such(tmp_path, monkeypatch, full_plan):
+    """The writing path of --full, on the full plan's first 300 rows (all 112,120 would take
+    minutes): DEMO.json says full, the lists hold exactly the plan's images."""
+    asked = []
+
+    def first_rows(seed, *, full=False):
+        asked.append(full)
+        keep = slice(0, 300)
+        return demo.DemoPlan(
+            seed, full_plan.rows.iloc[keep], full_plan.labels[keep], full_plan.official[keep], full_plan.weng[keep]
+        )
+
+    monkeypatch.setattr(demo, "plan_demo", first_rows)
+    out = tmp_path / "full"
+    result = CliRunner().invoke(app, ["data", "demo", "--full", "--out", str(out), "--size", "32", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert asked == [True]
+    assert "full-length synthetic dataset (300 images, 32x32, seed 0)" in " ".join(result.output.split())
+    meta = json.loads((out / "DEMO.json").read_text())
+    assert (meta["full"], meta["images"], meta["size"]) == (True, 300, 32)
+    listed = _lines(out / "train_val_list.txt") + _lines(out / "test_list.txt")
+    assert sorted(listed) == full_plan.image_ids[:300] == sorted(p.name for p in (out / "images").iterdir())
+
+
+def test_cli_refuses_full_without_out(tmp_path, monkeypatch):
+    monkeypatch.setenv("CXR_BENCH_CACHE", str(tmp_path / "cache"))
+    result = CliRunner().invoke(app, ["data", "demo", "--full"])
+    assert result.exit_code == 2
+    assert "--full needs --out" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "cache").exists()

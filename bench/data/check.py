@@ -184,7 +184,11 @@ def check_dataset(
         meta = demo_meta(index.root) or {}
         demo_version = meta.get("version")
         if demo_version != DEMO_VERSION:
-            again = " ".join([f"--out {index.root}"] + [f"--{k} {meta[k]}" for k in ("seed", "size") if k in meta])
+            again = " ".join(
+                [f"--out {index.root}"]
+                + [f"--{k} {meta[k]}" for k in ("seed", "size") if k in meta]
+                + (["--full"] if meta.get("full") else [])
+            )
             warnings.append(
                 f"this demo was drawn by generator version {demo_version}, this cxr-bench draws version "
                 f"{DEMO_VERSION}: runs on it are not comparable with runs on the current demo "

@@ -87,6 +87,9 @@ NO_FINDING_SHARE = 0.40  # NIH: 54% of images; a bit lower keeps the demo small 
 
 OFFICIAL_FRACTIONS = {"train_val": 0.77, "test": 0.23}
 WENG_FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}
+# The full-length set's lists take the real lists' sizes (docs/domain.md section 3), not their patients.
+FULL_OFFICIAL_FRACTIONS = {"train_val": 86_524 / 112_120, "test": 25_596 / 112_120}
+FULL_WENG_FRACTIONS = {"train": 78_468 / 112_120, "val": 11_219 / 112_120, "test": 22_433 / 112_120}
 
 
 def source_data_entry() -> Path:
@@ -214,17 +217,19 @@ def _stratified_assign(
     return np.array(names, dtype=object)[split_of[inverse]]
 
 
-def plan_demo(seed: int = 0) -> DemoPlan:
-    """Sample the demo's patients and assign its official and weng splits (no images)."""
+def plan_demo(seed: int = 0, *, full: bool = False) -> DemoPlan:
+    """Sample the demo's patients (or, `full`, keep every NIH row) and assign its official and
+    weng splits (no images)."""
     rows, labels = _read_source()
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
     patient = rows["Patient ID"].astype(np.int64).to_numpy()
-    keep = _select_patients(patient, labels, rng)
-    rows, labels, patient = rows[keep], labels[keep], patient[keep]
+    if not full:
+        keep = _select_patients(patient, labels, rng)
+        rows, labels, patient = rows[keep], labels[keep], patient[keep]
     order = np.argsort(rows["Image Index"].to_numpy(), kind="stable")
     rows, labels, patient = rows.iloc[order].reset_index(drop=True), labels[order], patient[order]
-    official = _stratified_assign(patient, labels, OFFICIAL_FRACTIONS, rng)
-    weng = _stratified_assign(patient, labels, WENG_FRACTIONS, rng)
+    official = _stratified_assign(patient, labels, FULL_OFFICIAL_FRACTIONS if full else OFFICIAL_FRACTIONS, rng)
+    weng = _stratified_assign(patient, labels, FULL_WENG_FRACTIONS if full else WENG_FRACTIONS, rng)
     return DemoPlan(seed=seed, rows=rows, labels=labels, official=official, weng=weng)
 
 
@@ -316,7 +321,9 @@ def render_images(
         yield from chunks
 
 
-def _write_demo(root: Path, plan: DemoPlan, size: int, workers: int, advance: Callable[[int], None]) -> None:
+def _write_demo(
+    root: Path, plan: DemoPlan, size: int, workers: int, advance: Callable[[int], None], *, full: bool = False
+) -> None:
     images = root / "images"
     images.mkdir()
     ids = plan.image_ids
@@ -330,7 +337,7 @@ def _write_demo(root: Path, plan: DemoPlan, size: int, workers: int, advance: Ca
     plan.rows.to_csv(root / DATA_ENTRY, index=False, lineterminator="\n")
     _write_text(root / BBOX_FILE, box_lines)
     _write_lists(root, plan)
-    write_demo_meta(root, seed=plan.seed, size=size, images=len(plan.rows))
+    write_demo_meta(root, seed=plan.seed, size=size, images=len(plan.rows), **({"full": True} if full else {}))
 
 
 def write_demo_meta(root: Path, **meta) -> None:
@@ -340,10 +347,17 @@ def write_demo_meta(root: Path, **meta) -> None:
 
 
 def generate_demo(
-    out: Path | str, *, seed: int = 0, size: int = 256, progress: bool = True, workers: int | None = None
+    out: Path | str,
+    *,
+    seed: int = 0,
+    size: int = 256,
+    progress: bool = True,
+    workers: int | None = None,
+    full: bool = False,
 ) -> Path:
     """Write the demo dataset to `out` and return it, rendered by `workers` processes (default:
-    as many as the image cache uses; 1 renders in this process).
+    as many as the image cache uses; 1 renders in this process). `full` renders every one of
+    NIH's 112,120 rows instead of the sample: a real-length dataset, for throughput at scale.
 
     The files are written to a temporary sibling directory and renamed into place, so an
     interrupted generation never looks complete. An existing demo at `out` is replaced; any
@@ -353,12 +367,13 @@ def generate_demo(
 
     out = Path(out).expanduser().absolute()
     _check_request(out, size)
-    plan = plan_demo(seed)
+    plan = plan_demo(seed, full=full)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         with progress_bar("rendering demo images", len(plan.rows), enabled=progress) as bar:
-            _write_demo(tmp, plan, size, default_workers() if workers is None else workers, bar.advance)
+            workers = default_workers() if workers is None else workers
+            _write_demo(tmp, plan, size, workers, bar.advance, full=full)
         _move_into_place(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

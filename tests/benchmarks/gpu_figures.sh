@@ -5,6 +5,16 @@
 # reports what it measured. BENCH (default `python3 -m bench`), DEVICE (cuda), WORKERS (16)
 # and BATCHES (200) can be set, and STEP_TIMEOUT (300 s) bounds each step; DEVICE=cpu
 # BATCHES=2 WORKERS=2 checks the script itself. The most wanted figures come first.
+# PARTS (default "perf equivalence extra") picks the parts, so that each call fits a time limit:
+#   perf         `bench perf` at the paper's batch sizes, eager and captured (~3-5 min on a GPU)
+#   equivalence  chexnet on the demo over seeds 0-2, eager and with --cuda-graphs (~3-5 min)
+#   extra        the NCCL path with one process, and the main job on the GPU
+#   epoch        one real-length epoch of each wfocal-effb3 stage on the full-length synthetic
+#                set (`bench data demo --full`, rendered at 256 px into FULL_DATA), with its
+#                validation and test passes, and the 25 + 25-epoch projection (~8-10 min)
+#   full         only the rendering of that set (~2 min), for a call of its own before `epoch`
+# EPOCH_FLAGS adds options to the epoch run (e.g. "--cuda-graphs"). The set takes 4.1 GB and its
+# image caches at 300 and 600 px 10 + 40 GB; "--no-cache" reads the PNGs instead.
 set -u
 OUT_DIR=${1:-gpu-figures}
 BENCH=${BENCH:-python3 -m bench}
@@ -12,6 +22,9 @@ DEVICE=${DEVICE:-cuda}
 WORKERS=${WORKERS:-16}
 BATCHES=${BATCHES:-200}
 STEP_TIMEOUT=${STEP_TIMEOUT:-300}
+PARTS=${PARTS:-perf equivalence extra}
+FULL_DATA=${FULL_DATA:-$OUT_DIR/full-256}
+EPOCH_FLAGS=${EPOCH_FLAGS:-}
 mkdir -p "$OUT_DIR"
 export PYTHONUNBUFFERED=1
 export CXR_BENCH_RESULTS=${CXR_BENCH_RESULTS:-$OUT_DIR/results}
@@ -29,25 +42,39 @@ perf() {  # perf NAME ARGS...: one `bench perf` on rendered demo images, as JSON
     step "$1" $BENCH perf --device "$DEVICE" --workers "$WORKERS" --batches "$BATCHES" --source-size 256 --json "${@:2}"
 }
 
-# The paper's batch sizes eager and with CUDA graphs (the launch-overhead question), then the
-# large-batch reference, compiled, float32 and the other stages.
-perf chexnet-224 --method chexnet --preset paper
-perf chexnet-224-graphs --method chexnet --preset paper --cuda-graphs
-perf wfocal-effb3-600 --method wfocal-effb3 --preset paper --stage 2 --batches $((BATCHES / 4 + 1))
-perf wfocal-effb3-600-graphs --method wfocal-effb3 --preset paper --stage 2 --batches $((BATCHES / 4 + 1)) --cuda-graphs
-perf chexnet-224-b128 --method chexnet --preset paper --batch-size 128 --batches $((BATCHES / 5 + 1))
-perf wfocal-effb3-300 --method wfocal-effb3 --preset paper
-perf wfocal-effb3-300-graphs --method wfocal-effb3 --preset paper --cuda-graphs
-perf chexnet-224-compiled --method chexnet --preset paper --compile
-perf chexnet-224-fp32 --method chexnet --preset paper --no-amp
-# Numerical equivalence of --cuda-graphs on the demo (mean validation AUROC, seeds 0-2), the
-# NCCL process-group path, and the main job on the demo end to end on the GPU.
-for seed in 0 1 2; do
-    step run-chexnet-s$seed $BENCH run --method chexnet --split official --seed $seed --device "$DEVICE" --workers "$WORKERS" --quiet
-    step run-chexnet-graphs-s$seed $BENCH run --method chexnet --split official --seed $seed --device "$DEVICE" --workers "$WORKERS" --cuda-graphs --quiet
-done
-step run-chexnet-nproc1 $BENCH run --method chexnet --split official --preset smoke --nproc 1 --device "$DEVICE" --workers "$WORKERS"
-step run-wfocal-effb3 $BENCH run --method wfocal-effb3 --split official --device "$DEVICE" --workers "$WORKERS"
+want() { [[ " $PARTS " == *" $1 "* ]]; }
+
+if want perf; then
+    # The paper's batch sizes eager and with CUDA graphs (the launch-overhead question), then the
+    # large-batch reference, compiled, float32 and the other stages.
+    perf chexnet-224 --method chexnet --preset paper
+    perf chexnet-224-graphs --method chexnet --preset paper --cuda-graphs
+    perf wfocal-effb3-600 --method wfocal-effb3 --preset paper --stage 2 --batches $((BATCHES / 4 + 1))
+    perf wfocal-effb3-600-graphs --method wfocal-effb3 --preset paper --stage 2 --batches $((BATCHES / 4 + 1)) --cuda-graphs
+    perf chexnet-224-b128 --method chexnet --preset paper --batch-size 128 --batches $((BATCHES / 5 + 1))
+    perf wfocal-effb3-300 --method wfocal-effb3 --preset paper
+    perf wfocal-effb3-300-graphs --method wfocal-effb3 --preset paper --cuda-graphs
+    perf chexnet-224-compiled --method chexnet --preset paper --compile
+    perf chexnet-224-fp32 --method chexnet --preset paper --no-amp
+fi
+if want equivalence; then  # numerical equivalence of --cuda-graphs: mean validation AUROC, seeds 0-2
+    for seed in 0 1 2; do
+        step run-chexnet-s$seed $BENCH run --method chexnet --split official --seed $seed --device "$DEVICE" --workers "$WORKERS" --quiet
+        step run-chexnet-graphs-s$seed $BENCH run --method chexnet --split official --seed $seed --device "$DEVICE" --workers "$WORKERS" --cuda-graphs --quiet
+    done
+fi
+if want extra; then  # the NCCL process-group path, and the main job on the demo end to end on the GPU
+    step run-chexnet-nproc1 $BENCH run --method chexnet --split official --preset smoke --nproc 1 --device "$DEVICE" --workers "$WORKERS"
+    step run-wfocal-effb3 $BENCH run --method wfocal-effb3 --split official --device "$DEVICE" --workers "$WORKERS"
+fi
+if (want full || want epoch) && [[ ! -f "$FULL_DATA/DEMO.json" ]]; then  # no download: NIH's rows rendered here
+    step full-data $BENCH data demo --full --out "$FULL_DATA" --size 256 --workers "$WORKERS"
+fi
+if want epoch; then
+    # shellcheck disable=SC2086  # EPOCH_FLAGS is a list of options
+    step epoch-wfocal-effb3 $BENCH run --method wfocal-effb3 --split weng --data "$FULL_DATA" --preset paper --epochs 1 \
+        --no-pretrained --device "$DEVICE" --workers "$WORKERS" --quiet $EPOCH_FLAGS
+fi
 
 python3 - "$OUT_DIR" <<'EOF'
 import json, pathlib, sys
@@ -65,10 +92,27 @@ EOF
 python3 - "$CXR_BENCH_RESULTS" <<'EOF'
 import json, pathlib, sys
 print(f"{'run':60} {'graphs':>6} {'seed':>4} {'img/s':>8} {'best val':>9} {'test':>7}")
-for path in sorted(pathlib.Path(sys.argv[1]).glob("runs/*/record.json")):
-    r = json.loads(path.read_text())
+records = [json.loads(p.read_text()) for p in sorted(pathlib.Path(sys.argv[1]).glob("runs/*/record.json"))]
+for r in records:
     last = r["stages"][-1]
     test = (r.get("metrics") or {}).get("test") or {}
     print(f"{r['run_id'][:60]:60} {str(r['invocation'].get('cuda_graphs')):>6} {r['seed']:4} "
           f"{last.get('train_images_per_s') or 0:8.0f} {last.get('best_val_auroc') or 0:9.4f} {test.get('mean') or 0:7.4f}")
+# Real-length epochs: per stage training, and the epoch with its validation pass; the rest of
+# the run (start, caches, test passes) from its start and end; and what 25 epochs of each stage
+# would take at that pace.
+from datetime import datetime
+for r in records:
+    if r["split"]["protocol"] != "weng" or r["invocation"].get("epochs") != 1 or r["status"] != "complete":
+        continue
+    print(f"{r['run_id']} ({'graphs' if r['invocation'].get('cuda_graphs') else 'eager'}, {r['environment']['gpu']}):")
+    epochs = 0.0
+    for stage in r["stages"]:
+        walls = [e["wall_s"] for e in r["history"] if e["stage"] == stage["index"]]
+        epochs += sum(walls)
+        print(f"  stage {stage['index'] + 1} ({stage['image_size']} px, batch {stage['batch_size']}): training "
+              f"{stage['wall_s'] or 0:.0f} s ({stage['train_images_per_s'] or 0:.0f} img/s), with validation {sum(walls):.0f} s")
+    total = (datetime.fromisoformat(r["ended"]) - datetime.fromisoformat(r["started"])).total_seconds()
+    print(f"  whole run {total:.0f} s, of which outside the epochs {total - epochs:.0f} s")
+    print(f"  25 + 25 epochs at this pace: {(25 * epochs + total - epochs) / 3600:.2f} h")
 EOF
