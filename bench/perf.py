@@ -27,7 +27,7 @@ from bench.data.index import DatasetIndex
 from bench.errors import BenchError
 from bench.labels import LABELS
 from bench.train import capture
-from bench.train.device import pick_device
+from bench.train.device import pick_device, warn_cpu_bf16_off_cpu
 from bench.train.options import default_preset, refuse_graphs_with_compile
 
 # NIH's positives per class (LABELS order) and image count: loss weights for the model-only
@@ -55,7 +55,7 @@ class PerfReport:
     loader_cache: float
     end_to_end: float
     loader_png: float | None = None
-    precision: str = "fp32"  # "bf16" under autocast (CUDA)
+    precision: str = "fp32"  # "bf16" under autocast (CUDA, or the CPU with --cpu-bf16)
     compiled: bool = False
     cuda_graphs: bool = False  # the step's forward and backward replayed as CUDA graphs
     onednn_depthwise: bool = False  # CPU depthwise weight gradients from oneDNN alone
@@ -104,6 +104,7 @@ class StepSettings:
     amp: bool = True  # bf16 autocast (CUDA)
     cuda_graphs: bool = False  # forward and backward captured as CUDA graphs (the static-shape guard alone on the CPU)
     onednn_depthwise: bool = False  # CPU depthwise weight gradients from oneDNN alone (bench.train.depthwise)
+    cpu_bf16: bool = False  # bf16 autocast on the CPU too
 
 
 # -- a few demo images at any size --------------------------------------------------------------
@@ -263,6 +264,7 @@ def measure(
     amp: bool = True,
     cuda_graphs: bool = False,
     onednn_depthwise: bool = False,
+    cpu_bf16: bool = False,
     profile: bool = True,
     progress: bool = True,
 ) -> PerfReport:
@@ -274,9 +276,13 @@ def measure(
     if workers < 0:
         raise BenchError(f"--workers must be 0 or more, got {workers}")
     refuse_graphs_with_compile(cuda_graphs=cuda_graphs, compile=compile)
-    settings = StepSettings(compile=compile, amp=amp, cuda_graphs=cuda_graphs, onednn_depthwise=onednn_depthwise)
+    settings = StepSettings(
+        compile=compile, amp=amp, cuda_graphs=cuda_graphs, onednn_depthwise=onednn_depthwise, cpu_bf16=cpu_bf16
+    )
     if cuda_graphs:
         capture.warn_off_cuda(pick_device(device))
+    if cpu_bf16:
+        warn_cpu_bf16_off_cpu(pick_device(device))
     if source_size is None:
         from bench.data.dataset import open_dataset
 
@@ -372,7 +378,11 @@ def _measure(
             capture.graph_model(model, x, device, amp=settings.amp)
             captured = True
         with training_step(
-            device, amp=settings.amp, cache=not settings.cuda_graphs, onednn_depthwise=settings.onednn_depthwise
+            device,
+            amp=settings.amp,
+            cache=not settings.cuda_graphs,
+            onednn_depthwise=settings.onednn_depthwise,
+            cpu_bf16=settings.cpu_bf16,
         ):
             method.train_step(model, (x, targets), loss_fn, optimizer)
 
@@ -412,7 +422,7 @@ def _measure(
         loader_cache=loader_cache,
         end_to_end=end_to_end,
         loader_png=loader_png,
-        precision="bf16" if settings.amp and device.type == "cuda" else "fp32",
+        precision="bf16" if settings.amp and (device.type == "cuda" or settings.cpu_bf16) else "fp32",
         compiled=settings.compile and device.type == "cuda",
         cuda_graphs=settings.cuda_graphs and device.type == "cuda",
         onednn_depthwise=settings.onednn_depthwise and device.type == "cpu",

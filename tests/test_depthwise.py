@@ -205,3 +205,29 @@ def test_a_run_routes_its_training_steps_unless_told_not_to(onednn, demo_root, t
     # EfficientNet-B0's 16 depthwise layers, and nothing else does.
     steps = sum(-(-(240 - stage.train_dropped) // stage.batch_size) for stage in record.stages)
     assert len(calls) == (0 if onednn else 16 * steps)
+
+
+def test_cpu_bf16_trains_under_bf16_on_onednns_kernels_and_warns_off_the_cpu(capsys):
+    from bench.train.device import training_step, warn_cpu_bf16_off_cpu
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(4, 4, 5, padding=2, groups=4), torch.nn.Conv2d(4, 2, 1))
+    x = torch.randn(2, 4, 8, 8)
+    with training_step(CPU, cpu_bf16=True):
+        out = model(x)
+        assert torch.is_autocast_enabled("cpu")
+        # 5x5 on 8x8 is routed in float32; under bf16 oneDNN keeps it (the grouped path is float32 only).
+        assert type(model[0](x).grad_fn).__name__ == "ConvolutionBackward0"
+    assert out.dtype == torch.bfloat16
+    out.float().sum().backward()
+    assert model[0].weight.grad.dtype == torch.float32  # autocast keeps the weights and their gradients float32
+    with training_step(CPU):
+        assert not torch.is_autocast_enabled("cpu")
+        assert model(x).dtype == torch.float32
+        assert type(model[0](x).grad_fn).__name__ == "_DepthwiseConvBackward"
+    with training_step(CPU, cpu_bf16=True, amp=False):  # --no-amp wins: float32
+        assert model(x).dtype == torch.float32
+    assert not torch.is_autocast_enabled("cpu")
+    warn_cpu_bf16_off_cpu(CPU)
+    assert capsys.readouterr().err == ""
+    warn_cpu_bf16_off_cpu(torch.device("cuda"))  # no CUDA needed: only the device's type is read
+    assert "--cpu-bf16 applies on the CPU" in capsys.readouterr().err

@@ -211,3 +211,12 @@ def test_perf_measures_onednns_depthwise_gradients_when_asked(demo_root):
     assert "oneDNN depthwise" in " ".join(result.output.split())
     report = measure("wfocal-effb0", data=demo_root, preset="smoke", batches=1, device="cpu", progress=False)
     assert report.onednn_depthwise is False and report.to_json()["onednn_depthwise"] is False
+
+
+def test_perf_measures_bf16_on_the_cpu_when_asked(demo_root):
+    args = ("--method", "wfocal-effb0", "--preset", "smoke", "--batches", "1", "--device", "cpu", "--no-profile")
+    result = cli(*args, "--cpu-bf16", "--data", str(demo_root), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["precision"] == "bf16"
+    result = cli(*args, "--cpu-bf16", "--no-amp", "--data", str(demo_root), "--json")
+    assert json.loads(result.stdout)["precision"] == "fp32"

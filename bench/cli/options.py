@@ -98,6 +98,14 @@ OnednnDepthwiseOption = Annotated[
         " gradients up to rounding).",
     ),
 ]
+CpuBf16Option = Annotated[
+    bool,
+    typer.Option(
+        "--cpu-bf16",
+        help="On the CPU, train under bf16 autocast (pays on CPUs with AMX or AVX-512-BF16; changes results;"
+        " scoring stays float32).",
+    ),
+]
 TtaOption = Annotated[
     str,
     typer.Option(

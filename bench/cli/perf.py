@@ -9,6 +9,7 @@ import typer
 
 from bench.cli.options import (
     BatchSizeOption,
+    CpuBf16Option,
     DataOption,
     DeviceOption,
     ImageSizeOption,
@@ -45,6 +46,7 @@ def perf(
         ),
     ] = False,
     onednn_depthwise: OnednnDepthwiseOption = False,
+    cpu_bf16: CpuBf16Option = False,
     amp: Annotated[
         bool, typer.Option("--amp/--no-amp", help="bf16 autocast on CUDA (--no-amp: float32, to see what bf16 buys).")
     ] = True,
@@ -82,6 +84,7 @@ def perf(
         compile=compile,
         cuda_graphs=cuda_graphs,
         onednn_depthwise=onednn_depthwise,
+        cpu_bf16=cpu_bf16,
         amp=amp,
         profile=profile,
         progress=not as_json,

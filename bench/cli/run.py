@@ -11,6 +11,7 @@ from bench.cli.options import (
     AllowLeakageOption,
     BatchSizeOption,
     CompileOption,
+    CpuBf16Option,
     CudaGraphsOption,
     DataOption,
     DeviceOption,
@@ -66,6 +67,7 @@ def run(
     static_shapes: StaticShapesOption = False,
     cuda_graphs: CudaGraphsOption = False,
     onednn_depthwise: OnednnDepthwiseOption = False,
+    cpu_bf16: CpuBf16Option = False,
     tta: TtaOption = "none",
     nproc: Annotated[
         int | None,

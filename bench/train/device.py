@@ -44,22 +44,38 @@ def configure_backends(device: torch.device) -> None:
     torch.backends.cudnn.benchmark = device.type == "cuda"
 
 
-def autocast(device: torch.device, *, enabled: bool = True, cache: bool = True):
-    """bf16 autocast on CUDA; on the CPU (or disabled) plain float32. CUDA graphs need `cache`
-    off: a cast cached outside a graph would be stale inside it."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=cache)
+def autocast(device: torch.device, *, enabled: bool = True, cache: bool = True, cpu_bf16: bool = False):
+    """bf16 autocast on CUDA; on the CPU plain float32 unless `cpu_bf16` (or disabled: float32
+    everywhere). CUDA graphs need `cache` off: a cast cached outside a graph would be stale inside it."""
+    if enabled and (device.type == "cuda" or (cpu_bf16 and device.type == "cpu")):
+        return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
 
 
 @contextlib.contextmanager
 def training_step(
-    device: torch.device, *, amp: bool = True, cache: bool = True, onednn_depthwise: bool = False
+    device: torch.device,
+    *,
+    amp: bool = True,
+    cache: bool = True,
+    onednn_depthwise: bool = False,
+    cpu_bf16: bool = False,
 ) -> Iterator[None]:
-    """A training step's precision (`autocast`) and, on the CPU, its depthwise weight gradients
-    (`depthwise.cpu_depthwise`, unless `onednn_depthwise`)."""
-    with autocast(device, enabled=amp, cache=cache), cpu_depthwise(device, enabled=not onednn_depthwise):
+    """A training step's precision (`autocast`; `cpu_bf16` for bf16 on the CPU too) and, on a
+    float32 CPU step, its depthwise weight gradients (`depthwise.cpu_depthwise`, unless
+    `onednn_depthwise`: that path is float32 only, so bf16 takes oneDNN's own kernels)."""
+    bf16 = cpu_bf16 and amp
+    with (
+        autocast(device, enabled=amp, cache=cache, cpu_bf16=cpu_bf16),
+        cpu_depthwise(device, enabled=not (onednn_depthwise or bf16)),
+    ):
         yield
+
+
+def warn_cpu_bf16_off_cpu(device: torch.device) -> None:
+    """The one warning of --cpu-bf16 on CUDA, which trains under bf16 autocast already."""
+    if device.type != "cpu":
+        warn(f"--cpu-bf16 applies on the CPU; {device} trains under its own bf16 autocast")
 
 
 def place_model(model: torch.nn.Module, device: torch.device, *, compile: bool = False) -> torch.nn.Module:

@@ -27,7 +27,7 @@ from bench.records import RunRecord, stage_val_predictions
 from bench.train import capture, checkpoint, distributed
 from bench.train.batches import RunImages, has_batchnorm
 from bench.train.checkpoint import RESUME_FILE, best_checkpoint
-from bench.train.device import configure_backends, pick_device
+from bench.train.device import configure_backends, pick_device, warn_cpu_bf16_off_cpu
 from bench.train.evaluate import TTA, Scorer, augmented_source, list_metrics, load_model, quiet_mean
 from bench.train.loop import EpochResult, StageLoop, StageProgress
 from bench.train.options import RunOptions
@@ -122,6 +122,8 @@ class Run:
         self.device = pick_device(options.device, world)
         if options.cuda_graphs:
             capture.warn_off_cuda(self.device)
+        if options.cpu_bf16:
+            warn_cpu_bf16_off_cpu(self.device)
         self.store = RunStore(options.results)
         self.record = self._found(run_id) if run_id else None
         if run_id and world.main:

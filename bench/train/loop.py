@@ -255,7 +255,10 @@ class StageLoop:
                     capture.graph_model(self.model, x, self.device)
                     self.captured = True
                 with training_step(
-                    self.device, cache=not plan.options.cuda_graphs, onednn_depthwise=plan.options.onednn_depthwise
+                    self.device,
+                    cache=not plan.options.cuda_graphs,
+                    onednn_depthwise=plan.options.onednn_depthwise,
+                    cpu_bf16=plan.options.cpu_bf16,
                 ):
                     loss = plan.method.train_step(model, (x, batch.targets), self.loss_fn, self.optimizer)
                 images += len(batch.index)

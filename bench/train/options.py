@@ -36,6 +36,7 @@ class RunOptions:
     static_shapes: bool = False  # every training batch full: an epoch leaves out its last partial batch
     cuda_graphs: bool = False  # the training forward and backward as CUDA graphs (implies static shapes)
     onednn_depthwise: bool = False  # CPU depthwise weight gradients from oneDNN alone (bench.train.depthwise)
+    cpu_bf16: bool = False  # bf16 autocast in the CPU training step; scoring stays float32
     per_rank_batch: bool = False  # each process takes the whole batch (else the batch is split)
     world_size: int = 1  # processes that train the run; set by the engine, a resume must match
     plugins: tuple[str, ...] = ()

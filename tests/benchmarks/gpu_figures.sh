@@ -13,6 +13,8 @@
 #                set (`bench data demo --full`, rendered at 256 px into FULL_DATA), with its
 #                validation and test passes, and the 25 + 25-epoch projection (~8-10 min)
 #   full         only the rendering of that set (~2 min), for a call of its own before `epoch`
+#   cpu          the host CPU's flags, and `bench perf --device cpu` of the main job's stages in
+#                float32 and with --cpu-bf16 (bf16 pays only on CPUs with AMX or AVX-512-BF16; ~2 min)
 # EPOCH_FLAGS adds options to the epoch run (e.g. "--cuda-graphs"). The set takes 4.1 GB and its
 # image caches at 300 and 600 px 10 + 40 GB; "--no-cache" reads the PNGs instead.
 set -u
@@ -74,6 +76,16 @@ if want epoch; then
     # shellcheck disable=SC2086  # EPOCH_FLAGS is a list of options
     step epoch-wfocal-effb3 $BENCH run --method wfocal-effb3 --split weng --data "$FULL_DATA" --preset paper --epochs 1 \
         --no-pretrained --device "$DEVICE" --workers "$WORKERS" --quiet $EPOCH_FLAGS
+fi
+if want cpu; then
+    grep -o -w -E 'amx_bf16|amx_tile|avx512_bf16|avx512f' /proc/cpuinfo | sort | uniq -c > "$OUT_DIR/cpu-flags.log"
+    cat "$OUT_DIR/cpu-flags.log"
+    # The demo preset's 64 px, batch 32, as the main job trains; bf16 only where the CPU has it
+    # (emulated, it is ten times slower than float32).
+    step cpu-wfocal-effb3-fp32 $BENCH perf --method wfocal-effb3 --device cpu --batches 10 --json
+    if grep -q -w -E 'amx_bf16|avx512_bf16' "$OUT_DIR/cpu-flags.log"; then
+        step cpu-wfocal-effb3-bf16 $BENCH perf --method wfocal-effb3 --device cpu --batches 10 --json --cpu-bf16
+    fi
 fi
 
 python3 - "$OUT_DIR" <<'EOF'
