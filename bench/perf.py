@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -59,6 +59,7 @@ class PerfReport:
     compiled: bool = False
     cuda_graphs: bool = False  # the step's forward and backward replayed as CUDA graphs
     onednn_depthwise: bool = False  # CPU depthwise weight gradients from oneDNN alone
+    overrides: tuple[str, ...] = ()  # the `--set` items of the measured spec
     step_ms: float | None = None  # wall time of a profiled model-only step; None: not profiled
     kernel_ms: float | None = None  # of which in kernels (see `kernel_ns`)
 
@@ -235,10 +236,15 @@ def _side(path: str) -> int:
         return image.size[0]
 
 
-def _resolve(method: str, preset: str, stage: int, image_size: int | None, batch_size: int | None):
+def _resolve(
+    method: str, preset: str, stage: int, image_size: int | None, batch_size: int | None, overrides: Sequence[str]
+):
     from bench.method import get_method
+    from bench.method.overrides import apply_overrides
 
     resolved = get_method(method).resolve(preset, image_size=image_size, batch_size=batch_size)
+    # `--set` as `bench run` applies it, after the preset and the size flags.
+    resolved = resolved.with_spec(apply_overrides(resolved.spec, overrides, hooks=resolved.overridden()).spec)
     n_stages = len(resolved.spec.stages)
     if not 1 <= stage <= n_stages:
         raise BenchError(
@@ -265,6 +271,7 @@ def measure(
     cuda_graphs: bool = False,
     onednn_depthwise: bool = False,
     cpu_bf16: bool = False,
+    overrides: Sequence[str] = (),
     profile: bool = True,
     progress: bool = True,
 ) -> PerfReport:
@@ -287,19 +294,22 @@ def measure(
         from bench.data.dataset import open_dataset
 
         index = open_dataset(data, quiet=not progress)
-        resolved, spec = _resolve(method, default_preset(preset, index.kind), stage, image_size, batch_size)
-        return _measure(resolved, spec, stage, index, batches, device, workers, png, settings, profile, progress, None)
+        resolved, spec = _resolve(method, default_preset(preset, index.kind), stage, image_size, batch_size, overrides)
+        report = _measure(
+            resolved, spec, stage, index, batches, device, workers, png, settings, profile, progress, None
+        )
+        return replace(report, overrides=tuple(overrides))
     if data is not None:
         raise BenchError("--source-size renders demo images to measure on; it cannot be combined with --data")
     from bench.data.nih import load_index
 
-    resolved, spec = _resolve(method, preset or "demo", stage, image_size, batch_size)
+    resolved, spec = _resolve(method, preset or "demo", stage, image_size, batch_size, overrides)
     with tempfile.TemporaryDirectory(prefix="cxr-bench-perf-") as tmp:
         root = render_demo_subset(
             Path(tmp) / "demo", batches * spec.batch_size, size=source_size, workers=workers or None
         )
         index = load_index(root)
-        return _measure(
+        report = _measure(
             resolved,
             spec,
             stage,
@@ -313,6 +323,7 @@ def measure(
             progress,
             Path(tmp) / "cache",
         )
+    return replace(report, overrides=tuple(overrides))
 
 
 def _measure(

@@ -28,7 +28,7 @@ from bench.method import (
     make_registry,
     register_method,
 )
-from bench.method.optim import step_scheduler
+from bench.method.optim import build_optimizer, step_scheduler
 
 PLUGIN = Path(__file__).parent / "plugins" / "my_method.py"
 BUILTIN_NAMES = [
@@ -213,6 +213,33 @@ def test_sgd_and_adam_settings():
     adam = get_method("chexnet").build_optimizer(params, get_method("chexnet").spec.stages[0])
     assert isinstance(adam, torch.optim.Adam)
     assert (adam.param_groups[0]["betas"], adam.param_groups[0]["lr"]) == ((0.9, 0.999), 1e-3)
+
+
+def test_optimizer_kernels_are_chosen_by_params_and_give_the_same_update():
+    def trained(params: dict) -> torch.Tensor:
+        torch.manual_seed(0)
+        weights = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(3))]
+        opt = build_optimizer(OptimizerSpec("adam", lr=0.1, params=params), weights)
+        for _ in range(5):
+            opt.zero_grad()
+            (weights[0].sum(0) * weights[1]).square().sum().backward()
+            opt.step()
+        return torch.cat([w.detach().flatten() for w in weights])
+
+    plain = trained({"foreach": False})
+    torch.testing.assert_close(trained({"foreach": True}), plain, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(
+        trained({"fused": True}), plain, rtol=1e-6, atol=1e-7
+    )  # torch's fused kernel, on the CPU too
+    assert not torch.equal(trained({}), trained({"weight_decay": 0.5}))  # the comparison can tell updates apart
+    ranger = build_optimizer(
+        OptimizerSpec("ranger", lr=1e-3, params={"foreach": True}), [torch.nn.Parameter(torch.zeros(2))]
+    )
+    assert ranger._base_optimizer.param_groups[0]["foreach"] is True
+    with pytest.raises(SpecError, match="params.foreach and params.fused cannot both be true"):
+        OptimizerSpec("adam", lr=1e-3, params={"foreach": True, "fused": True})
+    with pytest.raises(SpecError, match="optimizer 'ranger' takes no parameter 'fused'"):
+        OptimizerSpec("ranger", lr=1e-3, params={"fused": True})
 
 
 @pytest.mark.parametrize(

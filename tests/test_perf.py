@@ -220,3 +220,13 @@ def test_perf_measures_bf16_on_the_cpu_when_asked(demo_root):
     assert json.loads(result.stdout)["precision"] == "bf16"
     result = cli(*args, "--cpu-bf16", "--no-amp", "--data", str(demo_root), "--json")
     assert json.loads(result.stdout)["precision"] == "fp32"
+
+
+def test_perf_measures_the_spec_as_set_and_refuses_a_bad_item(demo_root):
+    args = ("--method", "chexnet", "--preset", "smoke", "--batches", "1", "--device", "cpu", "--no-profile")
+    result = cli(*args, "--set", "optimizer.params.fused=true", "--data", str(demo_root), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["overrides"] == ["optimizer.params.fused=true"]
+    result = cli(*args, "--set", "optimizer.params.fuse=true", "--data", str(demo_root))
+    assert result.exit_code == 2
+    assert "optimizer 'adam' takes no parameter 'fuse'" in result.output and "Traceback" not in result.output

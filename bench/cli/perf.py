@@ -47,6 +47,13 @@ def perf(
     ] = False,
     onednn_depthwise: OnednnDepthwiseOption = False,
     cpu_bf16: CpuBf16Option = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override a field of the method spec, KEY=VALUE (repeatable), as bench run does, e.g. --set optimizer.params.fused=true.",
+        ),
+    ] = None,
     amp: Annotated[
         bool, typer.Option("--amp/--no-amp", help="bf16 autocast on CUDA (--no-amp: float32, to see what bf16 buys).")
     ] = True,
@@ -85,6 +92,7 @@ def perf(
         cuda_graphs=cuda_graphs,
         onednn_depthwise=onednn_depthwise,
         cpu_bf16=cpu_bf16,
+        overrides=tuple(set_ or ()),
         amp=amp,
         profile=profile,
         progress=not as_json,
@@ -95,7 +103,8 @@ def perf(
     title = (
         f"{report.method} stage {report.stage} ({report.preset}: {report.image_size} px, batch {report.batch_size}) "
         f"on {report.device} ({report.precision}{', compiled' if report.compiled else ''}"
-        f"{', CUDA graphs' if report.cuda_graphs else ''}{', oneDNN depthwise' if report.onednn_depthwise else ''}), "
+        f"{', CUDA graphs' if report.cuda_graphs else ''}{', oneDNN depthwise' if report.onednn_depthwise else ''}"
+        f"{''.join(f', --set {item}' for item in report.overrides)}), "
         f"{report.batches} batches, "
         f"{report.workers} loader workers"
     )

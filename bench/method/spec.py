@@ -20,12 +20,15 @@ from bench.schema import SchemaError, decode, encode, freeze
 LOSS_NAMES = ("bce", "focal")
 WEIGHTINGS = ("none", "wang", "class_balanced", "cb_both")
 # Keyword arguments each built-in optimizer accepts besides lr, and their types (see bench.method.optim).
+# `foreach` and `fused` choose torch's kernels (unset: torch's choice, multi-tensor on CUDA): the
+# same update up to rounding, at another speed.
+_KERNELS: dict[str, Any] = {"foreach": bool, "fused": bool}
 _ADAM_PARAMS: dict[str, Any] = {"betas": tuple[float, float], "eps": float, "weight_decay": float}
 OPTIMIZER_PARAMS: dict[str, dict[str, Any]] = {
-    "adam": _ADAM_PARAMS,
-    "adamw": _ADAM_PARAMS,
-    "sgd": {"momentum": float, "dampening": float, "weight_decay": float, "nesterov": bool},
-    "ranger": {**_ADAM_PARAMS, "k": int, "alpha": float},
+    "adam": {**_ADAM_PARAMS, **_KERNELS},
+    "adamw": {**_ADAM_PARAMS, **_KERNELS},
+    "sgd": {"momentum": float, "dampening": float, "weight_decay": float, "nesterov": bool, **_KERNELS},
+    "ranger": {**_ADAM_PARAMS, "k": int, "alpha": float, "foreach": bool},  # torch's RAdam has no fused kernel
 }
 # The types a method-level `Param` may declare.
 PARAM_TYPES: dict[str, type] = {"bool": bool, "int": int, "float": float, "str": str}
@@ -140,6 +143,11 @@ class OptimizerSpec:
             key: decode(allowed[key], value, source=f"optimizer {self.name!r}", where=f"params.{key}", error=SpecError)
             for key, value in self.params.items()
         }
+        _require(
+            not (typed.get("foreach") and typed.get("fused")),
+            f"optimizer {self.name!r}: params.foreach and params.fused cannot both be true",
+            hint="set only one of them to true",
+        )
         _set(self, "params", typed)
 
     def summary(self) -> str:

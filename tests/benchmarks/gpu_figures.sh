@@ -51,6 +51,7 @@ if want perf; then
     # large-batch reference, compiled, float32 and the other stages.
     perf chexnet-224 --method chexnet --preset paper
     perf chexnet-224-graphs --method chexnet --preset paper --cuda-graphs
+    perf chexnet-224-graphs-fused --method chexnet --preset paper --cuda-graphs --set optimizer.params.fused=true
     perf wfocal-effb3-600 --method wfocal-effb3 --preset paper --stage 2 --batches $((BATCHES / 4 + 1))
     perf wfocal-effb3-600-graphs --method wfocal-effb3 --preset paper --stage 2 --batches $((BATCHES / 4 + 1)) --cuda-graphs
     perf chexnet-224-b128 --method chexnet --preset paper --batch-size 128 --batches $((BATCHES / 5 + 1))
@@ -58,6 +59,7 @@ if want perf; then
     perf wfocal-effb3-300-graphs --method wfocal-effb3 --preset paper --cuda-graphs
     perf chexnet-224-compiled --method chexnet --preset paper --compile
     perf chexnet-224-fp32 --method chexnet --preset paper --no-amp
+    perf chexnet-224-fused --method chexnet --preset paper --set optimizer.params.fused=true
 fi
 if want equivalence; then  # numerical equivalence of --cuda-graphs: mean validation AUROC, seeds 0-2
     for seed in 0 1 2; do
