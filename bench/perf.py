@@ -60,6 +60,7 @@ class PerfReport:
     cuda_graphs: bool = False  # the step's forward and backward replayed as CUDA graphs
     onednn_depthwise: bool = False  # CPU depthwise weight gradients from oneDNN alone
     overrides: tuple[str, ...] = ()  # the `--set` items of the measured spec
+    first_step_s: float | None = None  # the warm-up step: compilation, capture, cudnn autotuning, allocations
     step_ms: float | None = None  # wall time of a profiled model-only step; None: not profiled
     kernel_ms: float | None = None  # of which in kernels (see `kernel_ns`)
 
@@ -412,8 +413,10 @@ def _measure(
             step(batch.pixels, batch.targets)
         return n
 
-    step(pixels, targets)  # warm-up: allocations, cudnn autotuning, compilation
+    started = time.perf_counter()
+    step(pixels, targets)  # warm-up: allocations, cudnn autotuning, compilation, capture
     _sync(device)
+    first_step_s = time.perf_counter() - started
     model_only = _rate(model_pass, device)
     end_to_end = _rate(training_pass, device)
     step_ms = kernel_ms = None
@@ -439,6 +442,7 @@ def _measure(
         onednn_depthwise=settings.onednn_depthwise and device.type == "cpu",
         step_ms=step_ms,
         kernel_ms=kernel_ms,
+        first_step_s=first_step_s,
     )
 
 
@@ -455,6 +459,8 @@ def table_rows(report: PerfReport) -> Iterator[tuple[str, str]]:
     yield "end to end (cache loader + train step)", f"{report.end_to_end:,.1f} img/s"
     yield "steps/s (end to end)", f"{report.steps_per_s_end_to_end:,.2f}"
     yield "end to end / model only", f"{report.end_to_end_over_model:.2f}"
+    if report.first_step_s is not None:
+        yield "first step (compilation, capture, autotuning)", f"{report.first_step_s:,.2f} s"
     if report.cache_over_png is not None:
         yield "cache / PNG loader", f"{report.cache_over_png:,.1f}x"
     if report.step_ms is not None and report.kernel_ms is not None:

@@ -92,7 +92,7 @@ fi
 
 python3 - "$OUT_DIR" <<'EOF'
 import json, pathlib, sys
-print(f"{'measure':28} {'model':>8} {'cache':>8} {'e2e':>8} {'e2e/model':>9} {'steps/s':>8} {'outside':>8} {'epoch 78,468':>12}")
+print(f"{'measure':28} {'model':>8} {'cache':>8} {'e2e':>8} {'e2e/model':>9} {'steps/s':>8} {'outside':>8} {'epoch 78,468':>12} {'1st step':>8}")
 for path in sorted(pathlib.Path(sys.argv[1]).glob("*.out")):
     try:
         r = json.loads(path.read_text())
@@ -100,7 +100,7 @@ for path in sorted(pathlib.Path(sys.argv[1]).glob("*.out")):
         continue
     print(f"{path.stem:28} {r['model_only']:8.0f} {r['loader_cache']:8.0f} {r['end_to_end']:8.0f} "
           f"{r['end_to_end_over_model']:9.2f} {r['steps_per_s_model']:8.1f} {r['outside_kernels'] or 0:8.0%} "
-          f"{78468 / r['end_to_end']:11.0f}s")
+          f"{78468 / r['end_to_end']:11.0f}s {r.get('first_step_s') or 0:7.1f}s")
 EOF
 
 python3 - "$CXR_BENCH_RESULTS" <<'EOF'
