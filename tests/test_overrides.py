@@ -139,7 +139,7 @@ def test_method_params_are_typed():
         ("loss.params.betas=0.5,x", "--set loss.params.betas=0.5,x: expected a number, got 'x'"),
         (
             "optimizer.params.nesterov=true",
-            "optimizer 'adamw' takes no parameter 'nesterov' (it takes: betas, eps, weight_decay)",
+            "optimizer 'adamw' takes no parameter 'nesterov' (it takes: betas, eps, weight_decay, foreach, fused)",
         ),
         ("optimizer.params.betas=0.9", "field 'params.betas' should be a list of 2, got 1 item(s)"),
     ],
@@ -206,7 +206,7 @@ def test_settable_keys(spec):
     keys = settable_keys(spec)
     assert {"loss.beta", "optimizer.lr", "optimizer.params.k", "stages.0.epochs", "stages.1.lr"} <= set(keys)
     assert [k for k in keys if k.startswith("optimizer.params.")] == [
-        f"optimizer.params.{k}" for k in ("betas", "eps", "weight_decay", "k", "alpha")
+        f"optimizer.params.{k}" for k in ("betas", "eps", "weight_decay", "k", "alpha", "foreach")
     ]
     assert not {"name", "presets", "preset", "description"} & set(keys)
 
