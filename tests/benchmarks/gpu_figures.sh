@@ -16,7 +16,10 @@
 #   cpu          the host CPU's flags, and `bench perf --device cpu` of the main job's stages in
 #                float32 and with --cpu-bf16 (bf16 pays only on CPUs with AMX or AVX-512-BF16; ~2 min)
 # EPOCH_FLAGS adds options to the epoch run (e.g. "--cuda-graphs"). The set takes 4.1 GB and its
-# image caches at 300 and 600 px 10 + 40 GB; "--no-cache" reads the PNGs instead.
+# image caches at 300 and 600 px 10 + 40 GB; with under 55 GB free the run reads the PNGs
+# (--no-cache) instead. The minutes above are estimates from the rates in docs/performance.md.
+# In one 15-minute GPU budget: PARTS=perf, then PARTS=equivalence; PARTS=full, then PARTS=epoch
+# (EPOCH_FLAGS=--cuda-graphs too, if the equivalence held) fill another.
 set -u
 OUT_DIR=${1:-gpu-figures}
 BENCH=${BENCH:-python3 -m bench}
@@ -75,6 +78,13 @@ if (want full || want epoch) && [[ ! -f "$FULL_DATA/DEMO.json" ]]; then  # no do
     step full-data $BENCH data demo --full --out "$FULL_DATA" --size 256 --workers "$WORKERS"
 fi
 if want epoch; then
+    # The image caches at 300 and 600 px need about 51 GB: without the room, the run reads the PNGs.
+    CACHE_ROOT=$(python3 -c 'from bench.config import cache_dir; print(cache_dir())' 2>/dev/null || echo "$HOME")
+    mkdir -p "$CACHE_ROOT"
+    if (( $(df --output=avail -B1G "$CACHE_ROOT" | tail -n 1) < 55 )) && [[ " $EPOCH_FLAGS " != *" --no-cache "* ]]; then
+        echo "== under 55 GB free in $CACHE_ROOT for the image caches: the epoch run reads the PNGs (--no-cache)"
+        EPOCH_FLAGS="$EPOCH_FLAGS --no-cache"
+    fi
     # shellcheck disable=SC2086  # EPOCH_FLAGS is a list of options
     step epoch-wfocal-effb3 $BENCH run --method wfocal-effb3 --split weng --data "$FULL_DATA" --preset paper --epochs 1 \
         --no-pretrained --device "$DEVICE" --workers "$WORKERS" --quiet $EPOCH_FLAGS
