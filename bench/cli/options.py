@@ -106,6 +106,14 @@ CpuBf16Option = Annotated[
         " scoring stays float32).",
     ),
 ]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override a field of the method spec, KEY=VALUE (repeatable), e.g. --set loss.beta=0.99998"
+        " --set stages.0.epochs=10 --set optimizer.params.fused=true.",
+    ),
+]
 TtaOption = Annotated[
     str,
     typer.Option(

@@ -15,6 +15,7 @@ from bench.cli.options import (
     ImageSizeOption,
     OnednnDepthwiseOption,
     PresetOption,
+    SetOption,
 )
 from bench.config import data_root
 
@@ -47,13 +48,7 @@ def perf(
     ] = False,
     onednn_depthwise: OnednnDepthwiseOption = False,
     cpu_bf16: CpuBf16Option = False,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            help="Override a field of the method spec, KEY=VALUE (repeatable), as bench run does, e.g. --set optimizer.params.fused=true.",
-        ),
-    ] = None,
+    set_: SetOption = None,
     amp: Annotated[
         bool, typer.Option("--amp/--no-amp", help="bf16 autocast on CUDA (--no-amp: float32, to see what bf16 buys).")
     ] = True,

@@ -27,6 +27,7 @@ from bench.cli.options import (
     PresetOption,
     PretrainedOption,
     ResultsOption,
+    SetOption,
     SplitSeedOption,
     StaticShapesOption,
     TtaOption,
@@ -78,13 +79,7 @@ def run(
     ] = None,
     per_rank_batch: PerRankBatchOption = False,
     plugin: PluginOption = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            help="Override a field of the method spec, KEY=VALUE (repeatable), e.g. --set loss.beta=0.99998 --set stages.0.epochs=10.",
-        ),
-    ] = None,
+    set_: SetOption = None,
     resume: Annotated[str | None, typer.Option(help="Continue an interrupted run by its id.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or epoch lines.")] = False,
 ) -> None:
