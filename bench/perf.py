@@ -299,31 +299,30 @@ def measure(
         report = _measure(
             resolved, spec, stage, index, batches, device, workers, png, settings, profile, progress, None
         )
-        return replace(report, overrides=tuple(overrides))
-    if data is not None:
-        raise BenchError("--source-size renders demo images to measure on; it cannot be combined with --data")
-    from bench.data.nih import load_index
+    else:
+        if data is not None:
+            raise BenchError("--source-size renders demo images to measure on; it cannot be combined with --data")
+        from bench.data.nih import load_index
 
-    resolved, spec = _resolve(method, preset or "demo", stage, image_size, batch_size, overrides)
-    with tempfile.TemporaryDirectory(prefix="cxr-bench-perf-") as tmp:
-        root = render_demo_subset(
-            Path(tmp) / "demo", batches * spec.batch_size, size=source_size, workers=workers or None
-        )
-        index = load_index(root)
-        report = _measure(
-            resolved,
-            spec,
-            stage,
-            index,
-            batches,
-            device,
-            workers,
-            True,
-            settings,
-            profile,
-            progress,
-            Path(tmp) / "cache",
-        )
+        resolved, spec = _resolve(method, preset or "demo", stage, image_size, batch_size, overrides)
+        with tempfile.TemporaryDirectory(prefix="cxr-bench-perf-") as tmp:
+            root = render_demo_subset(
+                Path(tmp) / "demo", batches * spec.batch_size, size=source_size, workers=workers or None
+            )
+            report = _measure(
+                resolved,
+                spec,
+                stage,
+                load_index(root),
+                batches,
+                device,
+                workers,
+                True,
+                settings,
+                profile,
+                progress,
+                Path(tmp) / "cache",
+            )
     return replace(report, overrides=tuple(overrides))
 
 

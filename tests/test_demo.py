@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -335,8 +336,12 @@ def test_cli_writes_a_full_root_marked_as_such(tmp_path, monkeypatch, full_plan)
     def first_rows(seed, *, full=False):
         asked.append(full)
         keep = slice(0, 300)
-        return demo.DemoPlan(
-            seed, full_plan.rows.iloc[keep], full_plan.labels[keep], full_plan.official[keep], full_plan.weng[keep]
+        return dataclasses.replace(
+            full_plan,
+            rows=full_plan.rows.iloc[keep],
+            labels=full_plan.labels[keep],
+            official=full_plan.official[keep],
+            weng=full_plan.weng[keep],
         )
 
     monkeypatch.setattr(demo, "plan_demo", first_rows)

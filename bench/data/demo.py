@@ -116,6 +116,7 @@ class DemoPlan:
     labels: np.ndarray
     official: np.ndarray  # "train_val" | "test" per image
     weng: np.ndarray  # "train" | "val" | "test" per image
+    full: bool = False  # every NIH row, not the sample
 
     @property
     def image_ids(self) -> list[str]:
@@ -230,7 +231,7 @@ def plan_demo(seed: int = 0, *, full: bool = False) -> DemoPlan:
     rows, labels, patient = rows.iloc[order].reset_index(drop=True), labels[order], patient[order]
     official = _stratified_assign(patient, labels, FULL_OFFICIAL_FRACTIONS if full else OFFICIAL_FRACTIONS, rng)
     weng = _stratified_assign(patient, labels, FULL_WENG_FRACTIONS if full else WENG_FRACTIONS, rng)
-    return DemoPlan(seed=seed, rows=rows, labels=labels, official=official, weng=weng)
+    return DemoPlan(seed=seed, rows=rows, labels=labels, official=official, weng=weng, full=full)
 
 
 def render_demo_image(plan: DemoPlan, i: int, size: int) -> tuple[bytes, tuple[Box, ...]]:
@@ -321,9 +322,7 @@ def render_images(
         yield from chunks
 
 
-def _write_demo(
-    root: Path, plan: DemoPlan, size: int, workers: int, advance: Callable[[int], None], *, full: bool = False
-) -> None:
+def _write_demo(root: Path, plan: DemoPlan, size: int, workers: int, advance: Callable[[int], None]) -> None:
     images = root / "images"
     images.mkdir()
     ids = plan.image_ids
@@ -337,7 +336,7 @@ def _write_demo(
     plan.rows.to_csv(root / DATA_ENTRY, index=False, lineterminator="\n")
     _write_text(root / BBOX_FILE, box_lines)
     _write_lists(root, plan)
-    write_demo_meta(root, seed=plan.seed, size=size, images=len(plan.rows), **({"full": True} if full else {}))
+    write_demo_meta(root, seed=plan.seed, size=size, images=len(plan.rows), **({"full": True} if plan.full else {}))
 
 
 def write_demo_meta(root: Path, **meta) -> None:
@@ -372,8 +371,7 @@ def generate_demo(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         with progress_bar("rendering demo images", len(plan.rows), enabled=progress) as bar:
-            workers = default_workers() if workers is None else workers
-            _write_demo(tmp, plan, size, workers, bar.advance, full=full)
+            _write_demo(tmp, plan, size, default_workers() if workers is None else workers, bar.advance)
         _move_into_place(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
