@@ -203,7 +203,18 @@ def _spans(prof: torch.profiler.profile) -> list[Span]:
     results = prof.profiler.kineto_results if prof.profiler is not None else None
     if results is None:
         raise BenchError("the torch profiler recorded no events", hint="pass --no-profile", exit_code=1)
-    return [Span(e.name(), e.activity_type(), e.start_thread_id(), e.start_ns(), e.end_ns()) for e in results.events()]
+    return [Span(e.name(), activity(e), e.start_thread_id(), e.start_ns(), e.end_ns()) for e in results.events()]
+
+
+def activity(event) -> str:
+    """A raw profiler event's activity type. Older torch (2.11 among them) gives only its device
+    and whether it is an annotation: device work is then named "kernel", which `kernel_ns` reads
+    as it reads copies and fills, and host events "cpu_op"."""
+    if hasattr(event, "activity_type"):
+        return event.activity_type()
+    if event.device_type() == torch.autograd.DeviceType.CUDA:
+        return "gpu_user_annotation" if event.is_user_annotation() else "kernel"
+    return "cpu_op"
 
 
 def _profile_steps(step: Callable[[], None], steps: int, device: torch.device) -> tuple[float, float]:

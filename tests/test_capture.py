@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from bench.method.base import Method
 from bench.records import RunStore
 from bench.train import launch
 from bench.train.batches import trained_count
-from bench.train.capture import StaticShapeGuard, graph_model
+from bench.train.capture import StaticShapeGuard, capture_thread_local, graph_model
 from bench.train.options import RunOptions
 
 # Training on one torch thread: the machine is shared.
@@ -183,6 +184,63 @@ def test_the_guard_refuses_a_model_changed_since_its_capture(change, message):
     change(model)
     with pytest.raises(BenchError, match=message):
         model(torch.zeros(8, 3, 16, 16))
+
+
+def _graph_opener(modes: list[str]):
+    """A stand-in for torch.cuda.graph that records the capture mode each graph is opened in."""
+
+    def graph(cuda_graph, pool=None, stream=None, capture_error_mode="global"):
+        modes.append(capture_error_mode)
+        return nullcontext()
+
+    return graph
+
+
+def test_capture_is_thread_local_where_torch_takes_the_argument(monkeypatch):
+    calls: list[dict] = []
+
+    def make(
+        callables, sample_args, num_warmup_iters=3, allow_unused_input=False, pool=None, capture_error_mode="global"
+    ):
+        calls.append({"unused": allow_unused_input, "mode": capture_error_mode, "sample": sample_args})
+
+    monkeypatch.setattr(torch.cuda, "make_graphed_callables", make)
+    sample = torch.zeros(2, 3, 4, 4)
+    capture_thread_local(nn.Identity(), sample)
+    assert calls == [{"unused": True, "mode": "thread_local", "sample": (sample,)}]
+
+
+def test_capture_is_thread_local_on_a_torch_without_the_argument(monkeypatch):
+    # As in torch 2.11: make_graphed_callables opens its forward and backward graphs itself.
+    modes: list[str] = []
+    original = torch.cuda.graph
+
+    def make(callables, sample_args, num_warmup_iters=3, allow_unused_input=False, pool=None):
+        assert allow_unused_input
+        for _ in ("forward", "backward"):
+            with torch.cuda.graph(object(), pool=pool):
+                pass
+
+    monkeypatch.setattr(torch.cuda, "graph", _graph_opener(modes))
+    monkeypatch.setattr(torch.cuda, "make_graphed_callables", make)
+    patched = torch.cuda.graph
+    capture_thread_local(nn.Identity(), torch.zeros(1))
+    assert modes == ["thread_local", "thread_local"]
+    assert torch.cuda.graph is patched  # put back afterwards
+    monkeypatch.undo()
+    assert torch.cuda.graph is original
+
+
+def test_a_failed_capture_on_an_old_torch_still_puts_the_graph_opener_back(monkeypatch):
+    def make(callables, sample_args, num_warmup_iters=3, allow_unused_input=False, pool=None):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    opener = _graph_opener([])
+    monkeypatch.setattr(torch.cuda, "graph", opener)
+    monkeypatch.setattr(torch.cuda, "make_graphed_callables", make)
+    with pytest.raises(RuntimeError, match="not permitted"):
+        capture_thread_local(nn.Identity(), torch.zeros(1))
+    assert torch.cuda.graph is opener
 
 
 def test_cuda_graphs_with_compile_is_refused_in_one_line(demo_root, tmp_path):

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.method import BUILTINS, get_method
-from bench.perf import PerfReport, Span, kernel_ns, measure, render_demo_subset
+from bench.perf import PerfReport, Span, activity, kernel_ns, measure, render_demo_subset
 
 FIGURES = (
     "model only",
@@ -141,6 +142,34 @@ def test_kernel_time_on_the_cpu_is_the_self_time_of_aten_arithmetic():
 def test_kernel_time_on_cuda_is_the_device_work():
     assert kernel_ns(SPANS, device="cuda") == 100 + 10  # the kernel and the copy, not the annotation range
     assert kernel_ns(SPANS[:4], device="cuda") == 0
+
+
+class OldEvent:
+    """A raw profiler event as torch 2.11 gives it: a device and an annotation flag, no activity type."""
+
+    def __init__(self, device: str, annotation: bool = False):
+        self._device = getattr(torch.autograd.DeviceType, device)
+        self._annotation = annotation
+
+    def device_type(self):
+        return self._device
+
+    def is_user_annotation(self) -> bool:
+        return self._annotation
+
+
+class NewEvent(OldEvent):
+    def activity_type(self) -> str:
+        return "gpu_memset"
+
+
+def test_the_activity_of_an_event_from_a_torch_without_activity_types():
+    assert activity(OldEvent("CUDA")) == "kernel"  # device work: kernels, copies and fills alike
+    assert activity(OldEvent("CUDA", annotation=True)) == "gpu_user_annotation"
+    assert activity(OldEvent("CPU")) == activity(OldEvent("CPU", annotation=True)) == "cpu_op"
+    assert activity(NewEvent("CPU")) == "gpu_memset"  # where torch names it, its name
+    spans = [Span("k", activity(OldEvent("CUDA")), 7, 0, 40), Span("r", activity(OldEvent("CUDA", True)), 7, 0, 90)]
+    assert kernel_ns(spans, device="cuda") == 40
 
 
 def report(**profiled) -> PerfReport:

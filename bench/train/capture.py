@@ -11,6 +11,8 @@ module keeps its parameters and state-dict keys: `make_graphed_callables` replac
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -103,12 +105,7 @@ def graph_model(model: nn.Module, sample: torch.Tensor, device: torch.device, *,
         saved = [b.detach().clone() for b in model.buffers()]
         try:
             with autocast(device, enabled=amp, cache=False):
-                # Unused parameters get no gradient, as in eager mode. Thread-local capture: the
-                # loader's pin-memory thread allocates page-locked memory meanwhile, which
-                # touches no captured stream but would abort a global-mode capture.
-                torch.cuda.make_graphed_callables(
-                    model, (sample,), allow_unused_input=True, capture_error_mode="thread_local"
-                )
+                capture_thread_local(model, sample)
         except (RuntimeError, AssertionError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise BenchError(
@@ -119,6 +116,24 @@ def graph_model(model: nn.Module, sample: torch.Tensor, device: torch.device, *,
                 buffer.copy_(value)
     model.register_forward_pre_hook(StaticShapeGuard(model, (sample,)))
     return model
+
+
+def capture_thread_local(model: nn.Module, sample: torch.Tensor) -> None:
+    """`make_graphed_callables` on `model` in thread-local capture mode. The loader's pin-memory
+    thread allocates page-locked memory during the capture, which touches no captured stream but
+    would abort a global-mode one. Unused parameters get no gradient, as in eager mode."""
+    make = torch.cuda.make_graphed_callables
+    if "capture_error_mode" in inspect.signature(make).parameters:
+        make(model, (sample,), allow_unused_input=True, capture_error_mode="thread_local")
+        return
+    # Older torch (2.11 among them) has no such argument and opens each graph with
+    # `torch.cuda.graph` in global mode: that name is pointed at a thread-local one meanwhile.
+    original = torch.cuda.graph
+    torch.cuda.graph = functools.partial(original, capture_error_mode="thread_local")
+    try:
+        make(model, (sample,), allow_unused_input=True)
+    finally:
+        torch.cuda.graph = original
 
 
 def warn_off_cuda(device: torch.device) -> None:

@@ -2,7 +2,7 @@
 # The GPU figures in the README's performance section, in one go, from the repository root:
 #   bash tests/benchmarks/gpu_figures.sh [OUT_DIR]
 # Each step writes its JSON or log under OUT_DIR as it finishes, so a cut-short run still
-# reports what it measured. BENCH (default `python3 -m bench`), DEVICE (cuda), WORKERS (16)
+# reports what it measured. PYTHON (python3) and BENCH (`$PYTHON -m bench`), DEVICE (cuda), WORKERS (16)
 # and BATCHES (200) can be set, and STEP_TIMEOUT (300 s) bounds each step; DEVICE=cpu
 # BATCHES=2 WORKERS=2 checks the script itself. The most wanted figures come first.
 # PARTS (default "perf equivalence extra") picks the parts, so that each call fits a time limit:
@@ -19,10 +19,16 @@
 # image caches at 300 and 600 px 10 + 40 GB; with under 55 GB free the run reads the PNGs
 # (--no-cache) instead. The minutes above are estimates from the rates in docs/performance.md.
 # In one 15-minute GPU budget: PARTS=perf, then PARTS=equivalence; PARTS=full, then PARTS=epoch
-# (EPOCH_FLAGS=--cuda-graphs too, if the equivalence held) fill another.
-set -u
+# (EPOCH_FLAGS=--cuda-graphs too, if the equivalence held) fill another; a machine keeps the
+# rendered set only while it stays warm, so call `epoch` straight after `full`.
+# Dependencies the machine lacks travel as wheels in .whl/ (tests/benchmarks/gpu_wheels.sh fetches
+# them here), installed into /tmp/site first. The script stops within seconds when `bench` does
+# not start or DEVICE=cuda finds no GPU. ARCHIVE=FILE.tar.gz packs the logs, JSON and records
+# (no checkpoints, images or caches) into one file at the end, for machines that return few files.
+set -u -o pipefail
 OUT_DIR=${1:-gpu-figures}
-BENCH=${BENCH:-python3 -m bench}
+PYTHON=${PYTHON:-python3}
+BENCH=${BENCH:-$PYTHON -m bench}
 DEVICE=${DEVICE:-cuda}
 WORKERS=${WORKERS:-16}
 BATCHES=${BATCHES:-200}
@@ -30,9 +36,30 @@ STEP_TIMEOUT=${STEP_TIMEOUT:-300}
 PARTS=${PARTS:-perf equivalence extra}
 FULL_DATA=${FULL_DATA:-$OUT_DIR/full-256}
 EPOCH_FLAGS=${EPOCH_FLAGS:-}
+ARCHIVE=${ARCHIVE:-}
 mkdir -p "$OUT_DIR"
 export PYTHONUNBUFFERED=1
 export CXR_BENCH_RESULTS=${CXR_BENCH_RESULTS:-$OUT_DIR/results}
+
+if [[ -n $ARCHIVE ]]; then
+    trap 'tar -czf "$ARCHIVE" -C "$OUT_DIR" --exclude="*.pt" --exclude="*.png" --exclude="*.parquet" \
+        --exclude="$(basename "$FULL_DATA")" . && echo "== archive: $ARCHIVE"' EXIT
+fi
+if compgen -G ".whl/*.whl" >/dev/null; then
+    "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+# The software the figures were measured with, and a start that fails in seconds, not minutes.
+"$PYTHON" - "$DEVICE" <<'EOF' | tee "$OUT_DIR/versions.log" || exit 1
+import platform, sys
+import timm, torch
+gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+print(f"python {platform.python_version()}, torch {torch.__version__}, cuda {torch.version.cuda}, "
+      f"cudnn {torch.backends.cudnn.version()}, timm {timm.__version__}, gpu {gpu}")
+if sys.argv[1].startswith("cuda") and gpu is None:
+    sys.exit("== DEVICE=cuda, but torch sees no GPU")
+EOF
+$BENCH methods list >/dev/null 2>"$OUT_DIR/preflight.err" || { echo "== bench does not start:"; tail -n 3 "$OUT_DIR/preflight.err"; exit 1; }
 
 step() {  # step NAME COMMAND...: time a command, keep its output, go on if it fails
     local name=$1; shift
@@ -79,7 +106,7 @@ if (want full || want epoch) && [[ ! -f "$FULL_DATA/DEMO.json" ]]; then  # no do
 fi
 if want epoch; then
     # The image caches at 300 and 600 px need about 51 GB: without the room, the run reads the PNGs.
-    CACHE_ROOT=$(python3 -c 'from bench.config import cache_dir; print(cache_dir())' 2>/dev/null || echo "$HOME")
+    CACHE_ROOT=$("$PYTHON" -c 'from bench.config import cache_dir; print(cache_dir())' 2>/dev/null || echo "$HOME")
     mkdir -p "$CACHE_ROOT"
     if (( $(df --output=avail -B1G "$CACHE_ROOT" | tail -n 1) < 55 )) && [[ " $EPOCH_FLAGS " != *" --no-cache "* ]]; then
         echo "== under 55 GB free in $CACHE_ROOT for the image caches: the epoch run reads the PNGs (--no-cache)"
