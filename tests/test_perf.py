@@ -4,6 +4,9 @@ method, bad input."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -49,6 +52,19 @@ def test_perf_prints_the_four_figures(demo_root):
     for figure in FIGURES:
         assert figure in result.output
     assert "64 → 32 px" in result.output and "cache / PNG loader" in result.output
+
+
+def test_the_profiler_prints_nothing_of_its_own(demo_root):
+    # Kineto writes to the process's stderr from C++ (start/stop lines, CUDA probing errors):
+    # only a separate process shows what a user's terminal would.
+    command = [sys.executable, "-m", "bench", "perf", "--method", "chexnet", "--preset", "smoke"]
+    command += ["--batches", "1", "--device", "cpu", "--json", "--data", str(demo_root)]
+    env = {key: value for key, value in os.environ.items() if key != "KINETO_LOG_LEVEL"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["kernel_ms"] > 0  # the profiled steps ran
+    assert "profiler_start" not in done.stderr and "SyncActivityProfilerHandler" not in done.stderr
+    assert "gpuGetDeviceCount" not in done.stderr
 
 
 def test_perf_json(demo_root):
