@@ -15,7 +15,10 @@
 #   full         only the rendering of that set (~2 min), for a call of its own before `epoch`
 #   cpu          the host CPU's flags, and `bench perf --device cpu` of the main job's stages in
 #                float32 and with --cpu-bf16 (bf16 pays only on CPUs with AMX or AVX-512-BF16; ~2 min)
-# EPOCH_FLAGS adds options to the epoch run (e.g. "--cuda-graphs"). The set takes 4.1 GB and its
+# EPOCH_FLAGS adds options to the epoch run (e.g. "--cuda-graphs"). EPOCH_SPLIT=1 stops that run
+# (SIGINT) once its first stage's epoch is recorded, and the next call with PARTS=epoch resumes
+# it for stage 2 and the test passes: two calls of ~4-6 min instead of one that may not fit 10
+# (a call that STEP_TIMEOUT cuts short is resumed the same way). The set takes 4.1 GB and its
 # image caches at 300 and 600 px 10 + 40 GB; with under 55 GB free the run reads the PNGs
 # (--no-cache) instead. The minutes above are estimates from the rates in docs/performance.md.
 # In one 15-minute GPU budget: PARTS=perf, then PARTS=equivalence; PARTS=full, then PARTS=epoch
@@ -36,6 +39,7 @@ STEP_TIMEOUT=${STEP_TIMEOUT:-300}
 PARTS=${PARTS:-perf equivalence extra}
 FULL_DATA=${FULL_DATA:-$OUT_DIR/full-256}
 EPOCH_FLAGS=${EPOCH_FLAGS:-}
+EPOCH_SPLIT=${EPOCH_SPLIT:-0}
 ARCHIVE=${ARCHIVE:-}
 mkdir -p "$OUT_DIR"
 export PYTHONUNBUFFERED=1
@@ -67,6 +71,7 @@ step() {  # step NAME COMMAND...: time a command, keep its output, go on if it f
     echo "== $name: $*"
     timeout -s INT -k 20 "$STEP_TIMEOUT" "$@" >"$OUT_DIR/$name.out" 2>"$OUT_DIR/$name.err"
     echo "== $name: exit $? after $((SECONDS - t0)) s"
+    echo $((SECONDS - t0)) >"$OUT_DIR/$name.seconds"
     tail -n 3 "$OUT_DIR/$name.err"
 }
 
@@ -101,6 +106,23 @@ if want extra; then  # the NCCL process-group path, and the main job on the demo
     step run-chexnet-nproc1 $BENCH run --method chexnet --split official --preset smoke --nproc 1 --device "$DEVICE" --workers "$WORKERS"
     step run-wfocal-effb3 $BENCH run --method wfocal-effb3 --split official --device "$DEVICE" --workers "$WORKERS"
 fi
+epoch_run() {  # epoch_run unfinished|staged: the id of the newest one-epoch weng run if it is
+    # not complete; "staged": only once its first stage's epoch is in its record
+    "$PYTHON" - "$CXR_BENCH_RESULTS" "$1" <<'EOF'
+import json, pathlib, sys
+for path in sorted(pathlib.Path(sys.argv[1]).glob("runs/*/record.json"), reverse=True):
+    try:
+        r = json.loads(path.read_text())
+    except ValueError:
+        continue
+    if r["split"]["protocol"] == "weng" and r["invocation"].get("epochs") == 1:
+        staged = any(e["stage"] == 0 for e in r["history"])
+        if r["status"] in ("interrupted", "running") and (sys.argv[2] == "unfinished" or staged):
+            print(r["run_id"])
+        break
+EOF
+}
+
 if (want full || want epoch) && [[ ! -f "$FULL_DATA/DEMO.json" ]]; then  # no download: NIH's rows rendered here
     step full-data $BENCH data demo --full --out "$FULL_DATA" --size 256 --workers "$WORKERS"
 fi
@@ -112,9 +134,26 @@ if want epoch; then
         echo "== under 55 GB free in $CACHE_ROOT for the image caches: the epoch run reads the PNGs (--no-cache)"
         EPOCH_FLAGS="$EPOCH_FLAGS --no-cache"
     fi
-    # shellcheck disable=SC2086  # EPOCH_FLAGS is a list of options
-    step epoch-wfocal-effb3 $BENCH run --method wfocal-effb3 --split weng --data "$FULL_DATA" --preset paper --epochs 1 \
-        --no-pretrained --device "$DEVICE" --workers "$WORKERS" --quiet $EPOCH_FLAGS
+    # A run stopped after its first stage (EPOCH_SPLIT=1) or cut short by STEP_TIMEOUT resumes
+    # here, in the next call with PARTS=epoch, from the last epoch it finished.
+    resume=$(epoch_run unfinished)
+    if [[ -n $resume ]]; then
+        step epoch-wfocal-effb3-resumed $BENCH run --resume "$resume" --workers "$WORKERS" --quiet
+    else
+        # shellcheck disable=SC2086  # EPOCH_FLAGS is a list of options
+        step epoch-wfocal-effb3 $BENCH run --method wfocal-effb3 --split weng --data "$FULL_DATA" --preset paper \
+            --epochs 1 --no-pretrained --device "$DEVICE" --workers "$WORKERS" --quiet $EPOCH_FLAGS &
+        running=$!
+        while [[ $EPOCH_SPLIT == 1 ]] && kill -0 "$running" 2>/dev/null; do
+            if [[ -n $(epoch_run staged) ]]; then  # SIGINT via timeout: the run stops after its batch
+                echo "== stage 1's epoch is recorded: the run stops; PARTS=epoch resumes it with stage 2"
+                pkill -INT -P "$running" -x timeout
+                break
+            fi
+            sleep 5
+        done
+        wait "$running"
+    fi
 fi
 if want cpu; then
     grep -o -w -E 'amx_bf16|amx_tile|avx512_bf16|avx512f' /proc/cpuinfo | sort | uniq -c > "$OUT_DIR/cpu-flags.log"
@@ -140,7 +179,7 @@ for path in sorted(pathlib.Path(sys.argv[1]).glob("*.out")):
           f"{78468 / r['end_to_end']:11.0f}s {r.get('first_step_s') or 0:7.1f}s")
 EOF
 
-python3 - "$CXR_BENCH_RESULTS" <<'EOF'
+python3 - "$CXR_BENCH_RESULTS" "$OUT_DIR" <<'EOF'
 import json, pathlib, sys
 print(f"{'run':60} {'graphs':>6} {'seed':>4} {'img/s':>8} {'best val':>9} {'test':>7}")
 records = [json.loads(p.read_text()) for p in sorted(pathlib.Path(sys.argv[1]).glob("runs/*/record.json"))]
@@ -150,9 +189,10 @@ for r in records:
     print(f"{r['run_id'][:60]:60} {str(r['invocation'].get('cuda_graphs')):>6} {r['seed']:4} "
           f"{last.get('train_images_per_s') or 0:8.0f} {last.get('best_val_auroc') or 0:9.4f} {test.get('mean') or 0:7.4f}")
 # Real-length epochs: per stage training, and the epoch with its validation pass; the rest of
-# the run (start, caches, test passes) from its start and end; and what 25 epochs of each stage
-# would take at that pace.
+# the run (start, caches, test passes) from the epoch steps' seconds (a resumed record's start
+# and end would count the pause between calls); and what 25 epochs of each stage would take.
 from datetime import datetime
+steps = [float(p.read_text()) for p in pathlib.Path(sys.argv[2]).glob("epoch-wfocal-effb3*.seconds")]
 for r in records:
     if r["split"]["protocol"] != "weng" or r["invocation"].get("epochs") != 1 or r["status"] != "complete":
         continue
@@ -163,7 +203,7 @@ for r in records:
         epochs += sum(walls)
         print(f"  stage {stage['index'] + 1} ({stage['image_size']} px, batch {stage['batch_size']}): training "
               f"{stage['wall_s'] or 0:.0f} s ({stage['train_images_per_s'] or 0:.0f} img/s), with validation {sum(walls):.0f} s")
-    total = (datetime.fromisoformat(r["ended"]) - datetime.fromisoformat(r["started"])).total_seconds()
-    print(f"  whole run {total:.0f} s, of which outside the epochs {total - epochs:.0f} s")
+    total = sum(steps) or (datetime.fromisoformat(r["ended"]) - datetime.fromisoformat(r["started"])).total_seconds()
+    print(f"  whole run {total:.0f} s in {len(steps) or 1} call(s), of which outside the epochs {total - epochs:.0f} s")
     print(f"  25 + 25 epochs at this pace: {(25 * epochs + total - epochs) / 3600:.2f} h")
 EOF
