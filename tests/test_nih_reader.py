@@ -76,7 +76,8 @@ def test_flat_layout(tmp_path):
     assert index.labels_version == "v2020" and index.labels_file == str(root / V2020)
     assert index.boxes is None
     row = frame.loc["00000003_000.png"]
-    assert (row.patient_id, row.follow_up, row.view, row.age, row.sex) == (3, 0, "PA", 74, "F")
+    # by key: under pandas 2, `row.view` is Series.view, not the column
+    assert tuple(row[["patient_id", "follow_up", "view", "age", "sex"]]) == (3, 0, "PA", 74, "F")
     assert row.path == str(root / "images" / "00000003_000.png")
     assert [name for name in LABELS if row[name]] == ["Infiltration", "Pleural_Thickening", "Hernia"]
     assert frame[list(LABELS)].dtypes.eq(np.uint8).all()
