@@ -26,11 +26,38 @@ class _BenchGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except BenchError as exc:
-            if os.environ.get(DEBUG_ENV):
-                traceback.print_exception(exc.__cause__ or exc, file=sys.stderr)
-            # The message is text: "[...]" in it (a display name, a list) is not markup.
-            err.print(f"[bold red]error:[/bold red] {escape(exc.one_line())}", markup=True, highlight=False)
+            _report(exc)
             ctx.exit(exc.exit_code)
+        except ModuleNotFoundError as exc:  # commands import torch, timm and the rest on first use
+            missing = missing_package(exc)
+            if missing is None:
+                raise
+            _report(missing)
+            ctx.exit(missing.exit_code)
+
+
+def _report(exc: BenchError) -> None:
+    if os.environ.get(DEBUG_ENV):
+        traceback.print_exception(exc.__cause__ or exc, file=sys.stderr)
+    # The message is text: "[...]" in it (a display name, a list) is not markup.
+    err.print(f"[bold red]error:[/bold red] {escape(exc.one_line())}", markup=True, highlight=False)
+
+
+OWN_PACKAGES = frozenset({"bench", "methods", "splits", "leaderboard"})  # this project's own
+
+
+def missing_package(exc: ModuleNotFoundError) -> BenchError | None:
+    """A third-party package that is not installed, as one line; None for a module of this
+    project's own (a bug, whose traceback is wanted)."""
+    top = (exc.name or "").partition(".")[0]
+    if not top or top in OWN_PACKAGES:
+        return None
+    error = BenchError(
+        f"the Python package {top!r} is not installed",
+        hint="install the project with its dependencies: pip install -e . in the checkout",
+    )
+    error.__cause__ = exc
+    return error
 
 
 app = typer.Typer(
@@ -62,7 +89,13 @@ def _mount() -> None:
         module.mount(app)
 
 
-_mount()
+try:
+    _mount()
+except ModuleNotFoundError as exc:  # `bench` started from a checkout without its dependencies
+    if (missing := missing_package(exc)) is None:
+        raise
+    _report(missing)
+    sys.exit(missing.exit_code)
 
 
 def main(argv: list[str] | None = None) -> None:
