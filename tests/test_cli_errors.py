@@ -56,3 +56,7 @@ def test_bench_started_without_an_installed_dependency_says_which():
     assert done.returncode == 2
     assert done.stderr.strip() == f"error: the Python package 'platformdirs' is not installed ({HINT})"
     assert "Traceback" not in done.stderr and done.stdout == ""
+    code = code.replace("import sys;", "import sys; sys.argv[1:] = ['--debug'];")
+    loud = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert loud.returncode == 2 and "Traceback" in loud.stderr and "import of platformdirs halted" in loud.stderr
+    assert loud.stderr.strip().splitlines()[-1] == done.stderr.strip()

@@ -94,6 +94,8 @@ try:
 except ModuleNotFoundError as exc:  # `bench` started from a checkout without its dependencies
     if (missing := missing_package(exc)) is None:
         raise
+    if "--debug" in sys.argv[1:]:  # before typer parses it
+        os.environ[DEBUG_ENV] = "1"
     _report(missing)
     sys.exit(missing.exit_code)
 
