@@ -69,7 +69,9 @@ step() {  # step NAME COMMAND...: time a command, keep its output, go on if it f
     local name=$1; shift
     local t0=$SECONDS
     echo "== $name: $*"
-    timeout -s INT -k 20 "$STEP_TIMEOUT" "$@" >"$OUT_DIR/$name.out" 2>"$OUT_DIR/$name.err"
+    timeout -s INT -k 20 "$STEP_TIMEOUT" "$@" >"$OUT_DIR/$name.out" 2>"$OUT_DIR/$name.err" &
+    echo $! >"$OUT_DIR/$name.pid"  # timeout's: a SIGINT to it reaches the command as one
+    wait $!
     echo "== $name: exit $? after $((SECONDS - t0)) s"
     echo $((SECONDS - t0)) >"$OUT_DIR/$name.seconds"
     tail -n 3 "$OUT_DIR/$name.err"
@@ -147,7 +149,7 @@ if want epoch; then
         while [[ $EPOCH_SPLIT == 1 ]] && kill -0 "$running" 2>/dev/null; do
             if [[ -n $(epoch_run staged) ]]; then  # SIGINT via timeout: the run stops after its batch
                 echo "== stage 1's epoch is recorded: the run stops; PARTS=epoch resumes it with stage 2"
-                pkill -INT -P "$running" -x timeout
+                kill -INT "$(cat "$OUT_DIR/epoch-wfocal-effb3.pid")"
                 break
             fi
             sleep 5
