@@ -26,14 +26,13 @@ class _BenchGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except BenchError as exc:
-            _report(exc)
-            ctx.exit(exc.exit_code)
+            error = exc
         except ModuleNotFoundError as exc:  # commands import torch, timm and the rest on first use
-            missing = missing_package(exc)
-            if missing is None:
+            if (missing := missing_package(exc)) is None:
                 raise
-            _report(missing)
-            ctx.exit(missing.exit_code)
+            error = missing
+        _report(error)
+        ctx.exit(error.exit_code)
 
 
 def _report(exc: BenchError) -> None:
